@@ -1,0 +1,182 @@
+"""``cda``: one subcommand per stage; each parses options, calls one function, prints a summary.
+
+Errors the user can fix (:class:`pipeline.errors.CdaError`) are printed on one line with a hint
+and exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from pipeline.config import STAGES, load_config, stage_snapshot
+from pipeline.errors import CdaError
+from pipeline.io import write_text
+from pipeline.paths import Workspace
+
+app = typer.Typer(
+    help="Critical discourse analysis pipeline for workshop recordings.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the study configuration (cda.yaml).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console(stderr=True)
+out = Console()
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Study workspace (holds cda.yaml and data/).")
+]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+
+
+def _ws(path: Path) -> Workspace:
+    ws = Workspace.at(path)
+    if not ws.root.is_dir():
+        raise CdaError(f"workspace {ws.root} does not exist", hint="run `cda init --workspace DIR`")
+    return ws
+
+
+@app.command("init")
+def init_cmd(
+    workspace: WorkspaceOpt = Path("."),
+    sample: Annotated[bool, typer.Option(help="Copy the bundled Dutch sample study.")] = False,
+    study: Annotated[str, typer.Option(help="Study slug for a new cda.yaml.")] = "my-study",
+    groups: Annotated[str, typer.Option(help="Comma-separated groups.")] = "burgers,deskundigen",
+) -> None:
+    """Create a workspace: folders, cda.yaml, and (with --sample) the bundled sample study."""
+    from pipeline.workspace import init_workspace
+
+    ws = Workspace.at(workspace)
+    written = init_workspace(ws, sample=sample, study=study, groups=groups.split(","))
+    out.print(f"workspace {ws.root}: {len(written)} file(s) written")
+
+
+@app.command("import")
+def import_cmd(
+    files: Annotated[list[Path] | None, typer.Argument(help="Transcripts to register.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    recording_id: Annotated[str | None, typer.Option(help="Recording id (one file).")] = None,
+    group: Annotated[str | None, typer.Option(help="Group of the recording(s).")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Override format detection.")] = None,
+    no_speakers: Annotated[bool, typer.Option(help="Accept files without speakers.")] = False,
+) -> None:
+    """Import transcripts (WhisperX JSON, SRT, VTT, JSONL, TXT, DOCX) listed in the manifest."""
+    from pipeline.importers import import_transcripts, register
+
+    ws = _ws(workspace)
+    config = load_config(ws)
+    files = files or []
+    if recording_id and len(files) != 1:
+        raise CdaError("--recording-id needs exactly one file", hint="import files one by one")
+    for path in files:
+        register(ws, path, recording_id=recording_id, group=group)
+    summary = import_transcripts(ws, config, require_speakers=not no_speakers, fmt=fmt)
+    table = Table("recording", "group", "segments", "speakers", "words", "seconds")
+    for rec in summary:
+        table.add_row(rec.recording_id, rec.group, str(rec.segments), str(rec.speakers),
+                      str(rec.words), f"{rec.seconds:.0f}" if rec.seconds is not None else "-")
+    out.print(table)
+
+
+@app.command("pseudonymise")
+def pseudonymise_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Replace speaker labels by pseudonyms and mask listed names in segment text."""
+    from pipeline.pseudonymise import pseudonymise
+
+    ws = _ws(workspace)
+    result = pseudonymise(ws, load_config(ws))
+    per_rec = result.replacements.groupby("recording_id")["replacements"].sum()
+    for rid in sorted(result.segments["recording_id"].unique()):
+        speakers = result.segments.loc[result.segments["recording_id"] == rid, "speaker"].nunique()
+        out.print(f"{rid}: {speakers} speaker(s), {int(per_rec.get(rid, 0))} name replacement(s)")
+
+
+@app.command("nlp")
+def nlp_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Sentences, tokens and lemmas per segment with spaCy."""
+    from pipeline.nlp import run_nlp
+
+    ws = _ws(workspace)
+    info = run_nlp(ws, load_config(ws))
+    out.print(f"nlp: {info.pipeline}")
+
+
+@app.command("topics")
+def topics_cmd(
+    workspace: WorkspaceOpt = Path("."),
+    round_no: Annotated[int, typer.Option("--round", help="Coding round.")] = 1,
+) -> None:
+    """Candidate topics for open coding (round 1)."""
+    from pipeline.topics import run_topics
+
+    ws = _ws(workspace)
+    model = run_topics(ws, load_config(ws), round_no=round_no)
+    for topic in model.topics.itertuples(index=False):
+        out.print(f"{topic.label:<40} {topic.size:>4}  {topic.keywords}")
+
+
+@app.command("report")
+def report_cmd(
+    workspace: WorkspaceOpt = Path("."),
+    round_no: Annotated[int | None, typer.Option("--round", help="Coding round.")] = None,
+) -> None:
+    """Write reports/round-N/index.html."""
+    from pipeline.report import run_report
+
+    ws = _ws(workspace)
+    report = run_report(ws, load_config(ws), round_no=round_no)
+    out.print(f"report: {report.path}")
+
+
+@config_app.command("sync")
+def config_sync(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Write each stage's settings to .cda/config/<stage>.json, only where they changed.
+
+    The Makefile depends on these snapshots, so editing one section reruns only its stage.
+    """
+    ws = _ws(workspace)
+    config = load_config(ws)
+    changed = [stage for stage in STAGES
+               if write_text(ws.stage_config_file(stage), stage_snapshot(config, stage),
+                             only_if_changed=True)]
+    write_text(ws.state_dir / "config" / ".synced", "")
+    if changed:
+        out.print(f"settings changed for: {', '.join(changed)}")
+
+
+@config_app.command("show")
+def config_show(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Print the validated configuration with all defaults filled in."""
+    import yaml
+
+    config = load_config(_ws(workspace))
+    out.print(yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False,
+                             allow_unicode=True))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except CdaError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        if exc.hint:
+            console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,172 @@
+"""The ``import`` stage: existing transcripts into the segments/words contracts.
+
+Formats (chosen by file extension, or ``--format``): WhisperX JSON, SRT, WebVTT, JSONL turns,
+plain text and .docx ``Name: text`` turns. The stage is a pure function of the manifest and the
+transcript files: it re-imports every registered transcript, so its output never depends on
+the order in which files were added. All files are parsed and checked before anything is
+written. Output goes to ``data/private/import/`` because speaker labels are still original.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.config import StudyConfig
+from pipeline.errors import CdaError
+from pipeline.importers.jsonl import parse_jsonl
+from pipeline.importers.subtitles import parse_srt, parse_vtt
+from pipeline.importers.text import parse_docx, parse_txt
+from pipeline.importers.whisperx_json import parse_whisperx_json
+from pipeline.io import sha256_file, validate, write_table
+from pipeline.manifest import check_groups, read_manifest, upsert, write_manifest
+from pipeline.paths import Workspace
+from pipeline.schemas import SEGMENTS, WORDS
+from pipeline.transcript import Turn, check_turns, to_tables
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[Path], list[Turn]]
+
+FORMATS: dict[str, Parser] = {
+    "whisperx": parse_whisperx_json,
+    "srt": parse_srt,
+    "vtt": parse_vtt,
+    "jsonl": parse_jsonl,
+    "txt": parse_txt,
+    "docx": parse_docx,
+}
+_SUFFIXES = {
+    ".json": "whisperx", ".srt": "srt", ".vtt": "vtt", ".jsonl": "jsonl", ".ndjson": "jsonl",
+    ".txt": "txt", ".docx": "docx",
+}
+
+
+def detect_format(path: Path) -> str:
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(_SUFFIXES))
+        raise CdaError(f"{path}: unknown transcript format '{path.suffix}'",
+                       hint=f"use one of {known}, or pass --format")
+    return fmt
+
+
+def parse_transcript(
+    path: Path, *, fmt: str | None = None, max_overlap: float = 0.2, require_speakers: bool = True
+) -> list[Turn]:
+    """Parse and check one transcript file; raise a :class:`CdaError` naming file and line."""
+    if not path.is_file():
+        raise CdaError(f"{path}: file not found", hint="check the path in data/recordings.csv")
+    fmt = fmt or detect_format(path)
+    if fmt not in FORMATS:
+        raise CdaError(f"unknown format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
+    turns = FORMATS[fmt](path)
+    check_turns(turns, path=str(path), max_overlap=max_overlap, require_speakers=require_speakers)
+    return turns
+
+
+@dataclass(frozen=True)
+class ImportedRecording:
+    recording_id: str
+    group: str
+    segments: int
+    speakers: int
+    words: int
+    seconds: float | None
+
+
+def register(
+    ws: Workspace, path: Path, *, recording_id: str | None, group: str | None
+) -> str:
+    """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest."""
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise CdaError(f"{path}: file not found", hint="check the path")
+    detect_format(path)
+    raw_dir = ws.raw.resolve()
+    if raw_dir in path.parents or ws.data.resolve() in path.parents:
+        target = path
+    else:
+        target = raw_dir / path.name
+        if target.exists() and sha256_file(target) != sha256_file(path):
+            raise CdaError(f"{ws.display(target)} already exists with other content",
+                           hint="rename the file you are importing")
+        if not target.exists():
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    rid = recording_id or path.stem
+    manifest = read_manifest(ws)
+    existing = manifest[manifest["recording_id"] == rid]
+    if group is None:
+        if existing.empty:
+            raise CdaError(f"recording '{rid}' is not in {ws.display(ws.manifest)}",
+                           hint="pass --group to register it")
+        group = str(existing["group"].iloc[0])
+    row = {
+        "recording_id": rid,
+        "group": group,
+        "transcript": str(target.relative_to(ws.data.resolve())),
+        "sha256": sha256_file(target),
+    }
+    write_manifest(ws, upsert(manifest, row))
+    return rid
+
+
+def import_transcripts(
+    ws: Workspace, config: StudyConfig, *, require_speakers: bool = True, fmt: str | None = None
+) -> list[ImportedRecording]:
+    """Import every transcript in the manifest; write the private import tables atomically."""
+    manifest = read_manifest(ws, required=True)
+    check_groups(ws, manifest, config)
+    rows = manifest[manifest["transcript"].notna()]
+    if rows.empty:
+        raise CdaError(f"{ws.display(ws.manifest)} lists no transcripts",
+                       hint="run `cda import FILE --group G` or fill the 'transcript' column")
+    seg_parts, word_parts, summary, hashes = [], [], [], {}
+    for row in rows.itertuples(index=False):
+        path = ws.resolve_data_path(row.transcript)
+        if not path.is_file():
+            raise CdaError(f"{ws.display(ws.manifest)}: transcript of '{row.recording_id}' not "
+                           f"found at {path}", hint="fix the 'transcript' path (relative to data/)")
+        digest = sha256_file(path)
+        if isinstance(row.sha256, str) and row.sha256 and row.sha256 != digest:
+            raise CdaError(
+                f"{ws.display(path)} changed since it was registered (sha256 in "
+                f"{ws.display(ws.manifest)} differs)",
+                hint="raw data is immutable: restore the file, or clear its sha256 in the "
+                "manifest if the change is intended",
+            )
+        hashes[row.recording_id] = digest
+        turns = parse_transcript(path, fmt=fmt, max_overlap=config.import_.max_overlap,
+                                 require_speakers=require_speakers)
+        source = f"import:{fmt or detect_format(path)}"
+        segments, words = to_tables(turns, recording_id=row.recording_id, group=row.group,
+                                    source=source)
+        seg_parts.append(segments)
+        word_parts.append(words)
+        timed = segments.dropna(subset=["start", "end"])
+        summary.append(ImportedRecording(
+            recording_id=row.recording_id,
+            group=row.group,
+            segments=len(segments),
+            speakers=segments["speaker"].nunique(),
+            words=len(words),
+            seconds=float((timed["end"] - timed["start"]).sum()) if len(timed) else None,
+        ))
+    segments = pd.concat(seg_parts, ignore_index=True)
+    words = pd.concat(word_parts, ignore_index=True) if word_parts else WORDS.empty()
+    # Validate both tables before writing either, so a failure leaves no half-updated state.
+    validate(segments, SEGMENTS, where=str(ws.imported_segments))
+    validate(words, WORDS, where=str(ws.imported_words))
+    updated = manifest.copy()
+    for rid, digest in hashes.items():
+        updated.loc[updated["recording_id"] == rid, "sha256"] = digest
+    write_manifest(ws, updated)
+    write_table(segments, SEGMENTS, ws.imported_segments)
+    write_table(words, WORDS, ws.imported_words)
+    return summary

@@ -1,0 +1,48 @@
+"""The recordings manifest (``data/recordings.csv``): one row per recording.
+
+Paths in ``media`` and ``transcript`` are relative to ``data/``. ``sha256`` is the hash of the
+source file (the media file, or the transcript for imported transcripts); a mismatch means raw
+data changed after registration, which we refuse to paper over.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.config import StudyConfig
+from pipeline.errors import CdaError
+from pipeline.io import read_csv, write_csv
+from pipeline.paths import Workspace
+from pipeline.schemas import MANIFEST
+
+
+def read_manifest(ws: Workspace, *, required: bool = False) -> pd.DataFrame:
+    return read_csv(ws.manifest, MANIFEST, required=required)
+
+
+def write_manifest(ws: Workspace, manifest: pd.DataFrame) -> bool:
+    """Write the manifest only when its content changed, so make does not rerun stages."""
+    return write_csv(manifest, MANIFEST, ws.manifest, only_if_changed=True)
+
+
+def check_groups(ws: Workspace, manifest: pd.DataFrame, config: StudyConfig) -> None:
+    """Every recording's group must be one the study declares (typos split a group in two)."""
+    for row_no, row in enumerate(manifest.itertuples(index=False), start=2):
+        if row.group not in config.groups:
+            raise CdaError(
+                f"{ws.display(ws.manifest)}:{row_no}: recording '{row.recording_id}' has unknown "
+                f"group '{row.group}'",
+                hint=f"use one of {', '.join(config.groups)} or add it to 'groups' in cda.yaml",
+            )
+
+
+def upsert(manifest: pd.DataFrame, row: dict) -> pd.DataFrame:
+    """Add a recording, or update the given fields of an existing one (order kept)."""
+    hit = manifest["recording_id"] == row["recording_id"]
+    if hit.any():
+        out = manifest.copy()
+        for key, value in row.items():
+            out.loc[hit, key] = value
+        return out
+    full = {c: row.get(c) for c in MANIFEST.names}
+    return pd.concat([manifest, pd.DataFrame([full])], ignore_index=True)

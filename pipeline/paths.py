@@ -1,0 +1,133 @@
+"""Where things live in a workspace. No side effects at import or construction.
+
+A workspace is one study: ``cda.yaml`` (its config), ``data/`` (raw, interim, processed and
+private tables), ``codebooks/`` and ``reports/``. One checkout can serve several workspaces, and
+tests run in temporary ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_NAME = "cda.yaml"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one study workspace; every stage reads and writes only through these."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | Path) -> Workspace:
+        return cls(Path(root).expanduser().resolve())
+
+    # configuration ---------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def state_dir(self) -> Path:
+        """Pipeline bookkeeping (per-stage config snapshots); safe to delete."""
+        return self.root / ".cda"
+
+    def stage_config_file(self, stage: str) -> Path:
+        return self.state_dir / "config" / f"{stage}.json"
+
+    # data ------------------------------------------------------------------------------------
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def raw(self) -> Path:
+        return self.data / "raw"
+
+    @property
+    def interim(self) -> Path:
+        return self.data / "interim"
+
+    @property
+    def processed(self) -> Path:
+        return self.data / "processed"
+
+    @property
+    def private(self) -> Path:
+        """Identifying material (original labels, real names). Git-ignored; reports never read it."""
+        return self.data / "private"
+
+    @property
+    def manifest(self) -> Path:
+        return self.data / "recordings.csv"
+
+    @property
+    def imported_segments(self) -> Path:
+        """Imported segments before pseudonymisation: they still carry original speaker labels."""
+        return self.private / "import" / "segments.parquet"
+
+    @property
+    def imported_words(self) -> Path:
+        return self.private / "import" / "words.parquet"
+
+    @property
+    def speaker_key(self) -> Path:
+        return self.private / "speakers.csv"
+
+    @property
+    def names(self) -> Path:
+        return self.private / "names.csv"
+
+    @property
+    def segments(self) -> Path:
+        return self.interim / "segments.parquet"
+
+    @property
+    def words(self) -> Path:
+        return self.interim / "words.parquet"
+
+    @property
+    def replacements(self) -> Path:
+        return self.interim / "pseudonymise.csv"
+
+    @property
+    def sentences(self) -> Path:
+        return self.interim / "sentences.parquet"
+
+    @property
+    def tokens(self) -> Path:
+        return self.interim / "tokens.parquet"
+
+    def round_dir(self, round_no: int) -> Path:
+        return self.processed / f"round-{round_no}"
+
+    def topics(self, round_no: int) -> Path:
+        return self.round_dir(round_no) / "topics.parquet"
+
+    def doc_topics(self, round_no: int) -> Path:
+        return self.round_dir(round_no) / "doc_topics.parquet"
+
+    # codebooks and reports -------------------------------------------------------------------
+    @property
+    def codebooks(self) -> Path:
+        return self.root / "codebooks"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def report_dir(self, round_no: int) -> Path:
+        return self.reports / f"round-{round_no}"
+
+    def resolve_data_path(self, value: str) -> Path:
+        """Resolve a path written in the manifest: relative paths are relative to ``data/``."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.data / path
+
+    def display(self, path: Path) -> str:
+        """A path as the user should see it: relative to the workspace where possible."""
+        try:
+            return str(path.resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)

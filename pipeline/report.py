@@ -1,0 +1,163 @@
+"""The ``report`` stage: a self-contained HTML report of a coding round.
+
+Reads only pseudonymised tables (``data/interim``, ``data/processed``), never ``data/private``.
+Segments are cited by id, speaker pseudonym and timestamp; verbatim (pseudonymised) text is
+shown only when ``report.quotes`` is switched on. Everything is inline: the file opens offline
+and prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from pipeline import __version__
+from pipeline.config import StudyConfig, stage_snapshot
+from pipeline.io import read_csv, read_table, sha256_file, write_text
+from pipeline.paths import Workspace
+from pipeline.schemas import DOC_TOPICS, REPLACEMENTS, SEGMENTS, TOKENS, TOPICS
+
+
+def clock(seconds: float | None) -> str:
+    """``h:mm:ss`` for citing a moment in a recording; ``-`` when the transcript has no times."""
+    if seconds is None or pd.isna(seconds):
+        return "-"
+    total = int(seconds)
+    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def speaking_time(segments: pd.DataFrame) -> pd.Series:
+    return (segments["end"] - segments["start"]).clip(lower=0).fillna(0.0)
+
+
+def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
+    words = tokens[tokens["is_alpha"]].groupby("segment_id").size()
+    seg = segments.assign(words=segments["segment_id"].map(words).fillna(0).astype(int))
+    rows = []
+    for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
+        people = part[part["role"] == "participant"]["speaker"].nunique()
+        rows.append({
+            "recording_id": rid, "group": group, "segments": len(part), "participants": people,
+            "facilitator_turns": int((part["role"] == "facilitator").sum()),
+            "duration": clock(part["end"].max()), "words": int(part["words"].sum()),
+            "diarised": bool((part["speaker"] != "unknown").any()),
+        })
+    return rows
+
+
+def speakers_table(segments: pd.DataFrame) -> list[dict]:
+    seg = segments.assign(seconds=speaking_time(segments))
+    group_time = seg.groupby("group")["seconds"].sum()
+    rows = []
+    for (group, speaker, role), part in seg.groupby(["group", "speaker", "role"], sort=True):
+        total = group_time.get(group, 0.0)
+        rows.append({
+            "group": group, "speaker": speaker, "role": role, "turns": len(part),
+            "seconds": round(float(part["seconds"].sum())),
+            "share": (float(part["seconds"].sum()) / total) if total else None,
+        })
+    return rows
+
+
+def cite(row: pd.Series, *, quotes: bool) -> dict:
+    return {"segment_id": row["segment_id"], "speaker": row["speaker"],
+            "time": clock(row["start"]), "text": row["text"] if quotes else None}
+
+
+def topics_table(
+    topics: pd.DataFrame, doc_topics: pd.DataFrame, segments: pd.DataFrame, *, quotes: bool
+) -> tuple[list[dict], list[str]]:
+    groups = sorted(segments["group"].unique())
+    merged = doc_topics.merge(segments[["segment_id", "group", "speaker"]], on="segment_id")
+    by_id = segments.set_index("segment_id", drop=False)
+    rows = []
+    for topic in topics.sort_values("size", ascending=False).itertuples(index=False):
+        members = merged[merged["topic"] == topic.topic]
+        per_group = {g: int((members["group"] == g).sum()) for g in groups}
+        breadth = {g: int(members[members["group"] == g]["speaker"].nunique()) for g in groups}
+        reps = [cite(by_id.loc[s], quotes=quotes)
+                for s in filter(None, topic.representative_segments.split("; "))]
+        rows.append({"topic": topic.topic, "label": topic.label, "keywords": topic.keywords,
+                     "size": topic.size, "per_group": per_group, "breadth": breadth,
+                     "representatives": reps, "outlier": topic.topic < 0})
+    return rows, groups
+
+
+def git_commit(path: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, text=True,
+                             capture_output=True, check=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass(frozen=True)
+class Report:
+    path: Path
+    context: dict
+
+
+def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
+    """Everything the template shows, computed from pseudonymised tables only."""
+    segments = read_table(ws.segments, SEGMENTS)
+    tokens = read_table(ws.tokens, TOKENS)
+    topics = read_table(ws.topics(round_no), TOPICS)
+    doc_topics = read_table(ws.doc_topics(round_no), DOC_TOPICS)
+    replacements = read_csv(ws.replacements, REPLACEMENTS, required=False)
+    quotes = config.report.quotes
+    topic_rows, groups = topics_table(topics, doc_topics, segments, quotes=quotes)
+    nlp_info_path = ws.interim / "nlp.json"
+    nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
+    inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
+    settings = {stage: json.loads(stage_snapshot(config, stage))[stage]
+                for stage in ("import", "pseudonymise", "nlp", "topics", "report")}
+    return {
+        "study": config.study,
+        "round": round_no,
+        "quotes": quotes,
+        "groups": groups,
+        "recordings": recordings_table(segments, tokens),
+        "speakers": speakers_table(segments),
+        "topics": topic_rows,
+        "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
+        "replacements": replacements.groupby("recording_id")["replacements"].sum().to_dict(),
+        "undiarised": sorted(segments.loc[segments["speaker"] == "unknown",
+                                          "recording_id"].unique()),
+        "provenance": {
+            "pipeline_version": __version__,
+            "commit": git_commit(Path(__file__).parent) or "unknown",
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "nlp": nlp_info,
+            "settings": json.dumps(settings, indent=1, ensure_ascii=False),
+            "config_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+            .hexdigest()[:16],
+            "inputs": [{"file": ws.display(p), "sha256": sha256_file(p)[:16]} for p in inputs],
+        },
+    }
+
+
+def render(context: dict) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2").render(**context)
+
+
+def run_report(ws: Workspace, config: StudyConfig, *, round_no: int | None = None) -> Report:
+    round_no = round_no or config.report.round
+    context = build_context(ws, config, round_no)
+    path = ws.report_dir(round_no) / "index.html"
+    write_text(path, render(context))
+    return Report(path, context)

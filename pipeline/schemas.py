@@ -1,0 +1,243 @@
+"""Table contracts, declared once and versioned (``segments.v1``, ``words.v1`` ...).
+
+Every table a stage writes or reads is checked against its :class:`Schema` by
+:mod:`pipeline.io`; a violation names the file, the column and the offending rows, and the
+make target that produces the table, so the user knows what to rerun or fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+
+ROLES = ("facilitator", "participant", "unknown")
+
+_ARROW = {
+    "string": pa.string(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+}
+_PANDAS = {"string": "string", "int64": "Int64", "float64": "float64", "bool": "boolean"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: logical type, nullability and optional value constraints."""
+
+    name: str
+    dtype: str
+    nullable: bool = False
+    allowed: tuple[str, ...] | None = None
+    nonblank: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A row-level rule; ``bad_rows`` returns a boolean mask of violating rows."""
+
+    column: str
+    rule: str
+    bad_rows: Callable[[pd.DataFrame], pd.Series]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A versioned table contract and the stage (make target) that produces it."""
+
+    name: str
+    version: int
+    columns: tuple[Column, ...]
+    producer: str
+    key: tuple[str, ...] = ()
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}.v{self.version}"
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, _ARROW[c.dtype], nullable=c.nullable) for c in self.columns],
+            metadata={b"cda.schema": self.tag.encode()},
+        )
+
+    def pandas_dtype(self, column: Column) -> str:
+        return _PANDAS[column.dtype]
+
+    def empty(self) -> pd.DataFrame:
+        """A zero-row frame with the right columns and dtypes."""
+        return pd.DataFrame(
+            {c.name: pd.Series([], dtype=self.pandas_dtype(c)) for c in self.columns}
+        )
+
+
+def _end_before_start(df: pd.DataFrame) -> pd.Series:
+    both = df["start"].notna() & df["end"].notna()
+    return both & (df["end"] < df["start"])
+
+
+def _negative_start(df: pd.DataFrame) -> pd.Series:
+    return df["start"].notna() & (df["start"] < 0)
+
+
+_TIME_CHECKS = (
+    Check("start", "start >= 0", _negative_start),
+    Check("end", "end >= start", _end_before_start),
+)
+
+SEGMENTS = Schema(
+    name="segments",
+    version=1,
+    producer="import / pseudonymise",
+    key=("segment_id",),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("group", "string", nonblank=True),
+        Column("segment_id", "string", nonblank=True, doc="<recording_id>-<NNNN>, stable"),
+        Column("start", "float64", nullable=True, doc="seconds from the start of the recording"),
+        Column("end", "float64", nullable=True),
+        Column("speaker", "string", nonblank=True, doc="pseudonym after `cda pseudonymise`"),
+        Column("role", "string", allowed=ROLES),
+        Column("text", "string", nonblank=True),
+        Column("source", "string", nonblank=True, doc="importer or model that produced the row"),
+    ),
+    checks=_TIME_CHECKS,
+)
+
+WORDS = Schema(
+    name="words",
+    version=1,
+    producer="import / pseudonymise",
+    key=("segment_id", "word_index"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("word_index", "int64"),
+        Column("word", "string", nonblank=True),
+        Column("start", "float64", nullable=True),
+        Column("end", "float64", nullable=True),
+        Column("score", "float64", nullable=True, doc="alignment confidence, 0-1"),
+        Column("speaker", "string", nullable=True),
+    ),
+    checks=_TIME_CHECKS,
+)
+
+SENTENCES = Schema(
+    name="sentences",
+    version=1,
+    producer="nlp",
+    key=("segment_id", "sentence_index"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("sentence_index", "int64"),
+        Column("start_char", "int64"),
+        Column("end_char", "int64"),
+        Column("text", "string", nonblank=True),
+    ),
+)
+
+TOKENS = Schema(
+    name="tokens",
+    version=1,
+    producer="nlp",
+    key=("segment_id", "token_index"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("token_index", "int64"),
+        Column("sentence_index", "int64"),
+        Column("text", "string"),
+        Column("lemma", "string"),
+        Column("pos", "string", nullable=True, doc="empty without a trained tagger"),
+        Column("is_stop", "bool"),
+        Column("is_punct", "bool"),
+        Column("is_alpha", "bool"),
+        Column("start_char", "int64"),
+    ),
+)
+
+TOPICS = Schema(
+    name="topics",
+    version=1,
+    producer="topics",
+    key=("topic",),
+    columns=(
+        Column("topic", "int64", doc="-1 is the outlier topic"),
+        Column("label", "string", nonblank=True),
+        Column("keywords", "string", doc="top terms, '; '-separated, best first"),
+        Column("size", "int64"),
+        Column("representative_segments", "string", doc="segment ids, '; '-separated"),
+    ),
+)
+
+DOC_TOPICS = Schema(
+    name="doc_topics",
+    version=1,
+    producer="topics",
+    key=("segment_id",),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("topic", "int64"),
+        Column("probability", "float64"),
+    ),
+)
+
+MANIFEST = Schema(
+    name="recordings",
+    version=1,
+    producer="ingest / import (or edit data/recordings.csv)",
+    key=("recording_id",),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("group", "string", nonblank=True),
+        Column("date", "string", nullable=True),
+        Column("language", "string", nullable=True),
+        Column("media", "string", nullable=True, doc="path relative to data/; empty for imports"),
+        Column("transcript", "string", nullable=True, doc="path relative to data/"),
+        Column("sha256", "string", nullable=True, doc="of the source file (media or transcript)"),
+    ),
+)
+
+SPEAKER_KEY = Schema(
+    name="speakers",
+    version=1,
+    producer="pseudonymise (private; edit real_name or pseudonym by hand if needed)",
+    key=("recording_id", "label"),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("label", "string", nonblank=True, doc="speaker label as in the source"),
+        Column("pseudonym", "string", nonblank=True),
+        Column("role", "string", allowed=ROLES),
+        Column("real_name", "string", nullable=True),
+    ),
+)
+
+NAMES = Schema(
+    name="names",
+    version=1,
+    producer="you: list the names to mask in data/private/names.csv",
+    key=("name",),
+    columns=(
+        Column("name", "string", nonblank=True),
+        Column("kind", "string", allowed=("person", "place", "organisation", "other")),
+    ),
+)
+
+REPLACEMENTS = Schema(
+    name="replacements",
+    version=1,
+    producer="pseudonymise",
+    key=("recording_id", "placeholder"),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("placeholder", "string", nonblank=True),
+        Column("replacements", "int64"),
+    ),
+)

@@ -1,0 +1,62 @@
+"""Create workspaces (``cda init``), optionally seeded with the bundled sample study.
+
+Files are copied only when their content differs, so re-seeding the demo workspace keeps
+modification times and ``make`` reruns nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import CdaError
+from pipeline.io import write_bytes, write_text
+from pipeline.paths import Workspace
+
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+PRIVATE_GITIGNORE = "# Identifying material: never commit.\n*\n"
+
+
+def default_config(study: str, groups: list[str]) -> str:
+    body = yaml.safe_dump({"study": study, "language": "nl", "groups": groups}, sort_keys=False,
+                          allow_unicode=True)
+    return (
+        "# Study configuration: one section per stage; `cda config show` prints every setting\n"
+        "# with its default. Sections: import, pseudonymise, nlp, topics, report.\n" + body
+        + "report:\n  quotes: false   # true shows pseudonymised verbatim text in reports\n"
+    )
+
+
+def _skeleton(ws: Workspace) -> list[Path]:
+    written = []
+    for folder in (ws.raw, ws.interim, ws.processed, ws.private, ws.codebooks, ws.reports):
+        folder.mkdir(parents=True, exist_ok=True)
+    if write_text(ws.private / ".gitignore", PRIVATE_GITIGNORE, only_if_changed=True):
+        written.append(ws.private / ".gitignore")
+    return written
+
+
+def init_workspace(
+    ws: Workspace, *, sample: bool = False, study: str = "my-study", groups: list[str] | None = None
+) -> list[Path]:
+    """Create the workspace folders and config; never overwrite a user's existing config."""
+    ws.root.mkdir(parents=True, exist_ok=True)
+    written = _skeleton(ws)
+    if sample:
+        if not SAMPLE_DIR.is_dir():
+            raise CdaError(f"bundled sample not found at {SAMPLE_DIR}",
+                           hint="--sample needs a source checkout of the project")
+        copies = {SAMPLE_DIR / "cda.yaml": ws.config_file,
+                  SAMPLE_DIR / "recordings.csv": ws.manifest,
+                  SAMPLE_DIR / "private" / "names.csv": ws.names}
+        copies.update({p: ws.raw / p.name for p in sorted((SAMPLE_DIR / "raw").iterdir())})
+        for src, dst in copies.items():
+            if write_bytes(dst, src.read_bytes(), only_if_changed=True):
+                written.append(dst)
+        return written
+    if not ws.config_file.exists():
+        write_text(ws.config_file, default_config(study, [g.strip() for g in groups or []]))
+        written.append(ws.config_file)
+    return written
