@@ -41,7 +41,8 @@ WorkspaceOpt = Annotated[
 @app.callback()
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
     )
 
@@ -90,8 +91,14 @@ def import_cmd(
     summary = import_transcripts(ws, config, require_speakers=not no_speakers, fmt=fmt)
     table = Table("recording", "group", "segments", "speakers", "words", "seconds")
     for rec in summary:
-        table.add_row(rec.recording_id, rec.group, str(rec.segments), str(rec.speakers),
-                      str(rec.words), f"{rec.seconds:.0f}" if rec.seconds is not None else "-")
+        table.add_row(
+            rec.recording_id,
+            rec.group,
+            str(rec.segments),
+            str(rec.speakers),
+            str(rec.words),
+            f"{rec.seconds:.0f}" if rec.seconds is not None else "-",
+        )
     out.print(table)
 
 
@@ -153,9 +160,13 @@ def config_sync(workspace: WorkspaceOpt = Path(".")) -> None:
     """
     ws = _ws(workspace)
     config = load_config(ws)
-    changed = [stage for stage in STAGES
-               if write_text(ws.stage_config_file(stage), stage_snapshot(config, stage),
-                             only_if_changed=True)]
+    changed = [
+        stage
+        for stage in STAGES
+        if write_text(
+            ws.stage_config_file(stage), stage_snapshot(config, stage), only_if_changed=True
+        )
+    ]
     write_text(ws.state_dir / "config" / ".synced", "")
     if changed:
         out.print(f"settings changed for: {', '.join(changed)}")
@@ -167,8 +178,11 @@ def config_show(workspace: WorkspaceOpt = Path(".")) -> None:
     import yaml
 
     config = load_config(_ws(workspace))
-    out.print(yaml.safe_dump(config.model_dump(mode="json", by_alias=True), sort_keys=False,
-                             allow_unicode=True))
+    out.print(
+        yaml.safe_dump(
+            config.model_dump(mode="json", by_alias=True), sort_keys=False, allow_unicode=True
+        )
+    )
 
 
 def main() -> None:

@@ -82,7 +82,9 @@ def _describe_rows(df: pd.DataFrame, mask: pd.Series, schema: Schema) -> str:
     return f"{len(bad)} row(s): " + "; ".join(shown) + more
 
 
-def _coerce(series: pd.Series, column: Column, schema: Schema, where: str) -> pd.Series:
+def _coerce(
+    series: pd.Series, column: Column, schema: Schema, where: str, frame: pd.DataFrame
+) -> pd.Series:
     target = schema.pandas_dtype(column)
     try:
         if column.dtype == "string":
@@ -93,8 +95,21 @@ def _coerce(series: pd.Series, column: Column, schema: Schema, where: str) -> pd
             return numeric.astype(target)
         return series.astype(target)
     except (TypeError, ValueError) as exc:
+        problem = str(exc)
+        if column.dtype in ("int64", "float64"):
+            # Name the rows (1-based, with their key) like every other check, not pandas'
+            # 0-based "position".
+            numeric = pd.to_numeric(series, errors="coerce")
+            bad = series.notna() & numeric.isna()
+            if column.dtype == "int64":
+                bad |= numeric.notna() & (numeric % 1 != 0)
+            if bad.any():
+                rows = _describe_rows(
+                    frame.reset_index(drop=True), bad.reset_index(drop=True), schema
+                )
+                problem = f"invalid value(s) in {rows}"
         raise CdaError(
-            f"{where}: column '{column.name}' should be {column.dtype}: {exc}",
+            f"{where}: column '{column.name}' should be {column.dtype}: {problem}",
             hint=f"fix the values or rerun the stage that writes it ({schema.producer})",
         ) from None
 
@@ -110,10 +125,12 @@ def validate(df: pd.DataFrame, schema: Schema, *, where: str) -> pd.DataFrame:
         raise CdaError(f"{where}: missing column(s) {', '.join(missing)} ({schema.tag})", hint=hint)
     extra = [c for c in df.columns if c not in schema.names]
     if extra:
-        raise CdaError(f"{where}: unexpected column(s) {', '.join(extra)} ({schema.tag})", hint=hint)
+        raise CdaError(
+            f"{where}: unexpected column(s) {', '.join(extra)} ({schema.tag})", hint=hint
+        )
     out = pd.DataFrame(index=df.index)
     for column in schema.columns:
-        out[column.name] = _coerce(df[column.name], column, schema, where)
+        out[column.name] = _coerce(df[column.name], column, schema, where, df)
     out = out.reset_index(drop=True)
     for column in schema.columns:
         values = out[column.name]
@@ -145,8 +162,9 @@ def validate(df: pd.DataFrame, schema: Schema, *, where: str) -> pd.DataFrame:
         bad = check.bad_rows(out)
         if bad.any():
             rows = _describe_rows(out, bad, schema)
-            raise CdaError(f"{where}: column '{check.column}' breaks '{check.rule}' in {rows}",
-                           hint=hint)
+            raise CdaError(
+                f"{where}: column '{check.column}' breaks '{check.rule}' in {rows}", hint=hint
+            )
     return out
 
 
@@ -173,17 +191,22 @@ def write_table(
 def read_table(path: Path, schema: Schema) -> pd.DataFrame:
     """Read and validate a parquet table written by a stage."""
     if not path.exists():
-        raise CdaError(f"{path} does not exist", hint=f"run the stage that writes it first "
-                       f"({schema.producer})")
+        raise CdaError(
+            f"{path} does not exist", hint=f"run the stage that writes it first ({schema.producer})"
+        )
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise CdaError(f"{path}: not a readable parquet file ({exc})",
-                       hint=f"delete it and rerun {schema.producer}") from None
+        raise CdaError(
+            f"{path}: not a readable parquet file ({exc})",
+            hint=f"delete it and rerun {schema.producer}",
+        ) from None
     tag = (table.schema.metadata or {}).get(b"cda.schema", b"").decode()
     if tag and tag != schema.tag:
-        raise CdaError(f"{path}: holds {tag}, expected {schema.tag}",
-                       hint=f"rerun {schema.producer} to rebuild it with this version")
+        raise CdaError(
+            f"{path}: holds {tag}, expected {schema.tag}",
+            hint=f"rerun {schema.producer} to rebuild it with this version",
+        )
     return validate(table.to_pandas(), schema, where=str(path))
 
 
@@ -199,8 +222,9 @@ def read_csv(path: Path, schema: Schema, *, required: bool = True) -> pd.DataFra
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise CdaError(f"{path}: not UTF-8 text (byte {exc.start})",
-                       hint="save it as UTF-8 CSV") from None
+        raise CdaError(
+            f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8 CSV"
+        ) from None
     except pd.errors.ParserError as exc:
         raise CdaError(f"{path}: not valid CSV ({exc})", hint="check the quoting") from None
     df = df.apply(lambda col: col.str.strip())
@@ -215,6 +239,8 @@ def csv_text(df: pd.DataFrame, schema: Schema, *, where: str) -> str:
     return clean.to_csv(index=False, lineterminator="\n")
 
 
-def write_csv(df: pd.DataFrame, schema: Schema, path: Path, *, only_if_changed: bool = False) -> bool:
+def write_csv(
+    df: pd.DataFrame, schema: Schema, path: Path, *, only_if_changed: bool = False
+) -> bool:
     """Validate and write a CSV atomically."""
     return write_text(path, csv_text(df, schema, where=str(path)), only_if_changed=only_if_changed)

@@ -55,7 +55,7 @@ class Workspace:
 
     @property
     def private(self) -> Path:
-        """Identifying material (original labels, real names). Git-ignored; reports never read it."""
+        """Identifying material (original labels, real names); reports never read it."""
         return self.data / "private"
 
     @property

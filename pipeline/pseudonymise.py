@@ -38,7 +38,7 @@ def fold(text: str) -> str:
 
 
 def _norm(name: str) -> str:
-    return " ".join(fold(name).split())
+    return " ".join(fold(unicodedata.normalize("NFC", name)).split())
 
 
 # speaker key ---------------------------------------------------------------------------------
@@ -71,8 +71,13 @@ def update_key(segments: pd.DataFrame, key: pd.DataFrame, cfg: PseudonymiseConfi
                 role = "facilitator" if label.casefold() in facilitators else "participant"
                 prefix = cfg.facilitator_prefix if role == "facilitator" else cfg.participant_prefix
                 pseudonym = f"{prefix}{_next_number(key, prefix):02d}"
-        row = {"recording_id": rid, "label": label, "pseudonym": pseudonym, "role": role,
-               "real_name": None}
+        row = {
+            "recording_id": rid,
+            "label": label,
+            "pseudonym": pseudonym,
+            "role": role,
+            "real_name": None,
+        }
         new_rows.append(row)
         key = pd.concat([key, pd.DataFrame([row])], ignore_index=True)
         known.add((rid, label))
@@ -92,11 +97,14 @@ class Masker:
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         if self.pattern is None:
             return []
-        return [(m.start(), m.end(), self.placeholders[_norm(m.group(0))])
-                for m in self.pattern.finditer(fold(text))]
+        return [
+            (m.start(), m.end(), self.placeholders[_norm(m.group(0))])
+            for m in self.pattern.finditer(fold(text))
+        ]
 
     def mask(self, text: str) -> tuple[str, list[str]]:
         """Return the masked text and the placeholders used (one per replacement)."""
+        text = unicodedata.normalize("NFC", text)  # decomposed "Brûlé" must match too
         out, last, used = [], 0, []
         for start, end, placeholder in self.spans(text):
             out.append(text[last:start])
@@ -151,11 +159,13 @@ def _mask_words(words: pd.DataFrame, masker: Masker) -> pd.DataFrame:
     if words.empty or masker.pattern is None:
         return words
     rows = []
-    for _, group in words.sort_values(["segment_id", "word_index"]).groupby("segment_id",
-                                                                             sort=False):
+    for _, group in words.sort_values(["segment_id", "word_index"]).groupby(
+        "segment_id", sort=False
+    ):
         records = group.to_dict("records")
         offsets, pos = [], 0
         for rec in records:
+            rec["word"] = unicodedata.normalize("NFC", rec["word"])  # as in Masker.mask
             offsets.append((pos, pos + len(rec["word"])))
             pos += len(rec["word"]) + 1
         spans = masker.spans(" ".join(r["word"] for r in records))
@@ -217,7 +227,9 @@ def pseudonymise_tables(
         ]
     tally = pd.DataFrame(counts, columns=["recording_id", "placeholder"])
     replacements = (
-        tally.value_counts().rename("replacements").reset_index()
+        tally.value_counts()
+        .rename("replacements")
+        .reset_index()
         .sort_values(["recording_id", "placeholder"], ignore_index=True)
     )
     return PseudonymiseResult(out, new_words, key, replacements)

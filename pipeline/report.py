@@ -43,12 +43,18 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
     rows = []
     for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
         people = part[part["role"] == "participant"]["speaker"].nunique()
-        rows.append({
-            "recording_id": rid, "group": group, "segments": len(part), "participants": people,
-            "facilitator_turns": int((part["role"] == "facilitator").sum()),
-            "duration": clock(part["end"].max()), "words": int(part["words"].sum()),
-            "diarised": bool((part["speaker"] != "unknown").any()),
-        })
+        rows.append(
+            {
+                "recording_id": rid,
+                "group": group,
+                "segments": len(part),
+                "participants": people,
+                "facilitator_turns": int((part["role"] == "facilitator").sum()),
+                "duration": clock(part["end"].max()),
+                "words": int(part["words"].sum()),
+                "diarised": bool((part["speaker"] != "unknown").any()),
+            }
+        )
     return rows
 
 
@@ -58,17 +64,26 @@ def speakers_table(segments: pd.DataFrame) -> list[dict]:
     rows = []
     for (group, speaker, role), part in seg.groupby(["group", "speaker", "role"], sort=True):
         total = group_time.get(group, 0.0)
-        rows.append({
-            "group": group, "speaker": speaker, "role": role, "turns": len(part),
-            "seconds": round(float(part["seconds"].sum())),
-            "share": (float(part["seconds"].sum()) / total) if total else None,
-        })
+        rows.append(
+            {
+                "group": group,
+                "speaker": speaker,
+                "role": role,
+                "turns": len(part),
+                "seconds": round(float(part["seconds"].sum())),
+                "share": (float(part["seconds"].sum()) / total) if total else None,
+            }
+        )
     return rows
 
 
 def cite(row: pd.Series, *, quotes: bool) -> dict:
-    return {"segment_id": row["segment_id"], "speaker": row["speaker"],
-            "time": clock(row["start"]), "text": row["text"] if quotes else None}
+    return {
+        "segment_id": row["segment_id"],
+        "speaker": row["speaker"],
+        "time": clock(row["start"]),
+        "text": row["text"] if quotes else None,
+    }
 
 
 def topics_table(
@@ -82,18 +97,35 @@ def topics_table(
         members = merged[merged["topic"] == topic.topic]
         per_group = {g: int((members["group"] == g).sum()) for g in groups}
         breadth = {g: int(members[members["group"] == g]["speaker"].nunique()) for g in groups}
-        reps = [cite(by_id.loc[s], quotes=quotes)
-                for s in filter(None, topic.representative_segments.split("; "))]
-        rows.append({"topic": topic.topic, "label": topic.label, "keywords": topic.keywords,
-                     "size": topic.size, "per_group": per_group, "breadth": breadth,
-                     "representatives": reps, "outlier": topic.topic < 0})
+        reps = [
+            cite(by_id.loc[s], quotes=quotes)
+            for s in filter(None, topic.representative_segments.split("; "))
+        ]
+        rows.append(
+            {
+                "topic": topic.topic,
+                "label": topic.label,
+                "keywords": topic.keywords,
+                "size": topic.size,
+                "per_group": per_group,
+                "breadth": breadth,
+                "representatives": reps,
+                "outlier": topic.topic < 0,
+            }
+        )
     return rows, groups
 
 
 def git_commit(path: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path, text=True,
-                             capture_output=True, check=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=path,
+            text=True,
+            capture_output=True,
+            check=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -117,8 +149,10 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
     nlp_info_path = ws.interim / "nlp.json"
     nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
     inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
-    settings = {stage: json.loads(stage_snapshot(config, stage))[stage]
-                for stage in ("import", "pseudonymise", "nlp", "topics", "report")}
+    settings = {
+        stage: json.loads(stage_snapshot(config, stage))[stage]
+        for stage in ("import", "pseudonymise", "nlp", "topics", "report")
+    }
     return {
         "study": config.study,
         "round": round_no,
@@ -129,16 +163,18 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         "topics": topic_rows,
         "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
         "replacements": replacements.groupby("recording_id")["replacements"].sum().to_dict(),
-        "undiarised": sorted(segments.loc[segments["speaker"] == "unknown",
-                                          "recording_id"].unique()),
+        "undiarised": sorted(
+            segments.loc[segments["speaker"] == "unknown", "recording_id"].unique()
+        ),
         "provenance": {
             "pipeline_version": __version__,
             "commit": git_commit(Path(__file__).parent) or "unknown",
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "nlp": nlp_info,
             "settings": json.dumps(settings, indent=1, ensure_ascii=False),
-            "config_sha256": hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-            .hexdigest()[:16],
+            "config_sha256": hashlib.sha256(
+                json.dumps(settings, sort_keys=True).encode()
+            ).hexdigest()[:16],
             "inputs": [{"file": ws.display(p), "sha256": sha256_file(p)[:16]} for p in inputs],
         },
     }

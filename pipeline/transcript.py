@@ -71,16 +71,24 @@ def check_turns(
             if value is not None and (math.isnan(value) or value < 0):
                 raise _bad(path, turn, f"invalid {name} time {value}", "times are seconds >= 0")
         if turn.start is not None and turn.end is not None and turn.end < turn.start:
-            raise _bad(path, turn, f"end {turn.end:.3f}s is before start {turn.start:.3f}s",
-                       "fix the timestamps")
+            raise _bad(
+                path,
+                turn,
+                f"end {turn.end:.3f}s is before start {turn.start:.3f}s",
+                "fix the timestamps",
+            )
         if previous is not None and turn.start is not None and previous.start is not None:
             if turn.start < previous.start:
-                raise _bad(path, turn,
-                           f"timestamps decrease ({turn.start:.3f}s after {previous.start:.3f}s)",
-                           "turns must be in time order")
+                raise _bad(
+                    path,
+                    turn,
+                    f"timestamps decrease ({turn.start:.3f}s after {previous.start:.3f}s)",
+                    "turns must be in time order",
+                )
             if previous.end is not None and turn.start < previous.end - max_overlap:
                 raise _bad(
-                    path, turn,
+                    path,
+                    turn,
                     f"overlaps the previous turn by {previous.end - turn.start:.3f}s "
                     f"(starts {turn.start:.3f}s, previous ends {previous.end:.3f}s)",
                     f"fix the timestamps, or raise import.max_overlap ({max_overlap}s) in cda.yaml",

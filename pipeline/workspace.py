@@ -20,11 +20,13 @@ PRIVATE_GITIGNORE = "# Identifying material: never commit.\n*\n"
 
 
 def default_config(study: str, groups: list[str]) -> str:
-    body = yaml.safe_dump({"study": study, "language": "nl", "groups": groups}, sort_keys=False,
-                          allow_unicode=True)
+    body = yaml.safe_dump(
+        {"study": study, "language": "nl", "groups": groups}, sort_keys=False, allow_unicode=True
+    )
     return (
         "# Study configuration: one section per stage; `cda config show` prints every setting\n"
-        "# with its default. Sections: import, pseudonymise, nlp, topics, report.\n" + body
+        "# with its default. Sections: import, pseudonymise, nlp, topics, report.\n"
+        + body
         + "report:\n  quotes: false   # true shows pseudonymised verbatim text in reports\n"
     )
 
@@ -46,11 +48,15 @@ def init_workspace(
     written = _skeleton(ws)
     if sample:
         if not SAMPLE_DIR.is_dir():
-            raise CdaError(f"bundled sample not found at {SAMPLE_DIR}",
-                           hint="--sample needs a source checkout of the project")
-        copies = {SAMPLE_DIR / "cda.yaml": ws.config_file,
-                  SAMPLE_DIR / "recordings.csv": ws.manifest,
-                  SAMPLE_DIR / "private" / "names.csv": ws.names}
+            raise CdaError(
+                f"bundled sample not found at {SAMPLE_DIR}",
+                hint="--sample needs a source checkout of the project",
+            )
+        copies = {
+            SAMPLE_DIR / "cda.yaml": ws.config_file,
+            SAMPLE_DIR / "recordings.csv": ws.manifest,
+            SAMPLE_DIR / "private" / "names.csv": ws.names,
+        }
         copies.update({p: ws.raw / p.name for p in sorted((SAMPLE_DIR / "raw").iterdir())})
         for src, dst in copies.items():
             if write_bytes(dst, src.read_bytes(), only_if_changed=True):

@@ -36,7 +36,9 @@ def load(path: Path) -> tuple[Any, dict[Loc, int]]:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise CdaError(f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8") from None
+        raise CdaError(
+            f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
+        ) from None
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -44,7 +46,9 @@ def load(path: Path) -> tuple[Any, dict[Loc, int]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CdaError(f"{where}: invalid YAML: {problem}", hint="check indentation and quoting") from None
+        raise CdaError(
+            f"{where}: invalid YAML: {problem}", hint="check indentation and quoting"
+        ) from None
     lines: dict[Loc, int] = {}
     if node is not None:
         _walk(node, (), lines)
@@ -76,8 +80,9 @@ def parse(model: type[M], path: Path, data: Any, lines: dict[Loc, int]) -> M:
         line = line_of(loc, lines)
         where = f"{path}:{line}" if line else str(path)
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise CdaError(f"{where}: {format_loc(loc)}: {err['msg']}{more}",
-                       hint="fix the field and run again") from None
+        raise CdaError(
+            f"{where}: {format_loc(loc)}: {err['msg']}{more}", hint="fix the field and run again"
+        ) from None
 
 
 def load_model(model: type[M], path: Path) -> M:

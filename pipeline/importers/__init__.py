@@ -42,8 +42,13 @@ FORMATS: dict[str, Parser] = {
     "docx": parse_docx,
 }
 _SUFFIXES = {
-    ".json": "whisperx", ".srt": "srt", ".vtt": "vtt", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".txt": "txt", ".docx": "docx",
+    ".json": "whisperx",
+    ".srt": "srt",
+    ".vtt": "vtt",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "txt",
+    ".docx": "docx",
 }
 
 
@@ -51,8 +56,10 @@ def detect_format(path: Path) -> str:
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(sorted(_SUFFIXES))
-        raise CdaError(f"{path}: unknown transcript format '{path.suffix}'",
-                       hint=f"use one of {known}, or pass --format")
+        raise CdaError(
+            f"{path}: unknown transcript format '{path.suffix}'",
+            hint=f"use one of {known}, or pass --format",
+        )
     return fmt
 
 
@@ -80,9 +87,7 @@ class ImportedRecording:
     seconds: float | None
 
 
-def register(
-    ws: Workspace, path: Path, *, recording_id: str | None, group: str | None
-) -> str:
+def register(ws: Workspace, path: Path, *, recording_id: str | None, group: str | None) -> str:
     """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest."""
     path = path.expanduser().resolve()
     if not path.is_file():
@@ -94,8 +99,10 @@ def register(
     else:
         target = raw_dir / path.name
         if target.exists() and sha256_file(target) != sha256_file(path):
-            raise CdaError(f"{ws.display(target)} already exists with other content",
-                           hint="rename the file you are importing")
+            raise CdaError(
+                f"{ws.display(target)} already exists with other content",
+                hint="rename the file you are importing",
+            )
         if not target.exists():
             raw_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
@@ -104,8 +111,10 @@ def register(
     existing = manifest[manifest["recording_id"] == rid]
     if group is None:
         if existing.empty:
-            raise CdaError(f"recording '{rid}' is not in {ws.display(ws.manifest)}",
-                           hint="pass --group to register it")
+            raise CdaError(
+                f"recording '{rid}' is not in {ws.display(ws.manifest)}",
+                hint="pass --group to register it",
+            )
         group = str(existing["group"].iloc[0])
     row = {
         "recording_id": rid,
@@ -125,14 +134,19 @@ def import_transcripts(
     check_groups(ws, manifest, config)
     rows = manifest[manifest["transcript"].notna()]
     if rows.empty:
-        raise CdaError(f"{ws.display(ws.manifest)} lists no transcripts",
-                       hint="run `cda import FILE --group G` or fill the 'transcript' column")
+        raise CdaError(
+            f"{ws.display(ws.manifest)} lists no transcripts",
+            hint="run `cda import FILE --group G` or fill the 'transcript' column",
+        )
     seg_parts, word_parts, summary, hashes = [], [], [], {}
     for row in rows.itertuples(index=False):
         path = ws.resolve_data_path(row.transcript)
         if not path.is_file():
-            raise CdaError(f"{ws.display(ws.manifest)}: transcript of '{row.recording_id}' not "
-                           f"found at {path}", hint="fix the 'transcript' path (relative to data/)")
+            raise CdaError(
+                f"{ws.display(ws.manifest)}: transcript of '{row.recording_id}' not "
+                f"found at {path}",
+                hint="fix the 'transcript' path (relative to data/)",
+            )
         digest = sha256_file(path)
         if isinstance(row.sha256, str) and row.sha256 and row.sha256 != digest:
             raise CdaError(
@@ -142,22 +156,26 @@ def import_transcripts(
                 "manifest if the change is intended",
             )
         hashes[row.recording_id] = digest
-        turns = parse_transcript(path, fmt=fmt, max_overlap=config.import_.max_overlap,
-                                 require_speakers=require_speakers)
+        turns = parse_transcript(
+            path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
+        )
         source = f"import:{fmt or detect_format(path)}"
-        segments, words = to_tables(turns, recording_id=row.recording_id, group=row.group,
-                                    source=source)
+        segments, words = to_tables(
+            turns, recording_id=row.recording_id, group=row.group, source=source
+        )
         seg_parts.append(segments)
         word_parts.append(words)
         timed = segments.dropna(subset=["start", "end"])
-        summary.append(ImportedRecording(
-            recording_id=row.recording_id,
-            group=row.group,
-            segments=len(segments),
-            speakers=segments["speaker"].nunique(),
-            words=len(words),
-            seconds=float((timed["end"] - timed["start"]).sum()) if len(timed) else None,
-        ))
+        summary.append(
+            ImportedRecording(
+                recording_id=row.recording_id,
+                group=row.group,
+                segments=len(segments),
+                speakers=segments["speaker"].nunique(),
+                words=len(words),
+                seconds=float((timed["end"] - timed["start"]).sum()) if len(timed) else None,
+            )
+        )
     segments = pd.concat(seg_parts, ignore_index=True)
     words = pd.concat(word_parts, ignore_index=True) if word_parts else WORDS.empty()
     # Validate both tables before writing either, so a failure leaves no half-updated state.

@@ -19,7 +19,7 @@ def read_text(path: Path) -> str:
     encoding = "utf-8"
     for bom, name in _BOMS:
         if data.startswith(bom):
-            data, encoding = data[len(bom):], name
+            data, encoding = data[len(bom) :], name
             break
     try:
         return data.decode(encoding)
@@ -27,7 +27,8 @@ def read_text(path: Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise CdaError(
-            f"{path}:{line}: not valid {encoding} (byte 0x{data[exc.start]:02x} at column {column})",
+            f"{path}:{line}: not valid {encoding} "
+            f"(byte 0x{data[exc.start]:02x} at column {column})",
             hint="re-save the file as UTF-8, e.g. `iconv -f cp1252 -t utf-8 in.txt > out.txt`",
         ) from None
 
@@ -48,9 +49,11 @@ def parse_clock(value: str) -> float | None:
 
 
 # "Name: text", "SPEAKER_01: text" or WhisperX's "[SPEAKER_01]: text". A label is short and
-# starts with a letter, so "Let op: dit" style sentences rarely match (at most four words).
+# starts with a letter, so "Let op: dit" style sentences rarely match (at most four words, plus
+# an optional one-word affiliation in parentheses: "Mevrouw Inge van Dijk (CDA)").
 _PREFIX = re.compile(
-    r"^\s*(?:\[(?P<bracketed>[^\]\n]{1,60})\]|(?P<plain>[^\W\d_][\w.'’\-]*(?: [\w.'’\-()]+){0,3}))"
+    r"^\s*(?:\[(?P<bracketed>[^\]\n]{1,60})\]"
+    r"|(?P<plain>[^\W\d_][\w.'’\-]*(?: [\w.'’\-()]+){0,3}(?: \(\w[\w.'’\-]{0,29}\))?))"
     r"\s*:\s*(?P<text>.*)$",
     re.DOTALL,
 )

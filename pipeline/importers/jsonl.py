@@ -15,8 +15,10 @@ def _seconds(path: Path, lineno: int, obj: dict, key: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CdaError(f"{path}:{lineno}: '{key}' must be a number of seconds, got {value!r}",
-                       hint="write times as numbers, e.g. 12.5")
+        raise CdaError(
+            f"{path}:{lineno}: '{key}' must be a number of seconds, got {value!r}",
+            hint="write times as numbers, e.g. 12.5",
+        )
     return float(value)
 
 
@@ -28,19 +30,22 @@ def parse_jsonl(path: Path) -> list[Turn]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CdaError(f"{path}:{lineno}: invalid JSON ({exc.msg})",
-                           hint="one JSON object per line") from None
+            raise CdaError(
+                f"{path}:{lineno}: invalid JSON ({exc.msg})", hint="one JSON object per line"
+            ) from None
         if not isinstance(obj, dict):
             raise CdaError(f"{path}:{lineno}: expected a JSON object", hint="one object per line")
         text = obj.get("text")
         if not isinstance(text, str):
             raise CdaError(f"{path}:{lineno}: missing 'text'", hint="each turn needs a text")
         speaker = obj.get("speaker")
-        turns.append(Turn(
-            speaker=str(speaker).strip() if speaker not in (None, "") else None,
-            text=text,
-            start=_seconds(path, lineno, obj, "start"),
-            end=_seconds(path, lineno, obj, "end"),
-            line=str(lineno),
-        ))
+        turns.append(
+            Turn(
+                speaker=str(speaker).strip() if speaker not in (None, "") else None,
+                text=text,
+                start=_seconds(path, lineno, obj, "start"),
+                end=_seconds(path, lineno, obj, "end"),
+                line=str(lineno),
+            )
+        )
     return turns

@@ -23,8 +23,10 @@ def _cue_turn(path: Path, lineno: int, timing: str, text_lines: list[str]) -> Tu
     start = parse_clock(match.group("start")) if match else None
     end = parse_clock(match.group("end")) if match else None
     if start is None or end is None:
-        raise CdaError(f"{path}:{lineno}: unreadable cue timing '{timing.strip()}'",
-                       hint="expected 'hh:mm:ss,mmm --> hh:mm:ss,mmm'")
+        raise CdaError(
+            f"{path}:{lineno}: unreadable cue timing '{timing.strip()}'",
+            hint="expected 'hh:mm:ss,mmm --> hh:mm:ss,mmm'",
+        )
     raw = " ".join(line.strip() for line in text_lines)
     voice = _VOICE.search(raw)
     speaker = voice.group("name").strip() if voice else None
@@ -36,9 +38,8 @@ def _cue_turn(path: Path, lineno: int, timing: str, text_lines: list[str]) -> Tu
 
 def _parse_blocks(path: Path, text: str, *, vtt: bool) -> list[Turn]:
     lines = text.splitlines()
-    if vtt:
-        if not lines or not lines[0].startswith("WEBVTT"):
-            raise CdaError(f"{path}:1: missing 'WEBVTT' header", hint="is this a WebVTT file?")
+    if vtt and (not lines or not lines[0].startswith("WEBVTT")):
+        raise CdaError(f"{path}:1: missing 'WEBVTT' header", hint="is this a WebVTT file?")
     turns: list[Turn] = []
     block: list[tuple[int, str]] = []
     for lineno, line in enumerate([*lines, ""], start=1):
@@ -54,10 +55,12 @@ def _parse_blocks(path: Path, text: str, *, vtt: bool) -> list[Turn]:
             if vtt and (first.startswith(("WEBVTT", "NOTE", "STYLE", "REGION"))):
                 block = []
                 continue
-            raise CdaError(f"{path}:{block[0][0]}: block without a '-->' timing line",
-                           hint="each cue needs a timing line")
+            raise CdaError(
+                f"{path}:{block[0][0]}: block without a '-->' timing line",
+                hint="each cue needs a timing line",
+            )
         lineno_timing, timing = block[timing_at]
-        body = [ln for _, ln in block[timing_at + 1:]]
+        body = [ln for _, ln in block[timing_at + 1 :]]
         turns.append(_cue_turn(path, lineno_timing, timing, body))
         block = []
     return turns

@@ -15,7 +15,9 @@ from pipeline.errors import CdaError
 from pipeline.importers.common import parse_clock, read_text, split_speaker
 from pipeline.transcript import Turn
 
-_STAMP = re.compile(r"^\s*[\[(](?P<clock>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)[\])]\s*(?P<rest>.*)$")
+_STAMP = re.compile(
+    r"^\s*[\[(](?P<clock>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)[\])]\s*(?P<rest>.*)$"
+)
 
 
 def _turns(lines: Iterable[tuple[str, str]], path: Path) -> list[Turn]:
@@ -39,10 +41,17 @@ def _turns(lines: Iterable[tuple[str, str]], path: Path) -> list[Turn]:
         raise CdaError(f"{path}: no turns found", hint="the file is empty")
     turns = []
     for index, draft in enumerate(drafts):
-        nxt = next((d["start"] for d in drafts[index + 1:] if d["start"] is not None), None)
+        nxt = next((d["start"] for d in drafts[index + 1 :] if d["start"] is not None), None)
         end = nxt if draft["start"] is not None else None
-        turns.append(Turn(speaker=draft["speaker"], text=draft["text"], start=draft["start"],
-                          end=end, line=draft["line"]))
+        turns.append(
+            Turn(
+                speaker=draft["speaker"],
+                text=draft["text"],
+                start=draft["start"],
+                end=end,
+                line=draft["line"],
+            )
+        )
     return turns
 
 
@@ -59,7 +68,9 @@ def parse_docx(path: Path) -> list[Turn]:
     try:
         document = docx.Document(str(path))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise CdaError(f"{path}: not a readable .docx file ({exc})",
-                       hint="open it in Word/LibreOffice and save it again as .docx") from None
+        raise CdaError(
+            f"{path}: not a readable .docx file ({exc})",
+            hint="open it in Word/LibreOffice and save it again as .docx",
+        ) from None
     paragraphs = [p.text for p in document.paragraphs]
     return _turns(((f"paragraph {n}", p) for n, p in enumerate(paragraphs, start=1)), path)

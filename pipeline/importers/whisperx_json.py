@@ -29,8 +29,10 @@ def _number(value: Any) -> float | None:
 def turns_from_result(result: Any, path: Path) -> list[Turn]:
     """Convert an in-memory WhisperX result dict (also used by the transcribe stage)."""
     if not isinstance(result, dict) or not isinstance(result.get("segments"), list):
-        raise CdaError(f"{path}: no 'segments' list: not WhisperX JSON output",
-                       hint="export with `whisperx --output_format json`")
+        raise CdaError(
+            f"{path}: no 'segments' list: not WhisperX JSON output",
+            hint="export with `whisperx --output_format json`",
+        )
     turns = []
     for index, seg in enumerate(result["segments"]):
         where = f"segments[{index}]"
@@ -47,14 +49,16 @@ def turns_from_result(result: Any, path: Path) -> list[Turn]:
             for w in seg.get("words") or []
             if isinstance(w, dict)
         )
-        turns.append(Turn(
-            speaker=seg.get("speaker"),
-            text=seg["text"],
-            start=_number(seg.get("start")),
-            end=_number(seg.get("end")),
-            line=where,
-            words=words,
-        ))
+        turns.append(
+            Turn(
+                speaker=seg.get("speaker"),
+                text=seg["text"],
+                start=_number(seg.get("start")),
+                end=_number(seg.get("end")),
+                line=where,
+                words=words,
+            )
+        )
     return turns
 
 
@@ -62,6 +66,7 @@ def parse_whisperx_json(path: Path) -> list[Turn]:
     try:
         result = json.loads(read_text(path))
     except json.JSONDecodeError as exc:
-        raise CdaError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})",
-                       hint="is the file complete?") from None
+        raise CdaError(
+            f"{path}:{exc.lineno}: invalid JSON ({exc.msg})", hint="is the file complete?"
+        ) from None
     return turns_from_result(result, path)

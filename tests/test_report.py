@@ -1,0 +1,176 @@
+"""The report: numbers checked against a small hand-computed fixture, sections, privacy switch."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.report import clock, recordings_table, render, speakers_table, topics_table
+from pipeline.schemas import DOC_TOPICS, SEGMENTS, TOKENS, TOPICS
+
+# Two groups; times chosen so shares are easy to compute by hand.
+SEGS = [
+    # recording, group, id, start, end, speaker, role, text
+    ("a", "burgers", "a-0001", 0.0, 10.0, "F01", "facilitator", "Welkom, wat denkt u?"),
+    ("a", "burgers", "a-0002", 10.0, 40.0, "P01", "participant", "Camera's in China eng."),
+    ("a", "burgers", "a-0003", 40.0, 50.0, "P02", "participant", "Ja, dat vind ik ook."),
+    ("a", "burgers", "a-0004", 50.0, 100.0, "P01", "participant", "Een kredietsysteem, nee."),
+    ("b", "deskundigen", "b-0001", 0.0, 20.0, "P03", "participant", "Toeslagen gingen mis."),
+    ("b", "deskundigen", "b-0002", 20.0, 80.0, "P04", "participant", "Ouders betaalden terug."),
+]
+
+
+@pytest.fixture
+def segments() -> pd.DataFrame:
+    rows = [
+        dict(
+            zip(
+                ["recording_id", "group", "segment_id", "start", "end", "speaker", "role", "text"],
+                s,
+                strict=True,
+            ),
+            source="test",
+        )
+        for s in SEGS
+    ]
+    return pd.DataFrame(rows, columns=SEGMENTS.names)
+
+
+@pytest.fixture
+def tokens(segments: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for seg in segments.itertuples():
+        for i, word in enumerate(seg.text.replace(",", " ,").replace(".", " .").split()):
+            rows.append(
+                {
+                    "segment_id": seg.segment_id,
+                    "token_index": i,
+                    "sentence_index": 0,
+                    "text": word,
+                    "lemma": word.lower(),
+                    "pos": None,
+                    "is_stop": False,
+                    "is_punct": not word.isalpha(),
+                    "is_alpha": word.isalpha(),
+                    "start_char": 0,
+                }
+            )
+    return pd.DataFrame(rows, columns=TOKENS.names)
+
+
+def test_clock_formats_times_for_citation() -> None:
+    assert clock(3725.9) == "1:02:05"
+    assert clock(None) == "-"
+
+
+def test_speaker_shares_match_hand_computation(segments: pd.DataFrame) -> None:
+    rows = {(r["group"], r["speaker"]): r for r in speakers_table(segments)}
+    # burgers: 100 s in all; P01 spoke 30 + 50 = 80 s over two turns
+    assert rows[("burgers", "P01")]["turns"] == 2
+    assert rows[("burgers", "P01")]["seconds"] == 80
+    assert rows[("burgers", "P01")]["share"] == pytest.approx(0.8)
+    assert rows[("burgers", "F01")]["share"] == pytest.approx(0.1)
+    # deskundigen: 80 s in all; P04 spoke 60 s
+    assert rows[("deskundigen", "P04")]["share"] == pytest.approx(0.75)
+
+
+def test_recordings_table_counts(segments: pd.DataFrame, tokens: pd.DataFrame) -> None:
+    rows = {r["recording_id"]: r for r in recordings_table(segments, tokens)}
+    assert rows["a"]["segments"] == 4 and rows["a"]["participants"] == 2
+    assert rows["a"]["facilitator_turns"] == 1
+    assert rows["a"]["duration"] == "0:01:40"
+    alpha_words_a = sum(
+        w.isalpha() for s in SEGS[:4] for w in s[7].replace(",", " ,").replace(".", " .").split()
+    )
+    assert rows["a"]["words"] == alpha_words_a
+
+
+def topic_tables(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    topics = pd.DataFrame(
+        [
+            {
+                "topic": 0,
+                "label": "0_china",
+                "keywords": "china; camera",
+                "size": 2,
+                "representative_segments": "a-0002; a-0004",
+            },
+            {
+                "topic": 1,
+                "label": "1_toeslag",
+                "keywords": "toeslag",
+                "size": 3,
+                "representative_segments": "b-0001",
+            },
+        ],
+        columns=TOPICS.names,
+    )
+    doc_topics = pd.DataFrame(
+        {
+            "segment_id": ["a-0002", "a-0004", "a-0003", "b-0001", "b-0002"],
+            "topic": [0, 0, 1, 1, 1],
+            "probability": [1.0] * 5,
+        },
+        columns=DOC_TOPICS.names,
+    )
+    return topics, doc_topics
+
+
+def test_topic_breadth_counts_distinct_speakers(segments: pd.DataFrame) -> None:
+    topics, doc_topics = topic_tables(segments)
+    rows, groups = topics_table(topics, doc_topics, segments, quotes=False)
+    china = next(r for r in rows if r["topic"] == 0)
+    assert groups == ["burgers", "deskundigen"]
+    assert china["per_group"] == {"burgers": 2, "deskundigen": 0}
+    assert china["breadth"] == {"burgers": 1, "deskundigen": 0}  # one talkative speaker
+    toeslag = next(r for r in rows if r["topic"] == 1)
+    assert toeslag["breadth"] == {"burgers": 1, "deskundigen": 2}
+    assert china["representatives"][0] == {
+        "segment_id": "a-0002",
+        "speaker": "P01",
+        "time": "0:00:10",
+        "text": None,
+    }
+
+
+def context(segments: pd.DataFrame, tokens: pd.DataFrame, *, quotes: bool) -> dict:
+    topics, doc_topics = topic_tables(segments)
+    rows, groups = topics_table(topics, doc_topics, segments, quotes=quotes)
+    return {
+        "study": "s",
+        "round": 1,
+        "quotes": quotes,
+        "groups": groups,
+        "recordings": recordings_table(segments, tokens),
+        "speakers": speakers_table(segments),
+        "topics": rows,
+        "max_topic": 3,
+        "replacements": {"a": 2},
+        "undiarised": [],
+        "provenance": {
+            "pipeline_version": "0",
+            "commit": "abc",
+            "generated": "now",
+            "nlp": {},
+            "settings": "{}",
+            "config_sha256": "x",
+            "inputs": [],
+        },
+    }
+
+
+def test_html_has_sections_and_withholds_quotes_by_default(segments, tokens) -> None:
+    html = render(context(segments, tokens, quotes=False))
+    for section in ('id="recordings"', 'id="speakers"', 'id="topics"', 'id="provenance"'):
+        assert section in html
+    assert "a-0002 · P01 · 0:00:10" in html
+    assert "Camera&#39;s in China eng." not in html and "Camera's in China eng." not in html
+    quoted = render(context(segments, tokens, quotes=True))
+    assert "Camera&#39;s in China eng." in quoted
+
+
+def test_html_escapes_segment_text(segments, tokens) -> None:
+    segments.loc[1, "text"] = "<script>alert(1)</script>"
+    html = render(context(segments, tokens, quotes=True))
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;" in html
