@@ -87,7 +87,15 @@ def import_cmd(
     if recording_id and len(files) != 1:
         raise CdaError("--recording-id needs exactly one file", hint="import files one by one")
     for path in files:
-        register(ws, path, recording_id=recording_id, group=group)
+        register(
+            ws,
+            config,
+            path,
+            recording_id=recording_id,
+            group=group,
+            require_speakers=not no_speakers,
+            fmt=fmt,
+        )
     summary = import_transcripts(ws, config, require_speakers=not no_speakers, fmt=fmt)
     table = Table("recording", "group", "segments", "speakers", "words", "seconds")
     for rec in summary:

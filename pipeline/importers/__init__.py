@@ -87,14 +87,42 @@ class ImportedRecording:
     seconds: float | None
 
 
-def register(ws: Workspace, path: Path, *, recording_id: str | None, group: str | None) -> str:
-    """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest."""
+def register(
+    ws: Workspace,
+    config: StudyConfig,
+    path: Path,
+    *,
+    recording_id: str | None,
+    group: str | None,
+    require_speakers: bool = True,
+    fmt: str | None = None,
+) -> str:
+    """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest.
+
+    The file is parsed and checked first: a file that would fail the import is neither copied
+    nor registered, so fixing it and importing again just works.
+    """
     path = path.expanduser().resolve()
-    if not path.is_file():
-        raise CdaError(f"{path}: file not found", hint="check the path")
-    detect_format(path)
+    parse_transcript(
+        path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
+    )
+    rid = recording_id or path.stem
+    manifest = read_manifest(ws)
+    existing = manifest[manifest["recording_id"] == rid]
+    if group is None:
+        if existing.empty:
+            raise CdaError(
+                f"recording '{rid}' is not in {ws.display(ws.manifest)}",
+                hint="pass --group to register it",
+            )
+        group = str(existing["group"].iloc[0])
+    if group not in config.groups:
+        raise CdaError(
+            f"{path}: unknown group '{group}'",
+            hint=f"use one of {', '.join(config.groups)} or add it to cda.yaml",
+        )
     raw_dir = ws.raw.resolve()
-    if raw_dir in path.parents or ws.data.resolve() in path.parents:
+    if ws.data.resolve() in path.parents:
         target = path
     else:
         target = raw_dir / path.name
@@ -106,16 +134,6 @@ def register(ws: Workspace, path: Path, *, recording_id: str | None, group: str 
         if not target.exists():
             raw_dir.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-    rid = recording_id or path.stem
-    manifest = read_manifest(ws)
-    existing = manifest[manifest["recording_id"] == rid]
-    if group is None:
-        if existing.empty:
-            raise CdaError(
-                f"recording '{rid}' is not in {ws.display(ws.manifest)}",
-                hint="pass --group to register it",
-            )
-        group = str(existing["group"].iloc[0])
     row = {
         "recording_id": rid,
         "group": group,
