@@ -222,8 +222,15 @@ def read_csv(path: Path, schema: Schema, *, required: bool = True) -> pd.DataFra
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as exc:
+        # pandas decodes in chunks, so exc.start is not an offset in the file: find the real one.
+        data, start = path.read_bytes(), exc.start
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as whole:
+            start = whole.start
+        line = data[:start].count(b"\n") + 1
         raise CdaError(
-            f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8 CSV"
+            f"{path}:{line}: not UTF-8 text (byte {start})", hint="save it as UTF-8 CSV"
         ) from None
     except pd.errors.ParserError as exc:
         raise CdaError(f"{path}: not valid CSV ({exc})", hint="check the quoting") from None

@@ -22,6 +22,7 @@ from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, write_table, write_text
 from pipeline.paths import Workspace
+from pipeline.progress import track
 from pipeline.schemas import SEGMENTS, SENTENCES, TOKENS
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def analyse(
     texts = segments["text"].tolist()
     keep_placeholders(nlp, texts)
     ids = segments["segment_id"].tolist()
-    for sid, doc in zip(ids, nlp.pipe(texts, batch_size=batch_size), strict=True):
+    docs = track(nlp.pipe(texts, batch_size=batch_size), description="nlp", total=len(texts))
+    for sid, doc in zip(ids, docs, strict=True):
         for s_index, sent in enumerate(doc.sents):
             sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
             for tok in sent:

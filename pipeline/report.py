@@ -93,7 +93,10 @@ def topics_table(
     merged = doc_topics.merge(segments[["segment_id", "group", "speaker"]], on="segment_id")
     by_id = segments.set_index("segment_id", drop=False)
     rows = []
-    for topic in topics.sort_values("size", ascending=False).itertuples(index=False):
+    ordered = topics.assign(_outlier=topics["topic"] < 0).sort_values(
+        ["_outlier", "size"], ascending=[True, False]
+    )
+    for topic in ordered.drop(columns="_outlier").itertuples(index=False):
         members = merged[merged["topic"] == topic.topic]
         per_group = {g: int((members["group"] == g).sum()) for g in groups}
         breadth = {g: int(members[members["group"] == g]["speaker"].nunique()) for g in groups}

@@ -26,6 +26,7 @@ from pipeline.importers.whisperx_json import parse_whisperx_json
 from pipeline.io import sha256_file, validate, write_table
 from pipeline.manifest import check_groups, read_manifest, upsert, write_manifest
 from pipeline.paths import Workspace
+from pipeline.progress import track
 from pipeline.schemas import SEGMENTS, WORDS
 from pipeline.transcript import Turn, check_turns, to_tables
 
@@ -157,7 +158,7 @@ def import_transcripts(
             hint="run `cda import FILE --group G` or fill the 'transcript' column",
         )
     seg_parts, word_parts, summary, hashes = [], [], [], {}
-    for row in rows.itertuples(index=False):
+    for row in track(rows.itertuples(index=False), description="import", total=len(rows)):
         path = ws.resolve_data_path(row.transcript)
         if not path.is_file():
             raise CdaError(
