@@ -41,6 +41,9 @@ class PseudonymiseConfig(Section):
         r"^(SPEAKER_\d+|SPK\d+|Speaker \d+|spreker \d+)$",
         description="labels that are per-recording machine labels, not names",
     )
+    mask_name_parts: bool = Field(
+        True, description="also mask single words of multi-word speaker names (not 'van', 'de')"
+    )
     placeholders: dict[str, str] = Field(
         default_factory=lambda: {
             "person": "[NAAM]",

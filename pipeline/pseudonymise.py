@@ -41,6 +41,30 @@ def _norm(name: str) -> str:
     return " ".join(fold(unicodedata.normalize("NFC", name)).split())
 
 
+# Words inside names that identify nobody on their own ("Thijs van 't Hof", "Dr. Vos").
+NAME_PARTICLES = frozenset(
+    {
+        "van",
+        "der",
+        "den",
+        "het",
+        "ter",
+        "ten",
+        "von",
+        "dr.",
+        "mr.",
+        "ir.",
+        "prof",
+        "prof.",
+        "mevrouw",
+        "meneer",
+        "heer",
+        "dhr.",
+        "mevr.",
+    }
+)
+
+
 # speaker key ---------------------------------------------------------------------------------
 
 
@@ -98,7 +122,7 @@ class Masker:
         if self.pattern is None:
             return []
         return [
-            (m.start(), m.end(), self.placeholders[_norm(m.group(0))])
+            (m.start("name"), m.end("name"), self.placeholders[_norm(m.group("name"))])
             for m in self.pattern.finditer(fold(text))
         ]
 
@@ -137,6 +161,14 @@ def build_masker(key: pd.DataFrame, names: pd.DataFrame, cfg: PseudonymiseConfig
             for part in _norm(value).split():
                 if len(part) > 2:
                     owners.setdefault(part, set()).add(row.pseudonym)
+    if cfg.mask_name_parts:
+        # "Anouk de Vries" speaks: "Anouk" and "Vries" alone identify her too. A part shared by
+        # two speakers cannot be attributed, but is still a name: it becomes [NAAM].
+        for part, owner in owners.items():
+            if part in NAME_PARTICLES or part in placeholders:
+                continue
+            unique = len(owner) == 1
+            placeholders[part] = f"[{next(iter(owner))}]" if unique else cfg.placeholders["person"]
     for row in names.itertuples(index=False):
         norm = _norm(row.name)
         if norm in placeholders:
@@ -150,7 +182,8 @@ def build_masker(key: pd.DataFrame, names: pd.DataFrame, cfg: PseudonymiseConfig
         return Masker(None, {})
     alternatives = sorted(placeholders, key=len, reverse=True)
     body = "|".join(r"\s+".join(re.escape(part) for part in alt.split()) for alt in alternatives)
-    pattern = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+    # A Dutch possessive "s" ("Henks fiets") stays after the placeholder: "[P02]s fiets".
+    pattern = re.compile(rf"(?<!\w)(?P<name>{body})(?=s?(?!\w))")
     return Masker(pattern, placeholders)
 
 

@@ -1,0 +1,259 @@
+"""End to end: after the whole pipeline on the bundled sample, no name survives outside private/.
+
+The scan folds text with its own function (not the pipeline's) so a bug in the masker's
+folding cannot hide itself, and it reads every file under data/interim, data/processed and
+reports/: string columns of parquet files, and the full text of everything else.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+import shutil
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.config import load_config
+from pipeline.importers import import_transcripts
+from pipeline.nlp import run_nlp
+from pipeline.paths import Workspace
+from pipeline.pseudonymise import pseudonymise
+from pipeline.report import run_report
+from pipeline.topics import run_topics
+from pipeline.workspace import init_workspace
+
+STAGES = (import_transcripts, pseudonymise, run_nlp, run_topics, run_report)
+TEXT_SUFFIXES = {".csv", ".json", ".html", ".txt", ".md", ".yaml", ".yml"}
+
+
+# an independent scanner ----------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: NFKD, drop combining marks, casefold."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return bare.casefold().replace("’", "'").replace("‘", "'")
+
+
+def whole_word_pattern(names: set[str]) -> re.Pattern[str]:
+    parts = sorted({" ".join(fold(n).split()) for n in names}, key=len, reverse=True)
+    body = "|".join(r"\s+".join(re.escape(w) for w in name.split()) for name in parts)
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+
+
+@dataclass(frozen=True)
+class Hit:
+    path: Path
+    where: str
+    match: str
+    context: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.match!r} in ...{self.context}..."
+
+
+@dataclass
+class Scan:
+    files: list[Path]
+    chunks: int
+    characters: int
+    hits: list[Hit]
+
+
+def _string_columns(path: Path) -> list[tuple[str, str]]:
+    """(where, text) for every string column of a parquet file, values joined by spaces.
+
+    Joining lets a name split over rows (one token per row) still be found as a whole.
+    """
+    table = pq.read_table(path)
+    out = []
+    for field in table.schema:
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            values = table.column(field.name).cast(kind).to_pylist()
+            out.append((f"{path}[{field.name}]", " ".join(v for v in values if v is not None)))
+    metadata = table.schema.metadata or {}
+    out.append(
+        (f"{path}(metadata)", " ".join(v.decode("utf-8", "replace") for v in metadata.values()))
+    )
+    return out
+
+
+def _file_texts(path: Path) -> list[tuple[str, str]]:
+    if path.suffix == ".parquet":
+        return _string_columns(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        pytest.fail(f"{path}: neither parquet nor UTF-8 text; teach this scan to read it")
+    if path.suffix not in TEXT_SUFFIXES:
+        pytest.fail(f"{path}: unexpected output type; add its suffix to this scan")
+    texts = [(str(path), text)]
+    if path.suffix == ".html":
+        texts.append((f"{path}(unescaped)", html.unescape(text)))
+    if path.suffix == ".json":
+        texts.append((f"{path}(decoded)", json.dumps(json.loads(text), ensure_ascii=False)))
+    return texts
+
+
+def scan(folders: list[Path], pattern: re.Pattern[str]) -> Scan:
+    files = sorted(
+        p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()
+    )
+    chunks = characters = 0
+    hits = []
+    for path in files:
+        for where, text in _file_texts(path):
+            chunks += 1
+            characters += len(text)
+            folded = fold(text)
+            for match in pattern.finditer(folded):
+                context = folded[max(0, match.start() - 30) : match.end() + 30]
+                hits.append(Hit(path, where, match.group(0), context))
+    return Scan(files, chunks, characters, hits)
+
+
+# the pipeline run ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws = Workspace.at(tmp_path_factory.mktemp("privacy") / "study")
+    init_workspace(ws, sample=True)
+    for stage in STAGES:
+        stage(ws, load_config(ws))
+    return ws
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def forbidden_names(ws: Workspace) -> set[str]:
+    participants = [r for r in _rows(ws.speaker_key) if r["role"] == "participant"]
+    listed = [r["name"] for r in _rows(ws.names)]
+    # guard against a vacuous test: participants in every recording, and a names list
+    recordings = {r["recording_id"] for r in _rows(ws.manifest)}
+    assert {r["recording_id"] for r in participants} == recordings
+    assert listed
+    return {r["label"] for r in participants} | set(listed)
+
+
+def public_folders(ws: Workspace) -> list[Path]:
+    return [ws.interim, ws.processed, ws.reports]
+
+
+# tests ---------------------------------------------------------------------------------------
+
+
+def test_no_name_survives_in_any_output(sample: Workspace) -> None:
+    names = forbidden_names(sample)
+    result = scan(public_folders(sample), whole_word_pattern(names))
+    scanned = {p.relative_to(sample.root).as_posix() for p in result.files}
+    assert len(result.files) >= 5
+    assert {
+        "data/interim/segments.parquet",
+        "data/interim/words.parquet",
+        "data/interim/tokens.parquet",
+        "data/interim/sentences.parquet",
+        "reports/round-1/index.html",
+    } <= scanned
+    assert any(s.startswith("data/processed/") for s in scanned)
+    assert result.characters > 10_000
+    assert [str(hit) for hit in result.hits] == []
+
+
+def test_names_were_there_to_begin_with(sample: Workspace) -> None:
+    """The raw and private import data do contain the names: the scan can see them."""
+    names = forbidden_names(sample)
+    pattern = whole_word_pattern(names)
+    before = scan([sample.private / "import"], pattern)
+    assert len(before.hits) >= len(names) // 2
+    assert len({hit.match for hit in before.hits}) >= 5
+
+
+def test_scanner_detects_planted_controls(tmp_path: Path) -> None:
+    pattern = whole_word_pattern({"Zoë", "Thijs van 't Hof", "Joris Brûlé", "Ellen", "Daan"})
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.html").write_text("<p>Dank je, Thijs van &#39;t Hof.</p>", encoding="utf-8")
+    (folder / "b.json").write_text(json.dumps({"x": "ZOË kwam"}), encoding="utf-8")
+    (folder / "c.csv").write_text("id,text\n1,meneer Joris  BRULE zei\n", encoding="utf-8")
+    tokens = pa.table(
+        {
+            "segment_id": ["s1", "s1", "s1", "s1"],
+            "text": ["Joris", unicodedata.normalize("NFD", "Brûlé"), "en", "x"],
+            "n": [1, 2, 3, 4],
+        }
+    )
+    pq.write_table(tokens, folder / "d.parquet")
+    innocent = "onderzoek huisbezoeken bellen stellen vandaan"
+    (folder / "e.txt").write_text(innocent, encoding="utf-8")
+
+    result = scan([folder], pattern)
+    assert len(result.files) == 5
+    assert sorted({hit.path.name for hit in result.hits}) == [
+        "a.html",
+        "b.json",
+        "c.csv",
+        "d.parquet",
+    ]
+    assert {hit.match for hit in result.hits} == {
+        "thijs van 't hof",
+        "zoe",
+        "joris  brule",
+        "joris brule",
+    }
+    assert not pattern.search(fold(innocent))
+
+
+def test_report_withholds_segment_text_by_default(sample: Workspace) -> None:
+    assert load_config(sample).report.quotes is False
+    page = html.unescape((sample.report_dir(1) / "index.html").read_text(encoding="utf-8"))
+    segments = pq.read_table(sample.segments).to_pandas()
+    longest = sorted(segments["text"], key=len, reverse=True)[:20]
+    assert len(longest) == 20 and min(map(len, longest)) > 60
+    assert [t for t in longest if t in page] == []
+    representatives = _representative_texts(sample)
+    assert representatives
+    assert [t for t in representatives if t in page] == []
+
+
+def _representative_texts(ws: Workspace) -> list[str]:
+    topics = pq.read_table(ws.topics(1)).to_pandas()
+    ids = [s for cell in topics["representative_segments"] for s in cell.split("; ") if s]
+    segments = pq.read_table(ws.segments).to_pandas().set_index("segment_id")
+    return [segments.at[s, "text"] for s in ids]
+
+
+def test_report_quotes_pseudonymised_text_when_switched_on(
+    sample: Workspace, tmp_path: Path
+) -> None:
+    ws = Workspace.at(tmp_path / "copy")
+    shutil.copytree(sample.root, ws.root)
+    config = yaml.safe_load(ws.config_file.read_text(encoding="utf-8"))
+    config["report"] = {**config.get("report", {}), "quotes": True}
+    ws.config_file.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    assert load_config(ws).report.quotes is True
+
+    report = run_report(ws, load_config(ws))
+    page = html.unescape(report.path.read_text(encoding="utf-8"))
+    quoted = _representative_texts(ws)
+    assert quoted
+    assert [t for t in quoted if t not in page] == []
+    # the quotes are pseudonymised: nothing the scan forbids appears in the new report either
+    result = scan([ws.reports], whole_word_pattern(forbidden_names(ws)))
+    assert result.files
+    assert [str(hit) for hit in result.hits] == []
