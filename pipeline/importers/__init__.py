@@ -9,7 +9,6 @@ written. Output goes to ``data/private/import/`` because speaker labels are stil
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from pipeline.paths import Workspace
 from pipeline.progress import track
 from pipeline.schemas import SEGMENTS, WORDS
 from pipeline.transcript import Turn, check_turns, to_tables
-
-log = logging.getLogger(__name__)
 
 Parser = Callable[[Path], list[Turn]]
 
