@@ -82,9 +82,9 @@ def _describe_rows(df: pd.DataFrame, mask: pd.Series, schema: Schema) -> str:
     return f"{len(bad)} row(s): " + "; ".join(shown) + more
 
 
-def _coerce(
-    series: pd.Series, column: Column, schema: Schema, where: str, frame: pd.DataFrame
-) -> pd.Series:
+def _coerce(frame: pd.DataFrame, column: Column, schema: Schema, where: str) -> pd.Series:
+    """Cast one column of ``frame`` to the schema's dtype; name the bad rows when it fails."""
+    series = frame[column.name]
     target = schema.pandas_dtype(column)
     try:
         if column.dtype == "string":
@@ -130,7 +130,7 @@ def validate(df: pd.DataFrame, schema: Schema, *, where: str) -> pd.DataFrame:
         )
     out = pd.DataFrame(index=df.index)
     for column in schema.columns:
-        out[column.name] = _coerce(df[column.name], column, schema, where, df)
+        out[column.name] = _coerce(df, column, schema, where)
     out = out.reset_index(drop=True)
     for column in schema.columns:
         values = out[column.name]

@@ -52,7 +52,6 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
                 "facilitator_turns": int((part["role"] == "facilitator").sum()),
                 "duration": clock(part["end"].max()),
                 "words": int(part["words"].sum()),
-                "diarised": bool((part["speaker"] != "unknown").any()),
             }
         )
     return rows

@@ -67,9 +67,9 @@ def test_two_clear_themes_land_in_two_topics(nlp) -> None:
     toeslag_topics = set(assigned[segments["segment_id"][len(CHINA) :]])
     assert len(china_topics) == 1 and len(toeslag_topics) == 1
     assert china_topics != toeslag_topics
-    keywords = model.topics.set_index("topic")["keywords"]
-    assert "china" in keywords[china_topics.pop()].split("; ")
-    assert "toeslag" in keywords[toeslag_topics.pop()] or "belastingdienst" in keywords.to_string()
+    keywords = model.topics.set_index("topic")["keywords"].str.split("; ")
+    assert "china" in keywords[china_topics.pop()]
+    assert {"toeslag", "belastingdienst"} <= set(keywords[toeslag_topics.pop()])
     real = model.topics[model.topics["topic"] != OUTLIER]
     assert real["size"].sum() == len(CHINA) + len(TOESLAGEN)
 
