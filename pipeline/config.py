@@ -8,6 +8,7 @@ snapshot, so editing the ``report`` section reruns the report but not the NLP st
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -26,6 +27,59 @@ class ImportConfig(Section):
     max_overlap: float = Field(
         0.2, ge=0, description="seconds a turn may start before the previous one ends"
     )
+
+
+class SlurmConfig(Section):
+    """``cda transcribe --slurm``: resources for one array task (one recording)."""
+
+    partition: str | None = None
+    time: str = "04:00:00"
+    gpus: int = Field(1, ge=0)
+    cpus: int = Field(8, ge=1)
+    mem: str = "32G"
+    setup: list[str] = Field(
+        default_factory=list, description="shell lines run first, e.g. 'module load ffmpeg'"
+    )
+
+
+class TranscribeConfig(Section):
+    """WhisperX: ASR, word alignment and diarisation, each a separate, cached step."""
+
+    model: str = Field(
+        "base", description="whisper size/name, or a local CTranslate2 model directory"
+    )
+    model_dir: str | None = Field(
+        None, description="cache for downloaded models (download_root); default HF_HOME"
+    )
+    allow_download: bool = Field(
+        False, description="let WhisperX fetch missing models (else fail with a hint)"
+    )
+    python: str | None = Field(
+        None, description="python of the WhisperX environment; default .venvs/whisperx"
+    )
+    nltk_data: str | None = Field(None, description="folder holding NLTK punkt_tab (alignment)")
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    compute_type: str = Field("auto", description="auto: float16 on cuda, int8 on cpu")
+    batch_size: int = Field(8, ge=1)
+    beam_size: int = Field(5, ge=1)
+    threads: int = Field(0, ge=0, description="CPU threads per job; 0: cores / jobs")
+    chunk_size: int = Field(30, ge=1, le=30, description="seconds per VAD chunk")
+    vad_method: Literal["pyannote", "silero"] = "pyannote"
+    vad_onset: float = Field(0.5, gt=0, lt=1)
+    vad_offset: float = Field(0.363, gt=0, lt=1)
+    initial_prompt: str | None = None
+    align: bool = True
+    align_model: str | None = Field(None, description="None: WhisperX's default for the language")
+    interpolate_method: Literal["nearest", "linear", "ignore"] = "nearest"
+    diarise: bool = True
+    diarise_method: Literal["pyannote", "rttm"] = Field(
+        "pyannote", description="rttm: speaker turns from data/raw/<recording_id>.rttm"
+    )
+    diarise_model: str = "pyannote/speaker-diarization-community-1"
+    min_speakers: int | None = Field(None, ge=1, description="default; the manifest overrides")
+    max_speakers: int | None = Field(None, ge=1, description="default; the manifest overrides")
+    fill_nearest: bool = Field(False, description="give words outside any turn the nearest one")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
 
 
 class PseudonymiseConfig(Section):
@@ -85,6 +139,7 @@ class StudyConfig(Section):
     study: str
     language: str = "nl"
     groups: list[str] = Field(min_length=1)
+    transcribe: TranscribeConfig = Field(default_factory=TranscribeConfig)
     import_: ImportConfig = Field(default_factory=ImportConfig, alias="import")
     pseudonymise: PseudonymiseConfig = Field(default_factory=PseudonymiseConfig)
     nlp: NlpConfig = Field(default_factory=NlpConfig)
@@ -101,7 +156,7 @@ class StudyConfig(Section):
         return value
 
 
-STAGES = ("import", "pseudonymise", "nlp", "topics", "report")
+STAGES = ("ingest", "transcribe", "import", "pseudonymise", "nlp", "topics", "report")
 
 
 def load_config(ws: Workspace) -> StudyConfig:
@@ -116,6 +171,7 @@ def load_config(ws: Workspace) -> StudyConfig:
 
 def section(config: StudyConfig, stage: str) -> Section | None:
     return {
+        "transcribe": config.transcribe,
         "import": config.import_,
         "pseudonymise": config.pseudonymise,
         "nlp": config.nlp,

@@ -236,6 +236,9 @@ def read_csv(path: Path, schema: Schema, *, required: bool = True) -> pd.DataFra
         raise CdaError(f"{path}: not valid CSV ({exc})", hint="check the quoting") from None
     df = df.apply(lambda col: col.str.strip())
     for column in schema.columns:
+        # Optional columns added in a later schema version may be absent from older files.
+        if column.nullable and column.name not in df.columns:
+            df[column.name] = ""
         if column.nullable and column.name in df.columns:
             df[column.name] = df[column.name].mask(df[column.name] == "")
     return validate(df, schema, where=str(path))

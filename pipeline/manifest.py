@@ -7,11 +7,14 @@ data changed after registration, which we refuse to paper over.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pandas as pd
 
 from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
-from pipeline.io import read_csv, write_csv
+from pipeline.io import read_csv, sha256_file, write_csv
 from pipeline.paths import Workspace
 from pipeline.schemas import MANIFEST
 
@@ -46,3 +49,50 @@ def upsert(manifest: pd.DataFrame, row: dict) -> pd.DataFrame:
         return out
     full = {c: row.get(c) for c in MANIFEST.names}
     return pd.concat([manifest, pd.DataFrame([full])], ignore_index=True)
+
+
+def store_raw(ws: Workspace, path: Path) -> Path:
+    """Copy a source file into ``data/raw/`` (never move it) and return where it lives now.
+
+    A file already inside ``data/`` stays where it is. A different file with the same name is
+    refused rather than overwritten: raw data is immutable.
+    """
+    path = path.expanduser().resolve()
+    if ws.data.resolve() in path.parents:
+        return path
+    target = ws.raw.resolve() / path.name
+    if target.exists():
+        if sha256_file(target) != sha256_file(path):
+            raise CdaError(
+                f"{ws.display(target)} already exists with other content",
+                hint="rename the file you are adding",
+            )
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(path, target)
+    return target
+
+
+def resolve_group(
+    ws: Workspace,
+    config: StudyConfig,
+    manifest: pd.DataFrame,
+    recording_id: str,
+    group: str | None,
+    path: Path,
+) -> str:
+    """The group for a file being added: as given, or the registered recording's group."""
+    if group is None:
+        existing = manifest[manifest["recording_id"] == recording_id]
+        if existing.empty:
+            raise CdaError(
+                f"{path}: recording '{recording_id}' is not in {ws.display(ws.manifest)}",
+                hint="pass --group to register it",
+            )
+        group = str(existing["group"].iloc[0])
+    if group not in config.groups:
+        raise CdaError(
+            f"{path}: unknown group '{group}'",
+            hint=f"use one of {', '.join(config.groups)} or add it to 'groups' in cda.yaml",
+        )
+    return group

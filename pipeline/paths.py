@@ -63,6 +63,31 @@ class Workspace:
         return self.data / "recordings.csv"
 
     @property
+    def audio_dir(self) -> Path:
+        """16 kHz mono WAVs extracted by ``cda ingest`` (voices are personal data: git-ignored)."""
+        return self.interim / "audio"
+
+    @property
+    def audio_index(self) -> Path:
+        return self.audio_dir / "index.csv"
+
+    def wav(self, recording_id: str) -> Path:
+        return self.audio_dir / f"{recording_id}.wav"
+
+    @property
+    def transcribe_dir(self) -> Path:
+        """WhisperX output per recording; private because it holds names as spoken."""
+        return self.private / "transcribe"
+
+    @property
+    def transcribe_index(self) -> Path:
+        return self.transcribe_dir / "index.csv"
+
+    def transcript_json(self, recording_id: str) -> Path:
+        """The final WhisperX JSON of a recording, read by ``cda import`` like any transcript."""
+        return self.transcribe_dir / recording_id / f"{recording_id}.json"
+
+    @property
     def imported_segments(self) -> Path:
         """Imported segments before pseudonymisation: they still carry original speaker labels."""
         return self.private / "import" / "segments.parquet"

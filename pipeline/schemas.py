@@ -191,17 +191,70 @@ DOC_TOPICS = Schema(
 
 MANIFEST = Schema(
     name="recordings",
-    version=1,
+    version=2,
     producer="ingest / import (or edit data/recordings.csv)",
     key=("recording_id",),
     columns=(
         Column("recording_id", "string", nonblank=True),
         Column("group", "string", nonblank=True),
         Column("date", "string", nullable=True),
-        Column("language", "string", nullable=True),
+        Column("language", "string", nullable=True, doc="empty: the study's language"),
         Column("media", "string", nullable=True, doc="path relative to data/; empty for imports"),
         Column("transcript", "string", nullable=True, doc="path relative to data/"),
-        Column("sha256", "string", nullable=True, doc="of the source file (media or transcript)"),
+        Column("sha256", "string", nullable=True, doc="of the transcript file"),
+        Column("media_sha256", "string", nullable=True, doc="of the media file"),
+        Column("duration", "float64", nullable=True, doc="seconds of audio (from ingest)"),
+        Column("min_speakers", "int64", nullable=True, doc="diarisation hint incl. facilitator"),
+        Column("max_speakers", "int64", nullable=True, doc="diarisation hint incl. facilitator"),
+    ),
+    checks=(
+        Check(
+            "max_speakers",
+            "min_speakers <= max_speakers",
+            lambda df: df["min_speakers"].notna()
+            & df["max_speakers"].notna()
+            & (df["min_speakers"] > df["max_speakers"]).fillna(False),
+        ),
+    ),
+)
+
+AUDIO = Schema(
+    name="audio",
+    version=1,
+    producer="ingest",
+    key=("recording_id",),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("media_sha256", "string", nonblank=True, doc="hash of the media it came from"),
+        Column("wav", "string", nonblank=True, doc="path relative to data/"),
+        Column("wav_sha256", "string", nonblank=True),
+        Column("duration", "float64"),
+        Column("peak_dbfs", "float64"),
+        Column("rms_dbfs", "float64"),
+    ),
+)
+
+TRANSCRIPTS = Schema(
+    name="transcripts",
+    version=1,
+    producer="transcribe",
+    key=("recording_id",),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("media_sha256", "string", nonblank=True),
+        Column("model", "string", nonblank=True),
+        Column("device", "string", nullable=True),
+        Column("compute_type", "string", nullable=True),
+        Column("steps", "string", nonblank=True, doc="e.g. asr+align+assign"),
+        Column("diarised", "bool", doc="false: every segment's speaker is 'unknown'"),
+        Column("key", "string", nonblank=True, doc="cache key of the final transcript"),
+        Column("audio_seconds", "float64", nullable=True),
+        Column("asr_seconds", "float64", nullable=True),
+        Column("align_seconds", "float64", nullable=True),
+        Column("diarise_seconds", "float64", nullable=True),
+        Column("assign_seconds", "float64", nullable=True),
+        Column("segments", "int64"),
+        Column("speakers", "int64"),
     ),
 )
 

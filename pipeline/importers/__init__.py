@@ -9,7 +9,6 @@ written. Output goes to ``data/private/import/`` because speaker labels are stil
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,14 @@ from pipeline.importers.subtitles import parse_srt, parse_vtt
 from pipeline.importers.text import parse_docx, parse_txt
 from pipeline.importers.whisperx_json import parse_whisperx_json
 from pipeline.io import sha256_file, validate, write_table
-from pipeline.manifest import check_groups, read_manifest, upsert, write_manifest
+from pipeline.manifest import (
+    check_groups,
+    read_manifest,
+    resolve_group,
+    store_raw,
+    upsert,
+    write_manifest,
+)
 from pipeline.paths import Workspace
 from pipeline.progress import track
 from pipeline.schemas import SEGMENTS, WORDS
@@ -106,32 +112,8 @@ def register(
     )
     rid = recording_id or path.stem
     manifest = read_manifest(ws)
-    existing = manifest[manifest["recording_id"] == rid]
-    if group is None:
-        if existing.empty:
-            raise CdaError(
-                f"recording '{rid}' is not in {ws.display(ws.manifest)}",
-                hint="pass --group to register it",
-            )
-        group = str(existing["group"].iloc[0])
-    if group not in config.groups:
-        raise CdaError(
-            f"{path}: unknown group '{group}'",
-            hint=f"use one of {', '.join(config.groups)} or add it to cda.yaml",
-        )
-    raw_dir = ws.raw.resolve()
-    if ws.data.resolve() in path.parents:
-        target = path
-    else:
-        target = raw_dir / path.name
-        if target.exists() and sha256_file(target) != sha256_file(path):
-            raise CdaError(
-                f"{ws.display(target)} already exists with other content",
-                hint="rename the file you are importing",
-            )
-        if not target.exists():
-            raw_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+    group = resolve_group(ws, config, manifest, rid, group, path)
+    target = store_raw(ws, path)
     row = {
         "recording_id": rid,
         "group": group,
@@ -142,40 +124,69 @@ def register(
     return rid
 
 
+def _imported_turns(
+    ws: Workspace, config: StudyConfig, row, *, require_speakers: bool, fmt: str | None
+) -> tuple[list[Turn], str, str]:
+    """Turns of a registered transcript file, after checking it is the file registered."""
+    path = ws.resolve_data_path(row.transcript)
+    if not path.is_file():
+        raise CdaError(
+            f"{ws.display(ws.manifest)}: transcript of '{row.recording_id}' not found at {path}",
+            hint="fix the 'transcript' path (relative to data/)",
+        )
+    digest = sha256_file(path)
+    if isinstance(row.sha256, str) and row.sha256 and row.sha256 != digest:
+        raise CdaError(
+            f"{ws.display(path)} changed since it was registered (sha256 in "
+            f"{ws.display(ws.manifest)} differs)",
+            hint="raw data is immutable: restore the file, or clear its sha256 in the "
+            "manifest if the change is intended",
+        )
+    turns = parse_transcript(
+        path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
+    )
+    return turns, f"import:{fmt or detect_format(path)}", digest
+
+
+def _transcribed_turns(
+    ws: Workspace, config: StudyConfig, recording_id: str
+) -> tuple[list[Turn], str]:
+    """Turns of a recording's WhisperX output; undiarised segments get speaker 'unknown'."""
+    path = ws.transcript_json(recording_id)
+    if not path.is_file():
+        raise CdaError(
+            f"recording '{recording_id}' has media but no transcript yet ({ws.display(path)})",
+            hint="run `cda transcribe` (or `make transcribe`), or register a transcript with "
+            "`cda import FILE --recording-id ...`",
+        )
+    # Whisper sometimes emits a segment with no words (e.g. only a pause); it carries nothing.
+    turns = [turn for turn in parse_whisperx_json(path) if turn.text.strip()]
+    check_turns(
+        turns, path=str(path), max_overlap=config.import_.max_overlap, require_speakers=False
+    )
+    return turns, "transcribe:whisperx"
+
+
 def import_transcripts(
     ws: Workspace, config: StudyConfig, *, require_speakers: bool = True, fmt: str | None = None
 ) -> list[ImportedRecording]:
     """Import every transcript in the manifest; write the private import tables atomically."""
     manifest = read_manifest(ws, required=True)
     check_groups(ws, manifest, config)
-    rows = manifest[manifest["transcript"].notna()]
+    rows = manifest[manifest["transcript"].notna() | manifest["media"].notna()]
     if rows.empty:
         raise CdaError(
-            f"{ws.display(ws.manifest)} lists no transcripts",
-            hint="run `cda import FILE --group G` or fill the 'transcript' column",
+            f"{ws.display(ws.manifest)} lists no transcripts or recordings",
+            hint="run `cda import FILE --group G` or `cda ingest VIDEO --group G`",
         )
     seg_parts, word_parts, summary, hashes = [], [], [], {}
     for row in track(rows.itertuples(index=False), description="import", total=len(rows)):
-        path = ws.resolve_data_path(row.transcript)
-        if not path.is_file():
-            raise CdaError(
-                f"{ws.display(ws.manifest)}: transcript of '{row.recording_id}' not "
-                f"found at {path}",
-                hint="fix the 'transcript' path (relative to data/)",
+        if not isinstance(row.transcript, str):
+            turns, source = _transcribed_turns(ws, config, row.recording_id)
+        else:
+            turns, source, hashes[row.recording_id] = _imported_turns(
+                ws, config, row, require_speakers=require_speakers, fmt=fmt
             )
-        digest = sha256_file(path)
-        if isinstance(row.sha256, str) and row.sha256 and row.sha256 != digest:
-            raise CdaError(
-                f"{ws.display(path)} changed since it was registered (sha256 in "
-                f"{ws.display(ws.manifest)} differs)",
-                hint="raw data is immutable: restore the file, or clear its sha256 in the "
-                "manifest if the change is intended",
-            )
-        hashes[row.recording_id] = digest
-        turns = parse_transcript(
-            path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
-        )
-        source = f"import:{fmt or detect_format(path)}"
         segments, words = to_tables(
             turns, recording_id=row.recording_id, group=row.group, source=source
         )
