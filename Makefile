@@ -43,7 +43,7 @@ $(SETUP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 
 setup: $(SETUP) ## Create .venv and install the project (first run only)
 
@@ -52,7 +52,7 @@ $(WHISPERX): requirements/whisperx.txt
 	$(PYTHON) -m venv .venvs/whisperx
 	.venvs/whisperx/bin/python -m pip install --quiet --upgrade pip
 	.venvs/whisperx/bin/python -m pip install --quiet -r requirements/whisperx.txt
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 
 setup-transcribe: $(WHISPERX) ## Create .venvs/whisperx for transcription (first run only)
 
@@ -74,14 +74,14 @@ MEDIA := $(filter-out %.txt %.vtt %.srt %.json %.jsonl %.ndjson %.docx %.rttm,$(
 $(WS)/.cda/ingest.stamp: $(MANIFEST) $(MEDIA) pipeline/ingest.py pipeline/media.py \
                          $(CORE) | $(SETUP)
 	$(CDA) ingest --workspace $(WS)
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 $(AUDIO): $(WS)/.cda/ingest.stamp ;
 
 $(WS)/.cda/transcribe.stamp: $(AUDIO) $(wildcard $(WS)/data/raw/*.rttm) \
                              $(CFG)/transcribe.json pipeline/transcribe.py \
                              pipeline/whisperx_worker.py $(CORE) | $(SETUP)
 	$(CDA) transcribe --workspace $(WS) --jobs $(JOBS)
-	@touch $@
+	@mkdir -p $(@D) && touch $@
 $(TRANSCRIBED): $(WS)/.cda/transcribe.stamp ;
 
 $(IMPORTED): $(MANIFEST) $(RAW) $(TRANSCRIBED) $(CFG)/import.json \

@@ -49,7 +49,7 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
     for index, (speaker, text) in enumerate(script):
         voice, pitch = VOICES[speaker]
         raw = folder / f".turn{index}.wav"
-        _run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "150", "-w", str(raw), text])
+        _run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "125", "-w", str(raw), text])
         pcm = folder / f".turn{index}.16k.wav"
         _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000",
               "-ac", "1", str(pcm)])

@@ -124,6 +124,18 @@ def _levels(wav_path: Path, chunk_seconds: int = 60) -> AudioInfo:
     return AudioInfo(duration=frames / rate, peak_dbfs=dbfs(peak), rms_dbfs=dbfs(rms))
 
 
+def _declared_wav_seconds(path: Path) -> float | None:
+    """Duration a WAV header promises; ffprobe estimates from the file size instead."""
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"RIFF":
+            return None
+    try:
+        with wave.open(str(path), "rb") as handle:
+            return handle.getnframes() / handle.getframerate()
+    except (wave.Error, EOFError, ZeroDivisionError):
+        return None  # not PCM (e.g. a compressed WAV): rely on ffprobe
+
+
 def extract_audio(source: Path, target: Path) -> AudioInfo:
     """Decode the first audio stream of ``source`` into a 16 kHz mono 16-bit WAV at ``target``.
 
@@ -172,10 +184,14 @@ def extract_audio(source: Path, target: Path) -> AudioInfo:
                 hint="the file may be truncated or corrupt: copy it again from the recorder",
             )
         info = _levels(tmp)
-        if found.duration is not None and info.duration < found.duration - TRUNCATION_TOLERANCE:
+        expected = max(
+            (d for d in (found.duration, _declared_wav_seconds(source)) if d is not None),
+            default=None,
+        )
+        if expected is not None and info.duration < expected - TRUNCATION_TOLERANCE:
             raise CdaError(
                 f"{source}: only {info.duration:.1f}s of audio could be decoded, but the file "
-                f"says it lasts {found.duration:.1f}s (truncated or damaged)",
+                f"says it lasts {expected:.1f}s (truncated or damaged)",
                 hint="copy the file again from the recorder and check its size",
             )
         if info.peak_dbfs < SILENCE_DBFS:

@@ -86,7 +86,8 @@ def localise(ws: Workspace, config: TranscribeConfig) -> TranscribeConfig:
         if value is None:
             return None
         path = Path(value).expanduser()
-        return str((path if path.is_absolute() else ws.root / path).resolve())
+        # normpath, not resolve(): a venv's bin/python is a symlink that must stay unresolved.
+        return os.path.normpath(path if path.is_absolute() else ws.root / path)
 
     def existing(value: str | None) -> str | None:
         local = folder(value)
@@ -392,43 +393,43 @@ def run_worker(
     folder.mkdir(parents=True, exist_ok=True)
     request_file = folder / "request.json"
     write_text(request_file, json.dumps(job.request, indent=2, ensure_ascii=False) + "\n")
-    proc = subprocess.Popen(
+    outcome = Outcome(job.recording_id, job.duration, {}, keys=job.keys)
+    error: dict | None = None
+    state = read_state(ws, job.recording_id)
+    stderr: list[str] = []
+    with subprocess.Popen(
         [str(python), str(WORKER), str(request_file)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-    )
-    stderr: list[str] = []
-    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
-    reader.start()
-    outcome = Outcome(job.recording_id, job.duration, {}, keys=job.keys)
-    error: dict | None = None
-    state = read_state(ws, job.recording_id)
-    for line in proc.stdout:
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a library printing to stdout; the log keeps stderr
-        kind = event.get("event")
-        if kind == "device":
-            outcome.device, outcome.compute_type = event["device"], event["compute_type"]
-        elif kind == "done":
-            step = event["step"]
-            outcome.timings[step] = float(event["seconds"])
-            state[step] = {
-                "key": job.keys[step],
-                "seconds": event["seconds"],
-                "device": outcome.device,
-                "compute_type": outcome.compute_type,
-            }
-            # Persist per step: a failure in a later step keeps what is already done.
-            write_text(state_file(ws, job.recording_id), json.dumps(state, indent=2) + "\n")
-        elif kind == "error":
-            error = event
-        on_event(job.recording_id, event)
-    code = proc.wait()
-    reader.join()
+    ) as proc:
+        reader = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)
+        reader.start()
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a library printing to stdout; the log keeps stderr
+            kind = event.get("event")
+            if kind == "device":
+                outcome.device, outcome.compute_type = event["device"], event["compute_type"]
+            elif kind == "done":
+                step = event["step"]
+                outcome.timings[step] = float(event["seconds"])
+                state[step] = {
+                    "key": job.keys[step],
+                    "seconds": event["seconds"],
+                    "device": outcome.device,
+                    "compute_type": outcome.compute_type,
+                }
+                # Persist per step: a failure in a later step keeps what is already done.
+                write_text(state_file(ws, job.recording_id), json.dumps(state, indent=2) + "\n")
+            elif kind == "error":
+                error = event
+            on_event(job.recording_id, event)
+        code = proc.wait()
+        reader.join()
     log_file = folder / "worker.log"
     write_text(log_file, "".join(stderr))
     if error is not None:

@@ -48,7 +48,16 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_full_run_builds_every_stage_and_prints_report_path(built: tuple[Path, str]) -> None:
     ws, output = built
-    assert stages_run(output) == {"config", "import", "pseudonymise", "nlp", "topics", "report"}
+    assert stages_run(output) == {
+        "config",
+        "ingest",
+        "transcribe",
+        "import",
+        "pseudonymise",
+        "nlp",
+        "topics",
+        "report",
+    }
     report = ws / "reports" / "round-1" / "index.html"
     assert report.is_file()
     assert f"Report: {report}" in output
@@ -74,4 +83,16 @@ def test_editing_one_section_reruns_only_its_stage_and_dependents(built: tuple[P
     # a comment-only edit changes no setting: the snapshots stay, no stage reruns
     config.write_text(config.read_text() + "\n# a note for colleagues\n")
     assert stages_run(make(ws, "report")) == {"config"}
+    assert stages_run(make(ws, "report")) == set()
+
+
+def test_a_stage_whose_output_did_not_change_does_not_rerun_its_dependents(
+    built: tuple[Path, str],
+) -> None:
+    """The sample has no media: a transcription setting reruns `transcribe`, which finds
+    nothing to do and keeps its index, so `import` and everything after it stay."""
+    ws, _ = built
+    config = ws / "cda.yaml"
+    config.write_text(config.read_text() + "transcribe:\n  batch_size: 4\n")
+    assert stages_run(make(ws, "report")) == {"config", "transcribe"}
     assert stages_run(make(ws, "report")) == set()
