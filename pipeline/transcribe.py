@@ -454,6 +454,13 @@ def transcript_summary(path: Path) -> tuple[int, int]:
 def write_index(ws: Workspace, config: StudyConfig) -> None:
     """One row per transcribed recording: what produced it and how long each step took."""
     manifest = read_manifest(ws, required=True)
+    tconf = config.transcribe
+    enabled = {
+        "asr",
+        "assign",
+        *(["align"] if tconf.align else []),
+        *(["diarise"] if tconf.diarise else []),
+    }
     rows = []
     for _, row in manifest[manifest["media"].notna() & manifest["transcript"].isna()].iterrows():
         rid = row["recording_id"]
@@ -470,8 +477,8 @@ def write_index(ws: Workspace, config: StudyConfig) -> None:
                 "model": config.transcribe.model,
                 "device": asr.get("device"),
                 "compute_type": asr.get("compute_type"),
-                "steps": "+".join(s for s in STEPS if s in state),
-                "diarised": "diarise" in state and config.transcribe.diarise,
+                "steps": "+".join(s for s in STEPS if s in state and s in enabled),
+                "diarised": "diarise" in state and tconf.diarise,
                 "key": state["assign"]["key"],
                 "audio_seconds": row["duration"],
                 **{f"{s}_seconds": state.get(s, {}).get("seconds") for s in STEPS},

@@ -158,6 +158,9 @@ def test_plan_takes_speaker_bounds_from_manifest_and_checks_inputs(
     )
     assert rttm_end < jobs["w1"].duration < rttm_end + 3
 
+    threads = plan(ws, config.model_copy(update={"transcribe": TranscribeConfig()}), jobs=2)
+    assert {job.request["threads"] for job in threads} == {max(1, (os.cpu_count() or 1) // 2)}
+
     with pytest.raises(CdaError, match="no ingested recording called w9"):
         plan(ws, config, only=["w9"])
     ws.wav("w2").unlink()
@@ -383,6 +386,25 @@ def test_alignment_runs_real_code_and_reuses_the_transcription(
     assert (timed["start"] >= 0).all() and (timed["end"] <= duration).all()
     assert set(words["segment_id"]) <= set(segments["segment_id"])
     assert set(words["speaker"].dropna()) <= {"Gespreksleider", "Marloes"}
+
+
+def test_without_diarisation_every_segment_is_unknown_and_asr_is_reused(
+    dutch_video: Workspace,
+) -> None:
+    asr = dutch_video.transcribe_dir / "video" / "asr.json"
+    stamp = asr.stat().st_mtime_ns
+    config = load_config(dutch_video)
+    off = config.model_copy(
+        update={"transcribe": config.transcribe.model_copy(update={"diarise": False})}
+    )
+    outcomes = run_transcribe(dutch_video, off)
+    assert set(outcomes[0].timings) == {"assign"}
+    assert asr.stat().st_mtime_ns == stamp
+    import_transcripts(dutch_video, off)
+    segments = read_table(dutch_video.imported_segments, SEGMENTS)
+    assert len(segments) >= 3 and set(segments["speaker"]) == {"unknown"}
+    index = pd.read_csv(dutch_video.transcribe_index)
+    assert not index.loc[0, "diarised"]
 
 
 def test_missing_models_fail_with_the_model_name_and_a_way_to_get_it(
