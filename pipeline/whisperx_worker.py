@@ -71,11 +71,10 @@ def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
     return device, compute_type
 
 
-def free(*models: Any) -> None:
-    """Drop a model before the next one loads: a 3-hour recording on a small GPU needs it."""
+def free() -> None:
+    """Collect a model the caller has just deleted, before the next one loads (small GPUs)."""
     import torch
 
-    del models
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -125,7 +124,8 @@ def step_asr(req: dict, audio: Any) -> dict:
         chunk_size=opts["chunk_size"],
         progress_callback=progress("asr"),
     )
-    free(model)
+    del model
+    free()
     return dict(result)
 
 
@@ -181,7 +181,8 @@ def step_align(req: dict, audio: Any, result: dict) -> dict:
         return_char_alignments=False,
         progress_callback=progress("align"),
     )
-    free(model)
+    del model, metadata
+    free()
     aligned["language"] = result.get("language", req["language"])
     return dict(aligned)
 
@@ -230,7 +231,8 @@ def step_diarise(req: dict, audio: Any) -> dict:
         max_speakers=opts["max_speakers"],
         progress_callback=progress("diarise"),
     )
-    free(pipeline)
+    del pipeline
+    free()
     turns = [
         {"start": float(row.start), "end": float(row.end), "speaker": str(row.speaker)}
         for row in frame.itertuples(index=False)
