@@ -19,6 +19,7 @@ from pipeline.io import read_csv, sha256_file, write_csv
 from pipeline.manifest import (
     check_groups,
     read_manifest,
+    registered_file,
     resolve_group,
     store_raw,
     upsert,
@@ -156,20 +157,7 @@ def extract_all(
     done: list[IngestedRecording] = []
     updated = manifest.copy()
     for row in track(rows.itertuples(index=False), description="ingest", total=len(rows)):
-        path = ws.resolve_data_path(row.media)
-        if not path.is_file():
-            raise CdaError(
-                f"{ws.display(ws.manifest)}: media of '{row.recording_id}' not found at {path}",
-                hint="fix the 'media' path (relative to data/) or restore the file",
-            )
-        digest = sha256_file(path)
-        if isinstance(row.media_sha256, str) and row.media_sha256 != digest:
-            raise CdaError(
-                f"{ws.display(path)} changed since it was registered (media_sha256 in "
-                f"{ws.display(ws.manifest)} differs)",
-                hint="raw data is immutable: restore the file, or clear its media_sha256 in the "
-                "manifest if the change is intended",
-            )
+        path, digest = registered_file(ws, row, "media", "media_sha256")
         known = index.get(row.recording_id)
         wav = ws.wav(row.recording_id)
         current = (

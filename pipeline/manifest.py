@@ -96,3 +96,28 @@ def resolve_group(
             hint=f"use one of {', '.join(config.groups)} or add it to 'groups' in cda.yaml",
         )
     return group
+
+
+def registered_file(ws: Workspace, row: object, column: str, hash_column: str) -> tuple[Path, str]:
+    """The raw file a manifest row points to, and its sha256, checked against the one recorded.
+
+    Raw data is immutable: a file that changed since registration is refused, naming the file
+    and the manifest column to clear if the change was intended.
+    """
+    rid = row.recording_id
+    path = ws.resolve_data_path(getattr(row, column))
+    if not path.is_file():
+        raise CdaError(
+            f"{ws.display(ws.manifest)}: {column} of '{rid}' not found at {path}",
+            hint=f"fix the '{column}' path (relative to data/) or restore the file",
+        )
+    digest = sha256_file(path)
+    recorded = getattr(row, hash_column)
+    if isinstance(recorded, str) and recorded and recorded != digest:
+        raise CdaError(
+            f"{ws.display(path)} changed since it was registered ({hash_column} in "
+            f"{ws.display(ws.manifest)} differs)",
+            hint=f"raw data is immutable: restore the file, or clear its {hash_column} in the "
+            "manifest if the change is intended",
+        )
+    return path, digest

