@@ -27,11 +27,12 @@ TRANSCRIBED := $(WS)/data/private/transcribe/index.csv
 IMPORTED   := $(WS)/data/private/import/segments.parquet
 SEGMENTS   := $(WS)/data/interim/segments.parquet
 TOKENS     := $(WS)/data/interim/tokens.parquet
+MARKERS    := $(WS)/data/interim/markers.parquet
 TOPICS     := $(WS)/data/processed/round-$(ROUND)/topics.parquet
 REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
-.PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-transcribe \
+.PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-nlp bench-transcribe \
         ingest transcribe import pseudonymise nlp topics report clean-demo
 
 help: ## List the targets
@@ -93,8 +94,14 @@ $(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudon
              pipeline/pseudonymise.py $(CORE) | $(SETUP)
 	$(CDA) pseudonymise --workspace $(WS)
 
-$(TOKENS): $(SEGMENTS) $(CFG)/nlp.json pipeline/nlp.py $(CORE) | $(SETUP)
+# nlp rewrites tokens and markers only when they change: a marker edit reruns the matching
+# (from cached parses) without making topics rerun on identical tokens.
+$(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/markers.yaml) \
+                      pipeline/nlp.py pipeline/markers.py pipeline/resources/markers.nl.yaml \
+                      $(CORE) | $(SETUP)
 	$(CDA) nlp --workspace $(WS)
+	@mkdir -p $(@D) && touch $@
+$(TOKENS) $(MARKERS): $(WS)/.cda/nlp.stamp ;
 
 $(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py \
            pipeline/resources/stopwords_nl_spoken.txt $(CORE) | $(SETUP)
@@ -108,7 +115,7 @@ ingest: $(AUDIO) ## Extract 16 kHz audio of the recordings in data/recordings.cs
 transcribe: $(TRANSCRIBED) ## Transcribe, align and diarise recordings with WhisperX (JOBS=n)
 import: $(IMPORTED) ## Import transcripts (and WhisperX output) into segments
 pseudonymise: $(SEGMENTS) ## Pseudonymise speakers and mask listed names
-nlp: $(TOKENS) ## Sentences, tokens and lemmas with spaCy
+nlp: $(TOKENS) $(MARKERS) ## Sentences, tokens, lemmas and discourse markers with spaCy
 topics: $(TOPICS) ## Candidate topics for open coding (round 1)
 report: $(REPORT) ## HTML report for ROUND
 	@echo "Report: $(abspath $(REPORT))"
@@ -127,6 +134,9 @@ demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video
 	    --recording-id video-workshop --group burgers && \
 	  cp $(VIDEO_WS)/clip/workshop.rttm $(VIDEO_WS)/data/raw/video-workshop.rttm; }
 	@$(MAKE) --no-print-directory report WS=$(VIDEO_WS)
+
+bench-nlp: | $(SETUP) ## Tokens per second of the nlp stage (100k+ tokens)
+	$(VENV)/bin/python -m pipeline.bench_nlp
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m pipeline.bench_transcribe

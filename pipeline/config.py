@@ -113,6 +113,9 @@ class NlpConfig(Section):
 
     model: str = "nl_core_news_md"
     batch_size: int = Field(256, ge=1)
+    markers: str = Field(
+        "codebooks/markers.yaml", description="discourse marker file, relative to the workspace"
+    )
 
 
 class TopicsConfig(Section):

@@ -8,22 +8,27 @@ lemmatizer from ``spacy-lookups-data``, which runs offline but has no POS, entit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import pandas as pd
 import spacy
 from spacy.language import Language
 from spacy.symbols import ORTH
+from spacy.tokens import Doc, DocBin
 
 from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
-from pipeline.io import read_table, write_table, write_text
+from pipeline.io import read_table, write_bytes, write_table, write_text
+from pipeline.markers import load_markers, marker_table
 from pipeline.paths import Workspace
 from pipeline.progress import track
-from pipeline.schemas import SEGMENTS, SENTENCES, TOKENS
+from pipeline.schemas import MARKERS, SEGMENTS, SENTENCES, TOKENS
 
 log = logging.getLogger(__name__)
 # spaCy logs "Created vocabulary" at INFO through its own handler; keep the CLI output clean.
@@ -35,6 +40,15 @@ BLANK_DISABLES = ["part-of-speech tags", "named entities", "dependency parses"]
 # split up, "plaats" and "naam" would turn into content words and topics. spaCy matches
 # special cases even with punctuation attached ("[PLAATS],"), unlike token_match.
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*\]")
+
+
+@Language.component("cda_lower_lemma")
+def lower_lemma(doc: Doc) -> Doc:
+    """Lower-case lemmas (a tagger lemmatises "China" as "China"), so markers, keyness and
+    concordances count "China" and "china" as one word."""
+    for token in doc:
+        token.lemma_ = (token.lemma_ or token.text).lower()
+    return doc
 
 
 def keep_placeholders(nlp: Language, texts: list[str]) -> Language:
@@ -66,7 +80,9 @@ def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
             nlp.enable_pipe("senter")
         if not nlp.has_pipe("sentencizer") and not nlp.has_pipe("senter"):
             nlp.add_pipe("sentencizer")
-        return nlp, NlpInfo(model, spacy.__version__, list(nlp.pipe_names), [])
+        nlp.add_pipe("cda_lower_lemma", last=True)
+        name = f"{model}-{nlp.meta.get('version', '?')}"
+        return nlp, NlpInfo(name, spacy.__version__, list(nlp.pipe_names), [])
     log.info(
         "spaCy model %s is not installed; using blank '%s' with lookup lemmas "
         "(install it with `python -m spacy download %s`)",
@@ -83,6 +99,7 @@ def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
         ) from exc
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.add_pipe("cda_lower_lemma")
     try:
         nlp.initialize()
     except (ValueError, OSError) as exc:  # lookup tables missing for this language
@@ -94,15 +111,62 @@ def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
     return nlp, NlpInfo(name, spacy.__version__, list(nlp.pipe_names), BLANK_DISABLES)
 
 
-def analyse(
-    segments: pd.DataFrame, nlp: Language, *, batch_size: int = 256
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Parse segment texts in batches; return (sentences, tokens) tables."""
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+
+
+def fingerprint(info: NlpInfo) -> str:
+    """What a cached parse depends on: the pipeline, spaCy and the lemma tables."""
+    parts = [
+        info.pipeline,
+        info.spacy_version,
+        _package_version("spacy-lookups-data"),
+        ",".join(info.components),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def parse_cached(
+    texts: list[str], nlp: Language, *, cache_dir: Path, key: str, batch_size: int = 256
+) -> tuple[list[Doc], int]:
+    """Docs for ``texts``, parsing only texts the cache does not hold; returns (docs, parsed).
+
+    The cache is one DocBin per pipeline fingerprint; each doc carries its text hash, so the
+    cache can never be misaligned with the texts. A codebook or marker change therefore
+    rematches cached docs instead of reparsing the corpus.
+    """
+    cache = cache_dir / f"docs-{key}.spacy"
+    known: dict[str, Doc] = {}
+    if cache.is_file():
+        for doc in DocBin().from_disk(cache).get_docs(nlp.vocab):
+            known[doc.user_data.get("cda_key", "")] = doc
+    keys = [text_key(text) for text in texts]
+    todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
+    parsed = track(
+        nlp.pipe(list(todo.values()), batch_size=batch_size), description="nlp", total=len(todo)
+    )
+    for k, doc in zip(todo, parsed, strict=True):
+        doc.user_data["cda_key"] = k
+        known[k] = doc
+    current = dict.fromkeys(keys)
+    store = DocBin(store_user_data=True, docs=[known[k] for k in current])
+    write_bytes(cache, store.to_bytes(), only_if_changed=True)
+    for stale in cache_dir.glob("docs-*.spacy"):
+        if stale != cache:
+            stale.unlink()
+    return [known[k] for k in keys], len(todo)
+
+
+def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sentences and tokens tables of parsed segments."""
     sent_rows, tok_rows = [], []
-    texts = segments["text"].tolist()
-    keep_placeholders(nlp, texts)
-    ids = segments["segment_id"].tolist()
-    docs = track(nlp.pipe(texts, batch_size=batch_size), description="nlp", total=len(texts))
     for sid, doc in zip(ids, docs, strict=True):
         for s_index, sent in enumerate(doc.sents):
             sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
@@ -115,7 +179,7 @@ def analyse(
                         tok.i,
                         s_index,
                         tok.text,
-                        (tok.lemma_ or tok.text).lower(),
+                        tok.lemma_ or tok.text.lower(),
                         tok.pos_ or None,
                         tok.is_stop,
                         tok.is_punct,
@@ -128,11 +192,47 @@ def analyse(
     return sentences, tokens
 
 
-def run_nlp(ws: Workspace, config: StudyConfig) -> NlpInfo:
+def analyse(
+    segments: pd.DataFrame, nlp: Language, *, batch_size: int = 256
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse segment texts in batches (no cache); return (sentences, tokens) tables."""
+    texts = segments["text"].tolist()
+    keep_placeholders(nlp, texts)
+    docs = list(nlp.pipe(texts, batch_size=batch_size))
+    return tables(segments["segment_id"].tolist(), docs)
+
+
+@dataclass(frozen=True)
+class NlpRun:
+    info: NlpInfo
+    parsed: int
+    cached: int
+    markers: int
+
+
+def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
+    """Parse (or reuse) every segment, then write sentences, tokens and marker matches."""
     segments = read_table(ws.segments, SEGMENTS)
     nlp, info = load_pipeline(config.nlp.model, config.language)
-    sentences, tokens = analyse(segments, nlp, batch_size=config.nlp.batch_size)
-    write_table(sentences, SENTENCES, ws.sentences)
-    write_table(tokens, TOKENS, ws.tokens)
-    write_text(ws.interim / "nlp.json", json.dumps(info.__dict__, indent=2) + "\n")
-    return info
+    texts = segments["text"].tolist()
+    keep_placeholders(nlp, texts)
+    docs, parsed = parse_cached(
+        texts,
+        nlp,
+        cache_dir=ws.interim / "nlp",
+        key=fingerprint(info),
+        batch_size=config.nlp.batch_size,
+    )
+    ids = segments["segment_id"].tolist()
+    sentences, tokens = tables(ids, docs)
+    spec, provenance = load_markers(ws.root / config.nlp.markers)
+    markers = marker_table(ids, docs, spec, nlp)
+    for frame, schema, path in (
+        (sentences, SENTENCES, ws.sentences),
+        (tokens, TOKENS, ws.tokens),
+        (markers, MARKERS, ws.markers),
+    ):
+        write_table(frame, schema, path, only_if_changed=True)
+    meta = {**info.__dict__, "markers": provenance}
+    write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
+    return NlpRun(info, parsed, len(texts) - parsed, len(markers))

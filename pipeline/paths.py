@@ -124,6 +124,10 @@ class Workspace:
     def tokens(self) -> Path:
         return self.interim / "tokens.parquet"
 
+    @property
+    def markers(self) -> Path:
+        return self.interim / "markers.parquet"
+
     def round_dir(self, round_no: int) -> Path:
         return self.processed / f"round-{round_no}"
 

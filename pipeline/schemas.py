@@ -234,6 +234,23 @@ AUDIO = Schema(
     ),
 )
 
+MARKERS = Schema(
+    name="markers",
+    version=1,
+    producer="nlp",
+    key=("segment_id", "category", "start_char"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("category", "string", nonblank=True, doc="e.g. ingroup, modality, hedging"),
+        Column("marker", "string", nonblank=True, doc="marker id within the category"),
+        Column("text", "string", nonblank=True, doc="the matched span as written"),
+        Column("lemma", "string", nonblank=True),
+        Column("sentence_index", "int64"),
+        Column("start_char", "int64", doc="offset in the segment's (pseudonymised) text"),
+        Column("end_char", "int64"),
+    ),
+)
+
 TRANSCRIPTS = Schema(
     name="transcripts",
     version=1,

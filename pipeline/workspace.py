@@ -12,6 +12,7 @@ import yaml
 
 from pipeline.errors import CdaError
 from pipeline.io import write_bytes, write_text
+from pipeline.markers import default_text as default_markers
 from pipeline.paths import Workspace
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
@@ -37,6 +38,10 @@ def _skeleton(ws: Workspace) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
     if write_text(ws.private / ".gitignore", PRIVATE_GITIGNORE, only_if_changed=True):
         written.append(ws.private / ".gitignore")
+    markers = ws.codebooks / "markers.yaml"
+    if not markers.exists():  # the analyst's copy: never overwritten
+        write_text(markers, default_markers())
+        written.append(markers)
     return written
 
 

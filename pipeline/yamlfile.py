@@ -39,6 +39,11 @@ def load(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise CdaError(
             f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8"
         ) from None
+    return load_text(text, path)
+
+
+def load_text(text: str, path: Path | str = "<text>") -> tuple[Any, dict[Loc, int]]:
+    """Like :func:`load`, for YAML that is not a file of its own (e.g. package data)."""
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)

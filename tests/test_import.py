@@ -31,9 +31,7 @@ from pipeline.schemas import SEGMENTS, WORDS
 from pipeline.workspace import init_workspace
 
 REPO = Path(__file__).resolve().parents[1]
-PARLAMINT_TSV = (
-    REPO.parent / "shared" / "data" / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
-)
+PARLAMINT_TSV = REPO.parent / "shared" / "data" / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
 GROUPS = ["burgers", "deskundigen"]
 MANIFEST_HEADER = "recording_id,group,date,language,media,transcript,sha256\n"
 
@@ -47,8 +45,13 @@ def new_ws(tmp_path: Path, name: str = "ws") -> Workspace:
 
 
 def add_recording(
-    ws: Workspace, name: str, content: str | bytes, *, group: str = "burgers",
-    rid: str | None = None, sha256: str = "",
+    ws: Workspace,
+    name: str,
+    content: str | bytes,
+    *,
+    group: str = "burgers",
+    rid: str | None = None,
+    sha256: str = "",
 ) -> Path:
     """Write ``data/raw/<name>`` and append its row to the manifest; return the file."""
     path = ws.raw / name
@@ -127,35 +130,73 @@ def jsonl_text(objects: list[dict | str]) -> str:
 def whisperx_result() -> dict:
     """A result as whisperx 3.x returns it after align + assign_word_speakers."""
     segments = [
-        {"start": 0.031, "end": 2.52, "text": " Goedemiddag allemaal, welkom.",
-         "speaker": "SPEAKER_00",
-         "words": [
-             {"word": "Goedemiddag", "start": 0.031, "end": 0.612, "score": 0.912,
-              "speaker": "SPEAKER_00"},
-             {"word": "allemaal,", "start": 0.7, "end": 1.3, "score": 0.85,
-              "speaker": "SPEAKER_00"},
-             {"word": "welkom.", "start": 1.42, "end": 2.52, "score": 0.774,
-              "speaker": "SPEAKER_00"},
-         ]},
-        {"start": 2.9, "end": 5.41, "text": " In 2040 betaal je met je gezicht.",
-         "speaker": "SPEAKER_01",
-         "words": [
-             {"word": "In", "start": 2.9, "end": 3.02, "score": 0.64, "speaker": "SPEAKER_01"},
-             # the aligner has no characters for digits: no start/end/score, so no speaker
-             {"word": "2040"},
-             {"word": "betaal", "start": 3.8, "end": 4.1, "score": 0.88, "speaker": "SPEAKER_01"},
-             {"word": "je", "start": 4.12, "end": 4.2, "score": 0.97, "speaker": "SPEAKER_01"},
-             {"word": "met", "start": 4.25, "end": 4.4, "score": 0.91, "speaker": "SPEAKER_01"},
-             {"word": "je", "start": 4.42, "end": 4.5, "score": 0.95, "speaker": "SPEAKER_01"},
-             {"word": "gezicht.", "start": 4.55, "end": 5.41, "score": 0.83,
-              "speaker": "SPEAKER_01"},
-         ]},
+        {
+            "start": 0.031,
+            "end": 2.52,
+            "text": " Goedemiddag allemaal, welkom.",
+            "speaker": "SPEAKER_00",
+            "words": [
+                {
+                    "word": "Goedemiddag",
+                    "start": 0.031,
+                    "end": 0.612,
+                    "score": 0.912,
+                    "speaker": "SPEAKER_00",
+                },
+                {
+                    "word": "allemaal,",
+                    "start": 0.7,
+                    "end": 1.3,
+                    "score": 0.85,
+                    "speaker": "SPEAKER_00",
+                },
+                {
+                    "word": "welkom.",
+                    "start": 1.42,
+                    "end": 2.52,
+                    "score": 0.774,
+                    "speaker": "SPEAKER_00",
+                },
+            ],
+        },
+        {
+            "start": 2.9,
+            "end": 5.41,
+            "text": " In 2040 betaal je met je gezicht.",
+            "speaker": "SPEAKER_01",
+            "words": [
+                {"word": "In", "start": 2.9, "end": 3.02, "score": 0.64, "speaker": "SPEAKER_01"},
+                # the aligner has no characters for digits: no start/end/score, so no speaker
+                {"word": "2040"},
+                {
+                    "word": "betaal",
+                    "start": 3.8,
+                    "end": 4.1,
+                    "score": 0.88,
+                    "speaker": "SPEAKER_01",
+                },
+                {"word": "je", "start": 4.12, "end": 4.2, "score": 0.97, "speaker": "SPEAKER_01"},
+                {"word": "met", "start": 4.25, "end": 4.4, "score": 0.91, "speaker": "SPEAKER_01"},
+                {"word": "je", "start": 4.42, "end": 4.5, "score": 0.95, "speaker": "SPEAKER_01"},
+                {
+                    "word": "gezicht.",
+                    "start": 4.55,
+                    "end": 5.41,
+                    "score": 0.83,
+                    "speaker": "SPEAKER_01",
+                },
+            ],
+        },
         # no diarisation turn overlaps this segment: no "speaker" anywhere
-        {"start": 5.6, "end": 6.8, "text": " Zoë knikt.",
-         "words": [
-             {"word": "Zoë", "start": 5.6, "end": 6.0, "score": 0.7},
-             {"word": "knikt.", "start": 6.1, "end": 6.8, "score": 0.66},
-         ]},
+        {
+            "start": 5.6,
+            "end": 6.8,
+            "text": " Zoë knikt.",
+            "words": [
+                {"word": "Zoë", "start": 5.6, "end": 6.0, "score": 0.7},
+                {"word": "knikt.", "start": 6.1, "end": 6.8, "score": 0.66},
+            ],
+        },
     ]
     word_segments = [dict(w) for seg in segments for w in seg["words"]]
     return {"segments": segments, "word_segments": word_segments, "language": "nl"}
@@ -181,7 +222,8 @@ def test_whisperx_json_segments_and_words(tmp_path):
     # one row per word in "segments" (word_segments repeats them and must not be counted)
     expected_words = [
         (f"opname-{i:04d}", j, w)
-        for i, seg in enumerate(expected, start=1) for j, w in enumerate(seg["words"])
+        for i, seg in enumerate(expected, start=1)
+        for j, w in enumerate(seg["words"])
     ]
     assert len(words) == len(expected_words)
     assert list(words["segment_id"]) == [sid for sid, _, _ in expected_words]
@@ -208,8 +250,9 @@ def test_srt_speaker_prefixes(tmp_path, style):
         (9.1, 12.333, "Henk", ["Let op: ik heb zelf een tablet."]),
     ]
     if style == "whisperx":  # WhisperX's SRT writer labels cues "[SPEAKER_00]: text"
-        labels = {name: f"SPEAKER_{i:02d}" for i, name in enumerate(dict.fromkeys(
-            t[2] for t in turns))}
+        labels = {
+            name: f"SPEAKER_{i:02d}" for i, name in enumerate(dict.fromkeys(t[2] for t in turns))
+        }
         turns = [(s, e, labels[spk], lines) for s, e, spk, lines in turns]
         prefix = "[{}]: "
     else:
@@ -229,13 +272,24 @@ def test_srt_speaker_prefixes(tmp_path, style):
 
 def test_vtt_voice_tags_note_block_and_styling(tmp_path):
     cues = [  # (timing line, cue markup, speaker, plain text)
-        ("00:00:01.000 --> 00:00:04.500", "<v Ellen Vos>Goedemiddag, welkom.",
-         "Ellen Vos", "Goedemiddag, welkom."),
-        ("00:00:05.000 --> 00:00:09.250 align:start position:10%",
-         "<v Karim Benali>Dat is <i>echt</i> belangrijk\nvoor de uitvoering.",
-         "Karim Benali", "Dat is echt belangrijk voor de uitvoering."),
-        ("00:10.000 --> 00:12.750", "<v.loud Joris Brûlé>Nee, <b>niet</b> doen!</v>",
-         "Joris Brûlé", "Nee, niet doen!"),
+        (
+            "00:00:01.000 --> 00:00:04.500",
+            "<v Ellen Vos>Goedemiddag, welkom.",
+            "Ellen Vos",
+            "Goedemiddag, welkom.",
+        ),
+        (
+            "00:00:05.000 --> 00:00:09.250 align:start position:10%",
+            "<v Karim Benali>Dat is <i>echt</i> belangrijk\nvoor de uitvoering.",
+            "Karim Benali",
+            "Dat is echt belangrijk voor de uitvoering.",
+        ),
+        (
+            "00:10.000 --> 00:12.750",
+            "<v.loud Joris Brûlé>Nee, <b>niet</b> doen!</v>",
+            "Joris Brûlé",
+            "Nee, niet doen!",
+        ),
     ]
     note = "NOTE opname 19 maart, ruwe export\nnog niet gecontroleerd"
     blocks = ["WEBVTT - deskundigensessie", note]
@@ -255,8 +309,12 @@ def test_vtt_voice_tags_note_block_and_styling(tmp_path):
 def test_jsonl_turns(tmp_path):
     turns = [
         {"speaker": "Gespreksleider", "start": 0.5, "end": 3.0, "text": "Welkom."},
-        {"speaker": "Fatima", "start": 3.2, "end": 9.75,
-         "text": "Ik kreeg een brief van de Belastingdienst:  twaalfduizend euro."},
+        {
+            "speaker": "Fatima",
+            "start": 3.2,
+            "end": 9.75,
+            "text": "Ik kreeg een brief van de Belastingdienst:  twaalfduizend euro.",
+        },
         {"speaker": "Ria", "text": "Ik heb geen computer."},  # times are optional
     ]
     segs, words, _ = import_one(tmp_path, "turns.jsonl", jsonl_text([turns[0], "", *turns[1:]]))
@@ -272,8 +330,14 @@ def test_jsonl_turns(tmp_path):
 def test_plain_text_turns_with_continuation_line(tmp_path):
     turns = [  # (start in seconds, speaker, lines; later lines have no speaker prefix)
         (5, "Gespreksleider", ["Welkom allemaal, fijn dat jullie er zijn."]),
-        (51, "Marloes", ["Ik ben Marloes, ik werk bij de bibliotheek.",
-                         "Daar help ik mensen met DigiD, en dat is wat ik bedoel: helpen."]),
+        (
+            51,
+            "Marloes",
+            [
+                "Ik ben Marloes, ik werk bij de bibliotheek.",
+                "Daar help ik mensen met DigiD, en dat is wat ik bedoel: helpen.",
+            ],
+        ),
         (3 * 3600 + 79, "Henk", ["Henk. Gepensioneerd."]),
     ]
     lines = []
@@ -373,15 +437,20 @@ def test_bundled_sample_imports_stably(tmp_path):
     first = (ws.imported_segments.read_bytes(), ws.imported_words.read_bytes())
 
     assert {r.recording_id: r.segments for r in summary} == {
-        "burgers": len(stamps), "deskundigen": n_cues}
+        "burgers": len(stamps),
+        "deskundigen": n_cues,
+    }
     by_rec = dict(iter(segs.groupby("recording_id", sort=False)))
     assert list(by_rec["burgers"]["segment_id"]) == [
-        f"burgers-{i:04d}" for i in range(1, len(stamps) + 1)]
+        f"burgers-{i:04d}" for i in range(1, len(stamps) + 1)
+    ]
     assert list(by_rec["deskundigen"]["segment_id"]) == [
-        f"deskundigen-{i:04d}" for i in range(1, n_cues + 1)]
+        f"deskundigen-{i:04d}" for i in range(1, n_cues + 1)
+    ]
     assert list(by_rec["burgers"]["speaker"]) == [m.group(4) for m in stamps]
     assert list(by_rec["burgers"]["start"]) == [
-        int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)) for m in stamps]
+        int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3)) for m in stamps
+    ]
     assert set(by_rec["deskundigen"]["speaker"]) == set(re.findall(r"<v ([^>]+)>", vtt))
 
     run_import(ws)  # same input, same bytes
@@ -401,8 +470,11 @@ BadCase = Callable[[Workspace], tuple[str, int | None]]
 
 
 def bad_encoding(ws):
-    lines = ["[00:00:01] Henk: Goedemorgen.", "[00:00:05] Ria: Ik drink koffie.",
-             "[00:00:09] Henk: In het café was het druk."]
+    lines = [
+        "[00:00:01] Henk: Goedemorgen.",
+        "[00:00:05] Ria: Ik drink koffie.",
+        "[00:00:09] Henk: In het café was het druk.",
+    ]
     add_recording(ws, "cp1252.txt", "\n".join(lines).encode("cp1252"))
     return "cp1252.txt", 3
 
@@ -413,8 +485,9 @@ def no_speakers(ws):
 
 
 def decreasing_times(ws):
-    text, timing = srt_text([(10, 11, "Henk: Een."), (12, 13, "Ria: Twee."),
-                             (11.5, 14, "Henk: Drie.")])
+    text, timing = srt_text(
+        [(10, 11, "Henk: Een."), (12, 13, "Ria: Twee."), (11.5, 14, "Henk: Drie.")]
+    )
     add_recording(ws, "terug.srt", text)
     return "terug.srt", timing[2]
 
@@ -432,9 +505,17 @@ def empty_srt_cue(ws):
 
 
 def empty_jsonl_text(ws):
-    add_recording(ws, "leeg.jsonl", jsonl_text([
-        {"speaker": "Henk", "text": "Een."}, {"speaker": "Ria", "text": "Twee."},
-        {"speaker": "Henk", "text": ""}]))
+    add_recording(
+        ws,
+        "leeg.jsonl",
+        jsonl_text(
+            [
+                {"speaker": "Henk", "text": "Een."},
+                {"speaker": "Ria", "text": "Twee."},
+                {"speaker": "Henk", "text": ""},
+            ]
+        ),
+    )
     return "leeg.jsonl", 3
 
 
@@ -463,9 +544,18 @@ def changed_after_registration(ws):
 
 
 def invalid_json_line(ws):
-    add_recording(ws, "kapot.jsonl", jsonl_text([
-        {"speaker": "Henk", "text": "Een."}, "", {"speaker": "Ria", "text": "Twee."},
-        '{"speaker": "Henk", "text": "Drie."']))
+    add_recording(
+        ws,
+        "kapot.jsonl",
+        jsonl_text(
+            [
+                {"speaker": "Henk", "text": "Een."},
+                "",
+                {"speaker": "Ria", "text": "Twee."},
+                '{"speaker": "Henk", "text": "Drie."',
+            ]
+        ),
+    )
     return "kapot.jsonl", 4
 
 
@@ -550,14 +640,18 @@ def test_cli_registers_and_imports(tmp_path):
     source.write_text(text, encoding="utf-8")
 
     result = CliRunner().invoke(
-        app, ["import", "-w", str(ws.root), str(source), "--group", "deskundigen"])
+        app, ["import", "-w", str(ws.root), str(source), "--group", "deskundigen"]
+    )
 
     assert result.exit_code == 0, result.output
     assert (ws.raw / "sessie.srt").read_bytes() == source.read_bytes()
     with ws.manifest.open(encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert (row["recording_id"], row["group"], row["transcript"]) == (
-        "sessie", "deskundigen", "raw/sessie.srt")
+        "sessie",
+        "deskundigen",
+        "raw/sessie.srt",
+    )
     assert row["sha256"] == sha256_file(source)
     segs = segments_of(ws)
     assert list(segs["speaker"]) == ["Ellen Vos", "Karim Benali"]
@@ -588,17 +682,32 @@ def test_failed_registration_leaves_nothing_behind_and_a_fixed_file_imports(tmp_
 
 def test_cli_error_is_one_line_exit_2_without_traceback(tmp_path):
     ws = new_ws(tmp_path)
-    text, timing = srt_text([(10, 11, "Henk: Een."), (12, 13, "Ria: Twee."),
-                             (11, 14, "Henk: Drie.")])
+    text, timing = srt_text(
+        [(10, 11, "Henk: Een."), (12, 13, "Ria: Twee."), (11, 14, "Henk: Drie.")]
+    )
     bad = tmp_path / "kapot.srt"
     bad.write_text(text, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
     env["NO_COLOR"] = "1"
 
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline", "import", "-w", str(ws.root), str(bad),
-         "--group", "burgers"],
-        capture_output=True, text=True, cwd=REPO, env=env, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "import",
+            "-w",
+            str(ws.root),
+            str(bad),
+            "--group",
+            "burgers",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
     )
 
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -614,8 +723,11 @@ def test_cli_error_is_one_line_exit_2_without_traceback(tmp_path):
 
 def test_no_speakers_flag_imports_as_unknown(tmp_path):
     ws = new_ws(tmp_path)
-    lines = ["[00:00:01] Goedemorgen allemaal.", "[00:00:04] Fijn dat jullie er zijn.",
-             "Vandaag gaat het over 2040."]
+    lines = [
+        "[00:00:01] Goedemorgen allemaal.",
+        "[00:00:04] Fijn dat jullie er zijn.",
+        "Vandaag gaat het over 2040.",
+    ]
     source = tmp_path / "dictafoon.txt"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args = ["import", "-w", str(ws.root), str(source), "--group", "burgers"]

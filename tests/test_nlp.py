@@ -86,3 +86,46 @@ def test_real_debate_keeps_every_word(blank_nl) -> None:
     source_words = sum(1 for t in texts for w in t.split() if w.isalpha())
     assert toks["is_alpha"].sum() >= source_words
     assert toks[toks["text"] == "staatssecretaris"]["lemma"].eq("staatssecretaris").all()
+
+
+def test_nlp_stage_caches_parses_and_rematches_markers_only(tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.importers import import_transcripts
+    from pipeline.io import read_table, write_table
+    from pipeline.nlp import run_nlp
+    from pipeline.paths import Workspace
+    from pipeline.pseudonymise import pseudonymise
+    from pipeline.schemas import MARKERS
+    from pipeline.workspace import init_workspace
+
+    ws = Workspace.at(tmp_path / "ws")
+    init_workspace(ws, sample=True)
+    config = load_config(ws)
+    import_transcripts(ws, config)
+    pseudonymise(ws, config)
+    segments = read_table(ws.segments, SEGMENTS)
+
+    first = run_nlp(ws, config)
+    assert (first.parsed, first.cached) == (len(segments), 0)
+    assert first.markers > 100
+    stamp = ws.tokens.stat().st_mtime_ns
+
+    second = run_nlp(ws, config)
+    assert (second.parsed, second.cached) == (0, len(segments))
+    assert ws.tokens.stat().st_mtime_ns == stamp, "identical tokens are not rewritten"
+
+    markers_file = ws.codebooks / "markers.yaml"
+    text = markers_file.read_text(encoding="utf-8")
+    markers_file.write_text(text[: text.index("  negation:")], encoding="utf-8")
+    third = run_nlp(ws, config)
+    assert third.parsed == 0
+    categories = set(read_table(ws.markers, MARKERS)["category"])
+    assert "negation" not in categories and "ingroup" in categories
+
+    changed = segments.copy()
+    changed.loc[0, "text"] = changed.loc[0, "text"] + " Dat is nieuw."
+    write_table(changed, SEGMENTS, ws.segments)
+    assert run_nlp(ws, config).parsed == 1
+    tokens = read_table(ws.tokens, TOKENS)
+    first_segment = tokens[tokens["segment_id"] == changed.loc[0, "segment_id"]]
+    assert first_segment["text"].tolist()[-4:] == ["Dat", "is", "nieuw", "."]

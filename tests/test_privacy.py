@@ -90,9 +90,21 @@ def _string_columns(path: Path) -> list[tuple[str, str]]:
     return out
 
 
+def _docbin_texts(path: Path) -> list[tuple[str, str]]:
+    """A spaCy DocBin (the nlp parse cache): its docs' texts and its whole string table."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    store = DocBin(store_user_data=True).from_disk(path)
+    texts = " ".join(doc.text for doc in store.get_docs(spacy.blank("nl").vocab))
+    return [(f"{path}(docs)", texts), (f"{path}(strings)", " ".join(sorted(store.strings)))]
+
+
 def _file_texts(path: Path) -> list[tuple[str, str]]:
     if path.suffix == ".parquet":
         return _string_columns(path)
+    if path.suffix == ".spacy":
+        return _docbin_texts(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

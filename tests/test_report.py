@@ -178,8 +178,13 @@ def test_html_escapes_segment_text(segments, tokens) -> None:
 
 def test_outliers_are_listed_last_even_when_largest(segments: pd.DataFrame) -> None:
     topics, doc_topics = topic_tables(segments)
-    outlier = {"topic": -1, "label": "-1_outliers", "keywords": "", "size": 99,
-               "representative_segments": ""}
+    outlier = {
+        "topic": -1,
+        "label": "-1_outliers",
+        "keywords": "",
+        "size": 99,
+        "representative_segments": "",
+    }
     topics = pd.concat([topics, pd.DataFrame([outlier])], ignore_index=True)
     rows, _ = topics_table(topics, doc_topics, segments, quotes=False)
     assert [r["topic"] for r in rows] == [1, 0, -1]

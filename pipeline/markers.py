@@ -1,0 +1,147 @@
+"""Discourse markers: an editable, versioned YAML file compiled to spaCy matchers.
+
+CDA reads *how* things are said: who is "we" and who is "them", what must or may happen, how
+firmly claims are made, who is held responsible. The marker lists are the analyst's, not
+ours, so they live in ``codebooks/markers.yaml`` (seeded from ``resources/markers.nl.yaml``),
+validated with line numbers, and matched on lemmas so inflected forms count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from pipeline import yamlfile
+from pipeline.errors import CdaError
+from pipeline.schemas import MARKERS
+
+log = logging.getLogger(__name__)
+DEFAULT = "resources/markers.nl.yaml"
+
+
+class Marker(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    terms: list[str] = Field(default_factory=list)
+    patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Marker:
+        if not self.terms and not self.patterns:
+            raise ValueError("a marker needs 'terms' or 'patterns'")
+        if any(not term.strip() for term in self.terms):
+            raise ValueError("empty term")
+        return self
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    markers: list[Marker] = Field(min_length=1)
+
+    @field_validator("markers")
+    @classmethod
+    def _unique(cls, markers: list[Marker]) -> list[Marker]:
+        seen: set[str] = set()
+        for marker in markers:
+            if marker.id in seen:
+                raise ValueError(f"duplicate marker id '{marker.id}'")
+            seen.add(marker.id)
+        return markers
+
+
+class MarkerSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1)
+    language: str
+    categories: dict[str, Category] = Field(min_length=1)
+
+
+def default_text() -> str:
+    return resources.files("pipeline").joinpath(DEFAULT).read_text(encoding="utf-8")
+
+
+def load_markers(path: Path) -> tuple[MarkerSet, str]:
+    """The workspace's marker file, or the bundled default if the workspace has none.
+
+    Returns the set and a provenance label (file, version, content hash).
+    """
+    if path.is_file():
+        spec = yamlfile.load_model(MarkerSet, path)
+        text = path.read_text(encoding="utf-8")
+        where = str(path)
+    else:
+        log.info("no %s; using the bundled marker list (run `cda init` to get a copy)", path)
+        text = default_text()
+        data, lines = yamlfile.load_text(text)
+        spec = yamlfile.parse(MarkerSet, Path(f"<bundled {DEFAULT}>"), data, lines)
+        where = f"bundled {DEFAULT}"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return spec, f"{where} v{spec.version} ({digest})"
+
+
+def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matcher]:
+    """Terms become lemma phrase patterns (lemmatised by ``nlp`` itself); patterns stay as given."""
+    phrases = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    matcher = Matcher(nlp.vocab, validate=True)
+    for category, body in spec.categories.items():
+        for marker in body.markers:
+            key = f"{category}/{marker.id}"
+            if marker.terms:
+                phrases.add(key, list(nlp.pipe(marker.terms)))
+            if marker.patterns:
+                try:
+                    matcher.add(key, marker.patterns)
+                except ValueError as exc:
+                    raise CdaError(
+                        f"marker '{key}': invalid spaCy pattern ({str(exc).splitlines()[0]})",
+                        hint="see https://spacy.io/usage/rule-based-matching#matcher",
+                    ) from None
+    return phrases, matcher
+
+
+def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[str, Span]]:
+    """(category/marker, span) pairs; overlapping matches of one category keep the longest."""
+    found: dict[str, list[Span]] = {}
+    for match_id, start, end in [*phrases(doc), *(matcher(doc) if len(matcher) else [])]:
+        key = doc.vocab.strings[match_id]
+        found.setdefault(key.split("/")[0], []).append(Span(doc, start, end, label=key))
+    spans = [span for group in found.values() for span in filter_spans(group)]
+    return sorted(((span.label_, span) for span in spans), key=lambda m: (m[1].start, m[0]))
+
+
+def marker_table(
+    segment_ids: list[str], docs: list[Doc], spec: MarkerSet, nlp: Language
+) -> pd.DataFrame:
+    phrases, matcher = compile_markers(spec, nlp)
+    rows = []
+    for sid, doc in zip(segment_ids, docs, strict=True):
+        sentence_of = {tok.i: s for s, sent in enumerate(doc.sents) for tok in sent}
+        for key, span in match_doc(doc, phrases, matcher):
+            category, marker = key.split("/")
+            rows.append(
+                {
+                    "segment_id": sid,
+                    "category": category,
+                    "marker": marker,
+                    "text": span.text,
+                    "lemma": " ".join(tok.lemma_ for tok in span),
+                    "sentence_index": sentence_of[span.start],
+                    "start_char": span.start_char,
+                    "end_char": span.end_char,
+                }
+            )
+    return pd.DataFrame(rows, columns=MARKERS.names) if rows else MARKERS.empty()
