@@ -74,15 +74,15 @@ def default_text() -> str:
     return resources.files("pipeline").joinpath(DEFAULT).read_text(encoding="utf-8")
 
 
-def load_markers(path: Path) -> tuple[MarkerSet, str]:
+def load_markers(path: Path, *, shown: str | None = None) -> tuple[MarkerSet, str]:
     """The workspace's marker file, or the bundled default if the workspace has none.
 
-    Returns the set and a provenance label (file, version, content hash).
+    Returns the set and a provenance label (file as ``shown``, version, content hash).
     """
     if path.is_file():
         spec = yamlfile.load_model(MarkerSet, path)
         text = path.read_text(encoding="utf-8")
-        where = str(path)
+        where = shown or str(path)
     else:
         log.info("no %s; using the bundled marker list (run `cda init` to get a copy)", path)
         text = default_text()

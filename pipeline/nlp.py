@@ -225,7 +225,8 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     )
     ids = segments["segment_id"].tolist()
     sentences, tokens = tables(ids, docs)
-    spec, provenance = load_markers(ws.root / config.nlp.markers)
+    markers_file = ws.root / config.nlp.markers
+    spec, provenance = load_markers(markers_file, shown=ws.display(markers_file))
     markers = marker_table(ids, docs, spec, nlp)
     for frame, schema, path in (
         (sentences, SENTENCES, ws.sentences),
