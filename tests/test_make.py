@@ -96,3 +96,12 @@ def test_a_stage_whose_output_did_not_change_does_not_rerun_its_dependents(
     config.write_text(config.read_text() + "transcribe:\n  batch_size: 4\n")
     assert stages_run(make(ws, "report")) == {"config", "transcribe"}
     assert stages_run(make(ws, "report")) == set()
+
+
+def test_editing_markers_reruns_only_the_matching(built: tuple[Path, str]) -> None:
+    """Parses are cached and unchanged tables are not rewritten: topics and report stay."""
+    ws, _ = built
+    markers = ws / "codebooks" / "markers.yaml"
+    markers.write_text(markers.read_text() + "# checked by the team on 12 March\n")
+    assert stages_run(make(ws, "report")) == {"nlp"}
+    assert stages_run(make(ws, "report")) == set()
