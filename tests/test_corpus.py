@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import word_tokens
 
 from pipeline.config import load_config
 from pipeline.corpus import collocations, dispersion, keyness, kwic, log_likelihood, log_ratio
@@ -43,10 +44,9 @@ def test_dispersion_over_speakers() -> None:
 
 
 def corpus(rows: list[tuple[str, str, str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(segment_id, group, speaker, text) → segments and content-word tokens."""
-    seg_rows, tok_rows = [], []
-    for sid, group, speaker, text in rows:
-        seg_rows.append(
+    """(segment_id, group, speaker, text) → segments and word tokens."""
+    segments = pd.DataFrame(
+        [
             {
                 "recording_id": group,
                 "group": group,
@@ -58,25 +58,10 @@ def corpus(rows: list[tuple[str, str, str, str]]) -> tuple[pd.DataFrame, pd.Data
                 "text": text,
                 "source": "test",
             }
-        )
-        offset = 0
-        for i, word in enumerate(text.split()):
-            tok_rows.append(
-                {
-                    "segment_id": sid,
-                    "token_index": i,
-                    "sentence_index": 0,
-                    "text": word,
-                    "lemma": word.lower(),
-                    "pos": None,
-                    "is_stop": False,
-                    "is_punct": False,
-                    "is_alpha": True,
-                    "start_char": offset,
-                }
-            )
-            offset += len(word) + 1
-    return pd.DataFrame(seg_rows), pd.DataFrame(tok_rows)
+            for sid, group, speaker, text in rows
+        ]
+    )
+    return segments, word_tokens(segments)
 
 
 def test_keyness_counts_speakers_and_drops_one_speaker_words() -> None:

@@ -6,19 +6,12 @@ import csv
 from pathlib import Path
 
 import pytest
+from helpers import PARLAMINT
 
 from pipeline import yamlfile
 from pipeline.errors import CdaError
 from pipeline.markers import MarkerSet, default_text, load_markers, marker_table
 from pipeline.nlp import load_pipeline
-
-DEBATE = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "parlamint-nl-toeslagen-2021-06-09"
-    / "turns.tsv"
-)
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +70,9 @@ def test_offsets_point_at_the_matched_text(nlp, spec) -> None:
     assert ("modality", "mag") in set(zip(table["category"], table["text"], strict=True))
 
 
-@pytest.mark.skipif(not DEBATE.is_file(), reason="shared ParlaMint data not present")
+@pytest.mark.skipif(not PARLAMINT.is_file(), reason="shared ParlaMint data not present")
 def test_real_debate_markers_match_hand_annotation(nlp, spec) -> None:
-    with open(DEBATE, encoding="utf-8", newline="") as handle:
+    with open(PARLAMINT, encoding="utf-8", newline="") as handle:
         rows = {
             row["u_id"].rsplit(".", 1)[1]: row["text"]
             for row in csv.DictReader(handle, delimiter="\t")

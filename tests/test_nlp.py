@@ -7,17 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import PARLAMINT
 
 from pipeline.nlp import analyse, load_pipeline
 from pipeline.schemas import SEGMENTS, SENTENCES, TOKENS
-
-PARLAMINT = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "parlamint-nl-toeslagen-2021-06-09"
-    / "turns.tsv"
-)
 
 
 def segments(*texts: str) -> pd.DataFrame:

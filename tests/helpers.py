@@ -1,0 +1,40 @@
+"""Small builders shared by tests (importable because pytest puts tests/ on sys.path)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.schemas import TOKENS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PARLAMINT = SHARED / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
+
+
+def word_tokens(segments: pd.DataFrame) -> pd.DataFrame:
+    """A tokens table without spaCy: words and punctuation, lemma = lower-cased form.
+
+    For tests of code that only reads the tokens contract (keyness, reports), so their
+    expected numbers can be computed by hand from the text.
+    """
+    rows = []
+    for seg in segments.itertuples():
+        for i, match in enumerate(re.finditer(r"\w+|[^\w\s]", seg.text)):
+            word = match.group()
+            rows.append(
+                {
+                    "segment_id": seg.segment_id,
+                    "token_index": i,
+                    "sentence_index": 0,
+                    "text": word,
+                    "lemma": word.lower(),
+                    "pos": None,
+                    "is_stop": False,
+                    "is_punct": not word.isalpha(),
+                    "is_alpha": word.isalpha(),
+                    "start_char": match.start(),
+                }
+            )
+    return pd.DataFrame(rows, columns=TOKENS.names)
