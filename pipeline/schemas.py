@@ -211,9 +211,11 @@ MANIFEST = Schema(
         Check(
             "max_speakers",
             "min_speakers <= max_speakers",
-            lambda df: df["min_speakers"].notna()
-            & df["max_speakers"].notna()
-            & (df["min_speakers"] > df["max_speakers"]).fillna(False),
+            lambda df: (
+                df["min_speakers"].notna()
+                & df["max_speakers"].notna()
+                & (df["min_speakers"] > df["max_speakers"]).fillna(False)
+            ),
         ),
     ),
 )
@@ -248,6 +250,21 @@ MARKERS = Schema(
         Column("sentence_index", "int64"),
         Column("start_char", "int64", doc="offset in the segment's (pseudonymised) text"),
         Column("end_char", "int64"),
+    ),
+)
+
+SUGGESTIONS = Schema(
+    name="suggestions",
+    version=1,
+    producer="suggest",
+    key=("segment_id", "code", "source"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("code", "string", nonblank=True),
+        Column("score", "float64", doc="0..1; comparable within a source only"),
+        Column("source", "string", nonblank=True, doc="keyword, pattern or similarity:<backend>"),
+        Column("evidence", "string", nonblank=True, doc="matched span(s) or nearest example"),
+        Column("codebook", "string", nonblank=True, doc="sha256 prefix of the codebook file"),
     ),
 )
 

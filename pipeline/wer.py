@@ -22,9 +22,7 @@ def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
     for i, ref in enumerate(reference, start=1):
         current = [i]
         for j, hyp in enumerate(hypothesis, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp))
-            )
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref != hyp)))
         previous = current
     return previous[-1]
 

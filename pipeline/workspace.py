@@ -16,6 +16,7 @@ from pipeline.markers import default_text as default_markers
 from pipeline.paths import Workspace
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+STARTER_DIR = Path(__file__).resolve().parents[1] / "codebooks" / "examples"
 
 PRIVATE_GITIGNORE = "# Identifying material: never commit.\n*\n"
 
@@ -66,6 +67,12 @@ def init_workspace(
         for src, dst in copies.items():
             if write_bytes(dst, src.read_bytes(), only_if_changed=True):
                 written.append(dst)
+        # The starter codebook becomes the analysts' round 1: copied once, then theirs.
+        starter = STARTER_DIR / "digitalisering-cohesie" / "round-1.yaml"
+        target = ws.codebooks / "digitalisering-cohesie" / "round-1.yaml"
+        if starter.is_file() and not target.exists():
+            write_bytes(target, starter.read_bytes())
+            written.append(target)
         return written
     if not ws.config_file.exists():
         write_text(ws.config_file, default_config(study, [g.strip() for g in groups or []]))

@@ -140,7 +140,7 @@ def test_patterns_and_a_custom_category_from_the_workspace_file(nlp, tmp_path: P
         "      - id: fout\n        patterns:\n          - [{NOPE: 1}]\n",
         encoding="utf-8",
     )
-    with pytest.raises(CdaError, match="marker 'x/fout': invalid spaCy pattern"):
+    with pytest.raises(CdaError, match="'x/fout': invalid spaCy pattern"):
         marker_table(["s0"], [nlp("tekst")], load_markers(path)[0], nlp)
 
 

@@ -1,0 +1,267 @@
+"""The ``suggest`` stage: machine code suggestions for every segment from a round's codebook.
+
+Two kinds of evidence, kept apart by ``source`` so coders (and agreement statistics) can tell
+them apart:
+
+- ``keyword`` / ``pattern``: the code's keywords matched on lemmas (spaCy PhraseMatcher) and
+  its spaCy patterns. Score 1 − 0.5^n for n distinct matches (one match 0.5, two 0.75, ...).
+- ``similarity:<backend>``: cosine similarity between the segment and the code's label,
+  description, inclusion note, keywords and examples. The offline default is TF-IDF over
+  lemmas; ``sentence-transformers`` uses a model by name or local path. Evidence is the
+  nearest example, or "description".
+
+Suggestions are proposals for coders (Label Studio predictions), never codes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans
+
+from pipeline.codebook import Code, Codebook, Loaded, load_round, require_open
+from pipeline.config import StudyConfig, SuggestConfig
+from pipeline.errors import CdaError
+from pipeline.io import read_table, write_table
+from pipeline.markers import build_matchers
+from pipeline.nlp import fingerprint, keep_placeholders, load_pipeline, parse_cached
+from pipeline.paths import Workspace
+from pipeline.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.topics import spoken_stopwords
+
+log = logging.getLogger(__name__)
+
+
+def keyword_rows(ids: list[str], docs: list[Doc], book: Codebook, nlp: Language) -> list[dict]:
+    """One row per (segment, code, source) where the code's keywords or patterns match."""
+    entries = {
+        f"{source}/{code.id}": (
+            code.keywords if source == "keyword" else [],
+            code.patterns if source == "pattern" else [],
+        )
+        for code in book.codes
+        for source in ("keyword", "pattern")
+        if (code.keywords if source == "keyword" else code.patterns)
+    }
+    if not entries:
+        return []
+    phrases, matcher = build_matchers(entries, nlp)
+    rows = []
+    for sid, doc in zip(ids, docs, strict=True):
+        found: dict[str, list] = {}
+        hits = [*phrases(doc), *(matcher(doc) if len(matcher) else [])]
+        for match_id, start, end in hits:
+            found.setdefault(doc.vocab.strings[match_id], []).append(doc[start:end])
+        for key, spans in found.items():
+            source, code = key.split("/", 1)
+            spans = filter_spans(spans)
+            rows.append(
+                {
+                    "segment_id": sid,
+                    "code": code,
+                    "score": round(1 - 0.5 ** len(spans), 4),
+                    "source": source,
+                    "evidence": "; ".join(dict.fromkeys(s.text for s in spans))[:200],
+                }
+            )
+    return rows
+
+
+def code_text(code: Code) -> str:
+    parts = [code.label, code.description, code.include or "", *code.keywords, *code.examples]
+    return " ".join(p for p in parts if p)
+
+
+def lemma_text(doc: Doc, stop: frozenset[str]) -> str:
+    return " ".join(t.lemma_ for t in doc if t.is_alpha and not t.is_stop and t.lemma_ not in stop)
+
+
+def tfidf_similarity(segment_texts: list[str], code_texts: list[str]) -> np.ndarray:
+    """Cosine similarity of TF-IDF vectors fitted on segments and code texts together."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectoriser = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w[\w'-]+\b")
+    matrix = vectoriser.fit_transform([*segment_texts, *code_texts])
+    seg, codes = matrix[: len(segment_texts)], matrix[len(segment_texts) :]
+    return (seg @ codes.T).toarray()
+
+
+def embedding_similarity(model: str, segment_texts: list[str], code_texts: list[str]):
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise CdaError(
+            "suggest.similarity is 'sentence-transformers' but it is not installed",
+            hint="pip install -e '.[embeddings]', or use similarity: tfidf",
+        ) from None
+    encoder = SentenceTransformer(model)
+    seg = encoder.encode(segment_texts, normalize_embeddings=True)
+    codes = encoder.encode(code_texts, normalize_embeddings=True)
+    return seg @ codes.T
+
+
+def similarity_rows(
+    ids: list[str], docs: list[Doc], book: Codebook, nlp: Language, config: SuggestConfig
+) -> list[dict]:
+    """The ``top_k`` most similar codes per segment above ``min_similarity``."""
+    if config.similarity == "none" or not book.codes:
+        return []
+    stop = spoken_stopwords()
+    if config.similarity == "tfidf":
+        segment_texts = [lemma_text(doc, stop) for doc in docs]
+        code_docs = list(nlp.pipe([code_text(c) for c in book.codes]))
+        sims = tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in code_docs])
+        examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
+        ex_docs = list(nlp.pipe([ex for _, ex in examples]))
+        ex_sims = (
+            tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in ex_docs])
+            if examples
+            else np.zeros((len(docs), 0))
+        )
+    else:
+        if not config.embedding_model:
+            raise CdaError(
+                "suggest.embedding_model is not set",
+                hint="name a sentence-transformers model or a local model folder",
+            )
+        segment_texts = [doc.text for doc in docs]
+        sims = embedding_similarity(
+            config.embedding_model, segment_texts, [code_text(c) for c in book.codes]
+        )
+        examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
+        ex_sims = (
+            embedding_similarity(config.embedding_model, segment_texts, [e for _, e in examples])
+            if examples
+            else np.zeros((len(docs), 0))
+        )
+    rows = []
+    source = f"similarity:{config.similarity}"
+    for s_index, sid in enumerate(ids):
+        order = np.argsort(-sims[s_index])[: config.top_k]
+        for c_index in order:
+            score = float(sims[s_index, c_index])
+            if score < config.min_similarity:
+                continue
+            nearest = [
+                (ex_sims[s_index, j], ex) for j, (i, ex) in enumerate(examples) if i == c_index
+            ]
+            evidence = max(nearest)[1] if nearest and max(nearest)[0] > 0 else "description"
+            rows.append(
+                {
+                    "segment_id": sid,
+                    "code": book.codes[c_index].id,
+                    "score": round(score, 4),
+                    "source": source,
+                    "evidence": evidence,
+                }
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class Suggested:
+    table: pd.DataFrame
+    codebook: Loaded
+
+
+def suggest(
+    segments: pd.DataFrame, docs: list[Doc], loaded: Loaded, nlp: Language, config: SuggestConfig
+) -> pd.DataFrame:
+    """All suggestions for ``segments`` (parsed as ``docs``) from one codebook. Pure."""
+    ids = segments["segment_id"].tolist()
+    rows = keyword_rows(ids, docs, loaded.book, nlp) + similarity_rows(
+        ids, docs, loaded.book, nlp, config
+    )
+    frame = pd.DataFrame(rows, columns=[c for c in SUGGESTIONS.names if c != "codebook"])
+    frame["codebook"] = loaded.sha256[:12]
+    return frame.sort_values(["segment_id", "code", "source"], ignore_index=True)
+
+
+def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggested:
+    loaded = load_round(ws, config, round_no)
+    require_open(loaded)
+    segments = read_table(ws.segments, SEGMENTS)
+    nlp, info = load_pipeline(config.nlp.model, config.language)
+    texts = segments["text"].tolist()
+    keep_placeholders(nlp, texts)
+    docs, parsed = parse_cached(
+        texts,
+        nlp,
+        cache_dir=ws.interim / "nlp",
+        key=fingerprint(info),
+        batch_size=config.nlp.batch_size,
+    )
+    if parsed:
+        log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed)
+    table = suggest(segments, docs, loaded, nlp, config.suggest)
+    write_table(table, SUGGESTIONS, ws.suggestions(round_no))
+    return Suggested(table, loaded)
+
+
+# evaluation ---------------------------------------------------------------------------------
+
+
+def evaluate(
+    suggestions: pd.DataFrame,
+    expected: pd.DataFrame,
+    *,
+    segment_ids: list[str],
+    min_score: float = 0.0,
+) -> pd.DataFrame:
+    """Precision and recall per code (and ``all``, micro-averaged) against expected codes.
+
+    A (segment, code) pair counts as suggested when any source scores it >= ``min_score``;
+    ``expected`` has ``segment_id`` and ``code``; ``segment_ids`` is the evaluated set.
+    """
+    predicted = suggestions[suggestions["score"] >= min_score]
+    pred = set(zip(predicted["segment_id"], predicted["code"], strict=True))
+    gold = set(zip(expected["segment_id"], expected["code"], strict=True))
+    scope = set(segment_ids)
+    pred = {p for p in pred if p[0] in scope}
+    gold = {g for g in gold if g[0] in scope}
+    rows = []
+    for code in [*sorted({c for _, c in gold | pred}), "all"]:
+        p = {x for x in pred if code in ("all", x[1])}
+        g = {x for x in gold if code in ("all", x[1])}
+        tp = len(p & g)
+        rows.append(
+            {
+                "code": code,
+                "expected": len(g),
+                "suggested": len(p),
+                "correct": tp,
+                "precision": tp / len(p) if p else float("nan"),
+                "recall": tp / len(g) if g else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def expected_codes(path) -> pd.DataFrame:
+    """``recording_id,turn,codes`` (codes separated by ';') → (segment_id, code) rows."""
+    from pipeline.transcript import segment_id
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"recording_id", "turn", "codes"} - set(frame.columns)
+    if missing:
+        raise CdaError(
+            f"{path}: missing column(s) {', '.join(sorted(missing))}",
+            hint="expected recording_id,turn,codes",
+        )
+    rows = [
+        {"segment_id": segment_id(r.recording_id, int(r.turn)), "code": code.strip()}
+        for r in frame.itertuples(index=False)
+        for code in r.codes.split(";")
+        if code.strip()
+    ]
+    return pd.DataFrame(rows, columns=["segment_id", "code"])
+
+
+def evaluate_file(ws: Workspace, suggestions: pd.DataFrame, path) -> pd.DataFrame:
+    segments = read_table(ws.segments, SEGMENTS)
+    return evaluate(suggestions, expected_codes(path), segment_ids=segments["segment_id"].tolist())
