@@ -27,10 +27,18 @@ from pipeline.nlp import run_nlp
 from pipeline.paths import Workspace
 from pipeline.pseudonymise import pseudonymise
 from pipeline.report import run_report
+from pipeline.suggest import run_suggest
 from pipeline.topics import run_topics
 from pipeline.workspace import init_workspace
 
-STAGES = (import_transcripts, pseudonymise, run_nlp, run_topics, run_report)
+STAGES = (
+    import_transcripts,
+    pseudonymise,
+    run_nlp,
+    run_topics,
+    lambda ws, config: run_suggest(ws, config, round_no=1),
+    run_report,
+)
 TEXT_SUFFIXES = {".csv", ".json", ".html", ".txt", ".md", ".yaml", ".yml"}
 
 
