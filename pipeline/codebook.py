@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -286,11 +287,10 @@ def set_state(ws: Workspace, config: StudyConfig, round_no: int, state: State) -
             hint="start a new round instead",
         )
     text = loaded.path.read_text(encoding="utf-8")
-    old = f"state: {loaded.book.state}"
-    if f"\n{old}" in text or text.startswith(old):
-        text = text.replace(old, f"state: {state}", 1)
-    else:
-        text = text.replace(f"round: {round_no}\n", f"round: {round_no}\nstate: {state}\n", 1)
+    # Edit the top-level key in place, keeping the analysts' comments and layout.
+    text, found = re.subn(r"(?m)^state:[ \t]*\S+[ \t]*$", f"state: {state}", text, count=1)
+    if not found:
+        text = re.sub(r"(?m)^(round:.*)$", rf"\1\nstate: {state}", text, count=1)
     write_text(loaded.path, text)
     reloaded = load(loaded.path)
     if state == "closed":

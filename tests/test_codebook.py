@@ -240,3 +240,21 @@ def test_codebook_commands(ws: Workspace, tmp_path: Path) -> None:
         [cda, "codebook", "check", "-w", str(ws.root)], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "round-2.yaml:" in proc.stderr and "invalid YAML" in proc.stderr
+
+
+def test_state_change_keeps_comments_and_adds_a_missing_key(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    init_workspace(ws, study="proef", groups=["burgers"])
+    config = load_config(ws)
+    path = round_path(ws, config, 1)
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "# ons codeboek\nstudy: proef\nround: 1\ncodes:\n  - id: a\n    label: A\n"
+        "    description: 'Let op: state: open is hier gewoon tekst.'\n",
+        encoding="utf-8",
+    )
+    set_state(ws, config, 1, "coding")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# ons codeboek\nstudy: proef\nround: 1\nstate: coding\n")
+    assert "state: open is hier gewoon tekst" in text
+    assert load_round(ws, config, 1).book.state == "coding"
