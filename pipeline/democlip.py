@@ -37,6 +37,25 @@ def _run(cmd: list[str]) -> None:
         raise CdaError(f"{cmd[0]} failed: {proc.stderr.strip()[-300:]}", hint="see the message")
 
 
+def _silence(path: Path, seconds: float) -> None:
+    _run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "anullsrc=r=16000:cl=mono",
+            "-t",
+            str(seconds),
+            str(path),
+        ]
+    )
+
+
 def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> Path:
     """Write ``workshop.mp4`` (+ ``.rttm`` and ``.txt``) into ``folder``; return the video path."""
     for tool in ("espeak-ng", "ffmpeg"):
@@ -75,38 +94,8 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
         raw.unlink()
     concat = folder / ".concat.txt"
     lines = ["file 'silence.wav'"]
-    _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=16000:cl=mono",
-            "-t",
-            "0.5",
-            str(folder / "silence.wav"),
-        ]
-    )
-    _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=16000:cl=mono",
-            "-t",
-            str(PAUSE),
-            str(folder / "pause.wav"),
-        ]
-    )
+    _silence(folder / "silence.wav", 0.5)
+    _silence(folder / "pause.wav", PAUSE)
     for pcm, _ in parts:
         lines += [f"file '{pcm.name}'", "file 'pause.wav'"]
     concat.write_text("\n".join(lines) + "\n", encoding="utf-8")

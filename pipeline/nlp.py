@@ -210,8 +210,19 @@ class NlpRun:
     markers: int
 
 
-def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
-    """Parse (or reuse) every segment, then write sentences, tokens and marker matches."""
+@dataclass(frozen=True)
+class Parsed:
+    """The pseudonymised segments with their spaCy docs, and the pipeline that made them."""
+
+    segments: pd.DataFrame
+    docs: list[Doc]
+    nlp: Language
+    info: NlpInfo
+    parsed: int
+
+
+def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
+    """Docs for every segment, from the parse cache where possible (shared by nlp, suggest)."""
     segments = read_table(ws.segments, SEGMENTS)
     nlp, info = load_pipeline(config.nlp.model, config.language)
     texts = segments["text"].tolist()
@@ -223,6 +234,20 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
         key=fingerprint(info),
         batch_size=config.nlp.batch_size,
     )
+    return Parsed(segments, docs, nlp, info, parsed)
+
+
+def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
+    """Parse (or reuse) every segment, then write sentences, tokens and marker matches."""
+    result = segment_docs(ws, config)
+    segments, docs, nlp, info, parsed = (
+        result.segments,
+        result.docs,
+        result.nlp,
+        result.info,
+        result.parsed,
+    )
+    texts = segments["text"].tolist()
     ids = segments["segment_id"].tolist()
     sentences, tokens = tables(ids, docs)
     markers_file = ws.root / config.nlp.markers

@@ -29,7 +29,7 @@ from pipeline.config import StudyConfig, SuggestConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, write_table
 from pipeline.markers import build_matchers
-from pipeline.nlp import fingerprint, keep_placeholders, load_pipeline, parse_cached
+from pipeline.nlp import segment_docs
 from pipeline.paths import Workspace
 from pipeline.schemas import SEGMENTS, SUGGESTIONS
 from pipeline.topics import spoken_stopwords
@@ -185,19 +185,10 @@ def suggest(
 def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggested:
     loaded = load_round(ws, config, round_no)
     require_open(loaded)
-    segments = read_table(ws.segments, SEGMENTS)
-    nlp, info = load_pipeline(config.nlp.model, config.language)
-    texts = segments["text"].tolist()
-    keep_placeholders(nlp, texts)
-    docs, parsed = parse_cached(
-        texts,
-        nlp,
-        cache_dir=ws.interim / "nlp",
-        key=fingerprint(info),
-        batch_size=config.nlp.batch_size,
-    )
-    if parsed:
-        log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed)
+    parsed = segment_docs(ws, config)
+    if parsed.parsed:
+        log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed.parsed)
+    segments, docs, nlp = parsed.segments, parsed.docs, parsed.nlp
     table = suggest(segments, docs, loaded, nlp, config.suggest)
     write_table(table, SUGGESTIONS, ws.suggestions(round_no))
     return Suggested(table, loaded)
