@@ -161,7 +161,7 @@ def check(book: Codebook, path: Path, lines: dict, *, previous: Codebook | None 
                     f"unknown research question '{question}'",
                     hint="declare it under research_questions",
                 )
-        if code.replaces and previous is None:
+        if code.replaces and book.based_on is None:
             raise _fail(
                 path,
                 lines,
