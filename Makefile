@@ -34,7 +34,7 @@ CODEBOOK   := $(wildcard $(WS)/codebooks/*/round-$(ROUND).yaml)
 REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
-.PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-nlp bench-transcribe \
+.PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-nlp bench-topics bench-transcribe \
         ingest transcribe import pseudonymise nlp topics suggest report clean-demo
 
 help: ## List the targets
@@ -42,10 +42,11 @@ help: ## List the targets
 	@echo "  Variables: WS=<workspace dir> (default .), ROUND=<coding round> (default 1), JOBS=<parallel recordings>"
 
 # set-up ---------------------------------------------------------------------------------------
-$(SETUP): pyproject.toml
+$(SETUP): pyproject.toml requirements/topics.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements/topics.txt
 	@mkdir -p $(@D) && touch $@
 
 setup: $(SETUP) ## Create .venv and install the project (first run only)
@@ -105,11 +106,13 @@ $(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/mar
 	@mkdir -p $(@D) && touch $@
 $(TOKENS) $(MARKERS): $(WS)/.cda/nlp.stamp ;
 
-$(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py \
-           pipeline/resources/stopwords_nl_spoken.txt $(CORE) | $(SETUP)
+$(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py pipeline/topics_outputs.py \
+           $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) pipeline/resources/stopwords_nl_spoken.txt \
+           $(CORE) | $(SETUP)
 	$(CDA) topics --workspace $(WS) --round $(ROUND)
 
-$(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(CFG)/suggest.json pipeline/suggest.py \
+$(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(if $(filter-out 1,$(ROUND)),$(TOPICS)) \
+                $(CFG)/suggest.json pipeline/suggest.py \
                 pipeline/codebook.py pipeline/markers.py $(CORE) | $(SETUP)
 	$(CDA) suggest --workspace $(WS) --round $(ROUND)
 
@@ -122,7 +125,7 @@ transcribe: $(TRANSCRIBED) ## Transcribe, align and diarise recordings with Whis
 import: $(IMPORTED) ## Import transcripts (and WhisperX output) into segments
 pseudonymise: $(SEGMENTS) ## Pseudonymise speakers and mask listed names
 nlp: $(TOKENS) $(MARKERS) ## Sentences, tokens, lemmas and discourse markers with spaCy
-topics: $(TOPICS) ## Candidate topics for open coding (round 1)
+topics: $(TOPICS) ## BERTopic topics: round 1 candidates, later rounds guided by the codebook
 suggest: $(SUGGESTIONS) ## Code suggestions per segment from the ROUND's codebook
 report: $(REPORT) ## HTML report for ROUND
 	@echo "Report: $(abspath $(REPORT))"
@@ -144,6 +147,9 @@ demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video
 
 bench-nlp: | $(SETUP) ## Tokens per second of the nlp stage (100k+ tokens)
 	$(VENV)/bin/python -m pipeline.bench_nlp
+
+bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 units
+	$(VENV)/bin/python -m pipeline.bench_topics
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m pipeline.bench_transcribe

@@ -119,14 +119,37 @@ class NlpConfig(Section):
 
 
 class TopicsConfig(Section):
-    """Round-1 candidate topics."""
+    """Candidate topics (BERTopic), components chosen by role; see pipeline/topics.py."""
 
-    n_topics: int | None = Field(None, ge=2, description="None: chosen from corpus size")
+    unit: Literal["segment", "window"] = Field("segment", description="what a document is")
+    window_sentences: int = Field(3, ge=1, description="sentences per window (unit: window)")
+    embedding: Literal["tfidf-svd", "sentence-transformers"] = "tfidf-svd"
+    embedding_model: str | None = Field(None, description="sentence-transformers name/path")
+    svd_components: int = Field(50, ge=2)
+    reducer: Literal["auto", "umap", "pca"] = Field(
+        "auto", description="auto: PCA below small_corpus units, else UMAP"
+    )
+    n_neighbors: int = Field(10, ge=2)
+    n_components: int = Field(5, ge=2)
+    clusterer: Literal["auto", "hdbscan", "kmeans"] = Field(
+        "auto", description="auto: k-means below small_corpus units or when n_topics is set"
+    )
+    small_corpus: int = Field(
+        500, ge=0, description="below this many units, auto means PCA + k-means (stable)"
+    )
+    min_cluster_size: int = Field(5, ge=2)
+    n_topics: int | None = Field(None, ge=2, description="k-means: number of topics")
+    representation: Literal["ctfidf", "mmr", "keybert"] = "mmr"
+    diversity: float = Field(0.3, ge=0, le=1, description="MMR: 0 = pure c-TF-IDF")
+    outliers: Literal["keep", "reduce"] = Field(
+        "keep", description="keep: report topic -1; reduce: reassign by c-TF-IDF"
+    )
     top_words: int = Field(10, ge=3)
     representatives: int = Field(3, ge=1)
     random_state: int = 42
+    stability_seed: int = Field(7, description="second seed for the stability check")
     include_facilitator: bool = False
-    min_tokens: int = Field(4, ge=1, description="segments with fewer content tokens are skipped")
+    min_tokens: int = Field(4, ge=1, description="units with fewer content words are outliers")
 
 
 class SuggestConfig(Section):

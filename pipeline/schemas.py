@@ -165,27 +165,56 @@ TOKENS = Schema(
 
 TOPICS = Schema(
     name="topics",
-    version=1,
+    version=2,
     producer="topics",
     key=("topic",),
     columns=(
         Column("topic", "int64", doc="-1 is the outlier topic"),
         Column("label", "string", nonblank=True),
         Column("keywords", "string", doc="top terms, '; '-separated, best first"),
-        Column("size", "int64"),
+        Column("size", "int64", doc="units (segments or sentence windows)"),
         Column("representative_segments", "string", doc="segment ids, '; '-separated"),
+        Column("code", "string", nullable=True, doc="guided rounds: the code it was seeded by"),
     ),
 )
 
 DOC_TOPICS = Schema(
     name="doc_topics",
-    version=1,
+    version=2,
     producer="topics",
-    key=("segment_id",),
+    key=("segment_id", "unit"),
     columns=(
         Column("segment_id", "string", nonblank=True),
+        Column("unit", "int64", doc="0 for whole segments, else the sentence window"),
         Column("topic", "int64"),
-        Column("probability", "float64"),
+        Column("probability", "float64", doc="cluster membership strength; 0 for outliers"),
+    ),
+)
+
+TOPIC_GROUPS = Schema(
+    name="topics_per_group",
+    version=1,
+    producer="topics",
+    key=("topic", "group"),
+    columns=(
+        Column("topic", "int64"),
+        Column("group", "string", nonblank=True),
+        Column("units", "int64"),
+        Column("share", "float64", doc="of the group's modelled units"),
+        Column("keywords", "string", doc="the topic's words within this group (c-TF-IDF)"),
+    ),
+)
+
+TOPIC_TIMES = Schema(
+    name="topics_over_time",
+    version=1,
+    producer="topics",
+    key=("topic", "recording_id", "bin"),
+    columns=(
+        Column("topic", "int64"),
+        Column("recording_id", "string", nonblank=True),
+        Column("bin", "int64", doc="tenth of the session (0-9), by segment start"),
+        Column("units", "int64"),
     ),
 )
 

@@ -31,7 +31,7 @@ from pipeline.io import read_table, write_table
 from pipeline.markers import build_matchers
 from pipeline.nlp import segment_docs
 from pipeline.paths import Workspace
-from pipeline.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.schemas import DOC_TOPICS, SEGMENTS, SUGGESTIONS, TOPICS
 from pipeline.topics import spoken_stopwords
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,39 @@ def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggest
         log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed.parsed)
     segments, docs, nlp = parsed.segments, parsed.docs, parsed.nlp
     table = suggest(segments, docs, loaded, nlp, config.suggest)
+    guided = topic_rows(ws, round_no, loaded)
+    if len(guided):
+        table = pd.concat([table, guided], ignore_index=True).sort_values(
+            ["segment_id", "code", "source"], ignore_index=True
+        )
     write_table(table, SUGGESTIONS, ws.suggestions(round_no))
     return Suggested(table, loaded)
+
+
+def topic_rows(ws: Workspace, round_no: int, loaded: Loaded) -> pd.DataFrame:
+    """Guided topics of this round (``cda topics --round N``, N > 1) as a suggestion source.
+
+    A unit in a topic mapped to a code suggests that code, scored by its cluster membership.
+    Empty when the round has no guided topics.
+    """
+    path, doc_path = ws.topics(round_no), ws.doc_topics(round_no)
+    if round_no < 2 or not path.is_file() or not doc_path.is_file():
+        return pd.DataFrame(columns=SUGGESTIONS.names)
+    topics = read_table(path, TOPICS).dropna(subset=["code"])
+    docs = read_table(doc_path, DOC_TOPICS).merge(topics[["topic", "code", "label"]], on="topic")
+    docs = docs[docs["code"].isin(loaded.book.ids)]
+    best = docs.sort_values("probability", ascending=False).drop_duplicates(["segment_id", "code"])
+    return pd.DataFrame(
+        {
+            "segment_id": best["segment_id"],
+            "code": best["code"],
+            "score": best["probability"].clip(lower=0.01).round(4),
+            "source": "topic:guided",
+            "evidence": "topic " + best["label"],
+            "codebook": loaded.sha256[:12],
+        },
+        columns=SUGGESTIONS.names,
+    )
 
 
 # evaluation ---------------------------------------------------------------------------------
