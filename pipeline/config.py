@@ -139,7 +139,9 @@ class TopicsConfig(Section):
     )
     min_cluster_size: int = Field(5, ge=2)
     n_topics: int | None = Field(None, ge=2, description="k-means: number of topics")
-    representation: Literal["ctfidf", "mmr", "keybert"] = "mmr"
+    representation: Literal["ctfidf", "mmr", "keybert"] = Field(
+        "keybert", description="keybert: c-TF-IDF words reranked by the topic's documents"
+    )
     diversity: float = Field(0.3, ge=0, le=1, description="MMR: 0 = pure c-TF-IDF")
     outliers: Literal["keep", "reduce"] = Field(
         "keep", description="keep: report topic -1; reduce: reassign by c-TF-IDF"

@@ -10,7 +10,10 @@ Components are chosen by role in ``cda.yaml`` (BERTopic's own design), all offli
   English MiniLM on Dutch), or a sentence-transformers model by name or local path;
 - reducer: UMAP with a fixed ``random_state``, or PCA; clusterer: HDBSCAN, or k-means when a
   number of topics is given;
-- representation: c-TF-IDF keywords refined by MMR (default) or KeyBERT-inspired.
+- representation: c-TF-IDF keywords reranked KeyBERT-style against the topic's representative
+  documents (default), plain c-TF-IDF, or MMR. MMR needs word embeddings that mean something
+  on their own; with TF-IDF + SVD a single word projects poorly, and on a clear two-theme test
+  MMR dropped "china" and "toeslag" from their own topics while the other two kept them.
 
 Defaults by corpus size. A workshop has a few hundred units; on the sample (96 units) UMAP +
 HDBSCAN gave the most coherent topics (mean NPMI -0.13) but put 45% of units in the outlier

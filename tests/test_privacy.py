@@ -108,9 +108,30 @@ def _docbin_texts(path: Path) -> list[tuple[str, str]]:
     return [(f"{path}(docs)", texts), (f"{path}(strings)", " ".join(sorted(store.strings)))]
 
 
+def _png_texts(path: Path) -> list[tuple[str, str]]:
+    """A PNG's text chunks (tEXt/iTXt/zTXt metadata). Rendered labels are pixels: they come
+    from the pseudonymised tables scanned here, so the tables stand in for them."""
+    import struct
+    import zlib
+
+    data, texts, pos = path.read_bytes(), [], 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if kind in (b"tEXt", b"iTXt"):
+            texts.append(body.decode("latin-1"))
+        elif kind == b"zTXt":
+            key, _, rest = body.partition(b"\0")
+            texts.append(key.decode("latin-1") + " " + zlib.decompress(rest[1:]).decode("latin-1"))
+        pos += 12 + length
+    return [(f"{path}(png text)", " ".join(texts))]
+
+
 def _file_texts(path: Path) -> list[tuple[str, str]]:
     if path.suffix == ".parquet":
         return _string_columns(path)
+    if path.suffix == ".png":
+        return _png_texts(path)
     if path.suffix == ".spacy":
         return _docbin_texts(path)
     try:

@@ -98,3 +98,129 @@ def test_facilitator_excluded_by_default_and_short_turns_are_outliers(nlp) -> No
 def test_too_little_text_is_a_clear_error(nlp) -> None:
     with pytest.raises(CdaError, match="content words"):
         fit(frame(["Ja.", "Nee.", "Precies."]), nlp)
+
+
+# BERTopic components, outputs and guided rounds ----------------------------------------------
+
+
+def test_npmi_by_hand() -> None:
+    from pipeline.topics_outputs import npmi
+
+    docs = [{"a", "b"}, {"a", "b"}, {"a"}, {"c"}]
+    # (a,b): log(0.5 / (0.75 * 0.5)) / -log(0.5) = 0.28768 / 0.69315 = 0.41504;
+    # (a,c) and (b,c) never co-occur: -1 each. Mean: (0.41504 - 2) / 3.
+    assert npmi(["a", "b"], docs) == pytest.approx(0.41504, abs=1e-5)
+    assert npmi(["a", "b", "c"], docs) == pytest.approx((0.41504 - 2) / 3, abs=1e-5)
+
+
+def test_sentence_windows_are_units_within_a_turn(nlp) -> None:
+    segments = frame([" ".join(CHINA[:4]), TOESLAGEN[0]])
+    _, tokens = analyse(segments, nlp)
+    docs = documents(segments, tokens, TopicsConfig(unit="window", window_sentences=2))
+    first, second = segments["segment_id"]
+    assert list(docs.index) == [(first, 0), (first, 1), (second, 0)]
+    assert "kredietsysteem" in docs[(first, 0)] and "trein" in docs[(first, 0)]
+    assert "gezichtsherkenning" in docs[(first, 1)]
+
+
+def test_umap_hdbscan_is_reproducible_and_reports_outliers(nlp) -> None:
+    noise = [
+        "Het weer was gisteren erg mooi aan zee bij het strand.",
+        "Mijn buurman kookt graag Italiaanse pasta met verse basilicum.",
+    ]
+    segments = frame(CHINA + TOESLAGEN + CHINA[::-1] + TOESLAGEN[::-1] + noise)
+    config = dict(reducer="umap", clusterer="hdbscan", min_cluster_size=4, min_tokens=2)
+    first, second = fit(segments, nlp, **config), fit(segments, nlp, **config)
+    pd.testing.assert_frame_equal(first.topics, second.topics)
+    pd.testing.assert_frame_equal(first.doc_topics, second.doc_topics)
+    outliers = first.doc_topics[first.doc_topics["topic"] == OUTLIER]
+    assert (outliers["probability"] == 0).all()
+    assert first.topics.set_index("topic").loc[OUTLIER, "size"] == len(outliers)
+    keywords = " ".join(first.topics["keywords"])
+    assert "china" in keywords and "toeslag" in keywords
+
+
+@pytest.fixture(scope="module")
+def sample_ws(tmp_path_factory: pytest.TempPathFactory):
+    from pipeline.config import load_config
+    from pipeline.importers import import_transcripts
+    from pipeline.nlp import run_nlp
+    from pipeline.paths import Workspace
+    from pipeline.pseudonymise import pseudonymise
+    from pipeline.topics import run_topics
+    from pipeline.workspace import init_workspace
+
+    ws = Workspace.at(tmp_path_factory.mktemp("topics") / "ws")
+    init_workspace(ws, sample=True)
+    config = load_config(ws)
+    import_transcripts(ws, config)
+    pseudonymise(ws, config)
+    run_nlp(ws, config)
+    run_topics(ws, config, round_no=1)
+    return ws
+
+
+def test_stage_outputs_on_the_sample(sample_ws) -> None:
+    import json
+
+    from pipeline.codebook import load
+    from pipeline.io import read_table
+    from pipeline.schemas import DOC_TOPICS, TOPIC_GROUPS, TOPIC_TIMES, TOPICS
+
+    ws = sample_ws
+    folder = ws.round_dir(1)
+    topics = read_table(ws.topics(1), TOPICS)
+    doc_topics = read_table(ws.doc_topics(1), DOC_TOPICS)
+    segments = read_table(ws.segments, SEGMENTS)
+    groups = read_table(folder / "topics_per_group.parquet", TOPIC_GROUPS)
+    times = read_table(folder / "topics_over_time.parquet", TOPIC_TIMES)
+
+    modelled = doc_topics.merge(segments[["segment_id", "group"]], on="segment_id")
+    quality = json.loads((folder / "quality.json").read_text())
+    assert quality["units"] == groups["units"].sum()
+    for group, share in groups.groupby("group")["share"].sum().items():
+        assert share == pytest.approx(1.0, abs=1e-3), group
+    assert set(times["bin"]) <= set(range(10)) and times["units"].sum() == len(modelled)
+    assert -1 <= quality["stability_ari"] <= 1
+    assert set(quality["coherence_npmi"]) == {str(t) for t in topics["topic"] if t != OUTLIER}
+    for name in ("topics_per_group", "topics_over_time", "topic_map"):
+        data = (folder / "figures" / f"{name}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+    candidates = ws.codebooks / "digitalisering-cohesie" / "round-1.candidates.yaml"
+    check = candidates.parent / "check" / "round-1.yaml"
+    check.parent.mkdir()
+    check.write_text(candidates.read_text())
+    book = load(check).book
+    assert len(book.codes) == (topics["topic"] != OUTLIER).sum()
+    ids = set(segments["segment_id"])
+    assert all(set(code.segments) <= ids and code.segments for code in book.codes)
+
+
+def test_guided_round_maps_topics_to_codes_and_feeds_suggest(sample_ws) -> None:
+    from pipeline.codebook import new_round
+    from pipeline.config import load_config
+    from pipeline.io import read_table
+    from pipeline.schemas import TOPICS
+    from pipeline.suggest import run_suggest
+    from pipeline.topics import run_topics
+
+    ws = sample_ws
+    config = load_config(ws)
+    new_round(ws, config, 2)
+    run_topics(ws, config, round_no=2)
+    topics = read_table(ws.topics(2), TOPICS)
+    mapped = set(topics["code"].dropna())
+    assert mapped, topics
+    assert mapped <= {c for c in load_round_ids(ws, config, 2)}
+    table = run_suggest(ws, config, round_no=2).table
+    guided = table[table["source"] == "topic:guided"]
+    assert len(guided) > 0 and set(guided["code"]) <= mapped
+    assert guided["evidence"].str.startswith("topic ").all()
+    assert not (ws.round_dir(2) / "round-1.candidates.yaml").exists()
+
+
+def load_round_ids(ws, config, round_no: int) -> list[str]:
+    from pipeline.codebook import load_round
+
+    return load_round(ws, config, round_no).book.ids
