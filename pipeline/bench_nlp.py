@@ -21,16 +21,20 @@ from pipeline.nlp import load_pipeline
 from pipeline.transcribe import REPO
 
 
-def corpus(minimum: int) -> tuple[list[str], str]:
+def dutch_texts() -> tuple[list[str], str]:
+    """Real Dutch for benchmarks: the ParlaMint debate in ../shared, else the bundled sample."""
     debate = REPO.parent / "shared" / "data" / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
     if debate.is_file():
         with open(debate, encoding="utf-8", newline="") as handle:
-            texts = [row["text"] for row in csv.DictReader(handle, delimiter="\t")]
-        source = "ParlaMint-NL 2021-06-09 (toeslagen)"
-    else:
-        lines = (REPO / "data" / "sample" / "raw" / "burgers.txt").read_text(encoding="utf-8")
-        texts = [line.split(":", 1)[-1] for line in lines.splitlines() if ":" in line]
-        source = "bundled sample"
+            return [row["text"] for row in csv.DictReader(handle, delimiter="\t")], (
+                "ParlaMint-NL 2021-06-09 (toeslagen)"
+            )
+    lines = (REPO / "data" / "sample" / "raw" / "burgers.txt").read_text(encoding="utf-8")
+    return [line.split(":", 1)[-1] for line in lines.splitlines() if ":" in line], "bundled sample"
+
+
+def corpus(minimum: int) -> tuple[list[str], str]:
+    texts, source = dutch_texts()
     words = sum(len(t.split()) for t in texts)
     copies = max(1, -(-minimum // max(words, 1)))
     return texts * copies, f"{source} x{copies}"

@@ -8,31 +8,22 @@ the default components are UMAP + HDBSCAN. ``BENCH_UNITS`` changes the size, and
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import time
 
 import pandas as pd
 
+from pipeline.bench_nlp import dutch_texts
 from pipeline.config import StudyConfig, TopicsConfig
 from pipeline.nlp import analyse, load_pipeline
 from pipeline.schemas import SEGMENTS
 from pipeline.topics import documents, fit_topics
 from pipeline.topics_outputs import quality
-from pipeline.transcribe import REPO
 
 
 def sentences() -> tuple[list[str], str]:
-    debate = REPO.parent / "shared" / "data" / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
-    if debate.is_file():
-        with open(debate, encoding="utf-8", newline="") as handle:
-            texts = [row["text"] for row in csv.DictReader(handle, delimiter="\t")]
-        source = "ParlaMint-NL 2021-06-09"
-    else:
-        raw = (REPO / "data" / "sample" / "raw" / "burgers.txt").read_text(encoding="utf-8")
-        texts = [line.split(":", 1)[-1] for line in raw.splitlines() if ":" in line]
-        source = "bundled sample"
+    texts, source = dutch_texts()
     nlp, _ = load_pipeline("none-blank", "nl")
     found = [s.text for doc in nlp.pipe(texts) for s in doc.sents if len(s) > 3]
     return found, source

@@ -38,3 +38,21 @@ def word_tokens(segments: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=TOKENS.names)
+
+
+def sample_through_nlp(root: Path):
+    """A workspace with the bundled sample imported, pseudonymised and parsed."""
+    from pipeline.config import load_config
+    from pipeline.importers import import_transcripts
+    from pipeline.nlp import run_nlp
+    from pipeline.paths import Workspace
+    from pipeline.pseudonymise import pseudonymise
+    from pipeline.workspace import init_workspace
+
+    ws = Workspace.at(root)
+    init_workspace(ws, sample=True)
+    config = load_config(ws)
+    import_transcripts(ws, config)
+    pseudonymise(ws, config)
+    run_nlp(ws, config)
+    return ws

@@ -8,17 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import word_tokens
+from helpers import sample_through_nlp, word_tokens
 
-from pipeline.config import load_config
 from pipeline.corpus import collocations, dispersion, keyness, kwic, log_likelihood, log_ratio
-from pipeline.importers import import_transcripts
 from pipeline.io import read_table
-from pipeline.nlp import run_nlp
 from pipeline.paths import Workspace
-from pipeline.pseudonymise import pseudonymise
 from pipeline.schemas import SEGMENTS, TOKENS
-from pipeline.workspace import init_workspace
 
 CDA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "cda"
 
@@ -116,13 +111,7 @@ def test_collocations_log_dice_and_mi_by_hand() -> None:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    ws = Workspace.at(tmp_path_factory.mktemp("sample") / "ws")
-    init_workspace(ws, sample=True)
-    config = load_config(ws)
-    import_transcripts(ws, config)
-    pseudonymise(ws, config)
-    run_nlp(ws, config)
-    return ws
+    return sample_through_nlp(tmp_path_factory.mktemp("sample") / "ws")
 
 
 def test_kwic_on_the_sample_is_lemma_aware_and_cut_from_the_text(sample: Workspace) -> None:

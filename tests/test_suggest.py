@@ -7,18 +7,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import sample_through_nlp
 
 from pipeline.codebook import Codebook, Loaded, set_state
 from pipeline.config import SuggestConfig, load_config
 from pipeline.errors import CdaError
-from pipeline.importers import import_transcripts
 from pipeline.io import read_table
-from pipeline.nlp import load_pipeline, run_nlp
+from pipeline.nlp import load_pipeline
 from pipeline.paths import Workspace
-from pipeline.pseudonymise import pseudonymise
 from pipeline.schemas import SEGMENTS, SUGGESTIONS
 from pipeline.suggest import evaluate, expected_codes, run_suggest, suggest
-from pipeline.workspace import init_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,13 +139,7 @@ def test_evaluate_by_hand() -> None:
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    ws = Workspace.at(tmp_path_factory.mktemp("sample") / "ws")
-    init_workspace(ws, sample=True)
-    config = load_config(ws)
-    import_transcripts(ws, config)
-    pseudonymise(ws, config)
-    run_nlp(ws, config)
-    return ws
+    return sample_through_nlp(tmp_path_factory.mktemp("sample") / "ws")
 
 
 def test_sample_suggestions_against_the_hand_coding(sample: Workspace) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from helpers import sample_through_nlp
 
 from pipeline.config import TopicsConfig
 from pipeline.errors import CdaError
@@ -143,20 +144,10 @@ def test_umap_hdbscan_is_reproducible_and_reports_outliers(nlp) -> None:
 @pytest.fixture(scope="module")
 def sample_ws(tmp_path_factory: pytest.TempPathFactory):
     from pipeline.config import load_config
-    from pipeline.importers import import_transcripts
-    from pipeline.nlp import run_nlp
-    from pipeline.paths import Workspace
-    from pipeline.pseudonymise import pseudonymise
     from pipeline.topics import run_topics
-    from pipeline.workspace import init_workspace
 
-    ws = Workspace.at(tmp_path_factory.mktemp("topics") / "ws")
-    init_workspace(ws, sample=True)
-    config = load_config(ws)
-    import_transcripts(ws, config)
-    pseudonymise(ws, config)
-    run_nlp(ws, config)
-    run_topics(ws, config, round_no=1)
+    ws = sample_through_nlp(tmp_path_factory.mktemp("topics") / "ws")
+    run_topics(ws, load_config(ws), round_no=1)
     return ws
 
 
