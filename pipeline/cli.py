@@ -148,9 +148,10 @@ def transcribe_cmd(
         out.print(f"wrote {script} ({len(todo)} task(s)); submit with: sbatch {script}")
         out.print("when the array has finished, run `make transcribe` to collect the results")
         return
-    durations = {job.recording_id: job.duration for job in plan(ws, config, only=only)}
+    planned = plan(ws, config, only=only, force=force, jobs=jobs)
+    durations = {job.recording_id: job.duration for job in planned if job.steps}
     with StepProgress(durations) as show:
-        outcomes = run_transcribe(ws, config, jobs=jobs, only=only, force=force, on_event=show)
+        outcomes = run_transcribe(ws, config, jobs=jobs, only=only, on_event=show, planned=planned)
     if not outcomes:
         out.print("transcribe: nothing to do, every recording is current")
         return
@@ -256,10 +257,6 @@ def nlp_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
     )
 
 
-def pd_isna(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
-
-
 def _corpus(ws: Workspace) -> tuple:
     from pipeline.io import read_table
     from pipeline.schemas import SEGMENTS, TOKENS
@@ -304,10 +301,12 @@ def kwic_cmd(
     from pipeline.corpus import kwic
 
     segments, tokens = _corpus(_ws(workspace))
+    import pandas as pd
+
     lines = kwic(segments, tokens, term, group=group, window=window, lemma=not forms)
     lines["time"] = lines["start"].map(
         lambda s: (
-            "" if pd_isna(s) else f"{int(s) // 3600}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
+            "" if pd.isna(s) else f"{int(s) // 3600}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
         )
     )
     _emit(

@@ -37,22 +37,19 @@ def _run(cmd: list[str]) -> None:
         raise CdaError(f"{cmd[0]} failed: {proc.stderr.strip()[-300:]}", hint="see the message")
 
 
+def _ffmpeg(*args: str) -> None:
+    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args])
+
+
 def _silence(path: Path, seconds: float) -> None:
-    _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=r=16000:cl=mono",
-            "-t",
-            str(seconds),
-            str(path),
-        ]
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-t",
+        str(seconds),
+        str(path),
     )
 
 
@@ -70,21 +67,14 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
         raw = folder / f".turn{index}.wav"
         _run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "125", "-w", str(raw), text])
         pcm = folder / f".turn{index}.16k.wav"
-        _run(
-            [
-                "ffmpeg",
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                str(raw),
-                "-ar",
-                "16000",
-                "-ac",
-                "1",
-                str(pcm),
-            ]
+        _ffmpeg(
+            "-i",
+            str(raw),
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            str(pcm),
         )
         with wave.open(str(pcm)) as handle:
             seconds = handle.getnframes() / handle.getframerate()
@@ -100,51 +90,37 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
         lines += [f"file '{pcm.name}'", "file 'pause.wav'"]
     concat.write_text("\n".join(lines) + "\n", encoding="utf-8")
     audio = folder / ".audio.wav"
-    _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(concat),
-            "-c:a",
-            "pcm_s16le",
-            str(audio),
-        ]
+    _ffmpeg(
+        "-f",
+        "concat",
+        "-safe",
+        "0",
+        "-i",
+        str(concat),
+        "-c:a",
+        "pcm_s16le",
+        str(audio),
     )
     video = folder / "workshop.mp4"
-    _run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=0x1f3a5f:s=320x180:r=5",
-            "-i",
-            str(audio),
-            "-t",
-            f"{clock:.2f}",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "96k",
-            "-shortest",
-            str(video),
-        ]
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x1f3a5f:s=320x180:r=5",
+        "-i",
+        str(audio),
+        "-t",
+        f"{clock:.2f}",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "96k",
+        "-shortest",
+        str(video),
     )
     (folder / "workshop.rttm").write_text("\n".join(rttm) + "\n", encoding="utf-8")
     (folder / "workshop.txt").write_text(

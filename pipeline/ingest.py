@@ -25,7 +25,7 @@ from pipeline.manifest import (
     upsert,
     write_manifest,
 )
-from pipeline.media import AudioInfo, extract_audio, probe
+from pipeline.media import AudioInfo, extract_audio
 from pipeline.paths import Workspace
 from pipeline.progress import track
 from pipeline.schemas import AUDIO
@@ -126,9 +126,8 @@ def register_media(
             f"{path}: --min-speakers {min_speakers} is more than --max-speakers {max_speakers}",
             hint="swap the values",
         )
-    probe(path)
+    info = extract_audio(path, ws.wav(rid))  # probes first: bad media never gets this far
     media_sha = sha256_file(path)
-    info = extract_audio(path, ws.wav(rid))
     target = store_raw(ws, path)
     row: dict = {
         "recording_id": rid,

@@ -498,9 +498,16 @@ def run_transcribe(
     only: list[str] | None = None,
     force: bool = False,
     on_event: EventHandler | None = None,
+    planned: list[Job] | None = None,
 ) -> list[Outcome]:
-    """Transcribe every ingested recording that needs it; ``jobs`` recordings at a time."""
-    planned = [job for job in plan(ws, config, only=only, force=force, jobs=jobs) if job.steps]
+    """Transcribe every ingested recording that needs it; ``jobs`` recordings at a time.
+
+    ``planned`` is a :func:`plan` the caller already made (the CLI sizes its progress bars
+    from it); otherwise the plan is made here.
+    """
+    if planned is None:
+        planned = plan(ws, config, only=only, force=force, jobs=jobs)
+    planned = [job for job in planned if job.steps]
     outcomes: list[Outcome] = []
     if planned:
         env = environment(ws)
