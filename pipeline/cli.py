@@ -33,6 +33,15 @@ codebook_app = typer.Typer(
     help="Codebooks per coding round: create, check, diff, close.", no_args_is_help=True
 )
 app.add_typer(codebook_app, name="codebook")
+labelstudio_app = typer.Typer(
+    help="The workspace's local Label Studio server: start, stop, status.", no_args_is_help=True
+)
+app.add_typer(labelstudio_app, name="labelstudio")
+ls_app = typer.Typer(
+    help="Sync coding rounds with Label Studio: push tasks, pull codings, adjudicate.",
+    no_args_is_help=True,
+)
+app.add_typer(ls_app, name="ls")
 
 console = Console(stderr=True)
 out = Console()
@@ -44,6 +53,7 @@ WorkspaceOpt = Annotated[
 
 @app.callback()
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -528,6 +538,136 @@ def suggest_cmd(
                 f"{row.recall:.2f}",
             )
         out.print(view)
+
+
+@labelstudio_app.command("start")
+def labelstudio_start(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Start Label Studio on 127.0.0.1, data in data/labelstudio/ (first start: admin + key)."""
+    from pipeline import labelstudio
+
+    ws = _ws(workspace)
+    url = labelstudio.start(ws, load_config(ws))
+    out.print(
+        f"Label Studio: {url}  (log in as {labelstudio.USERNAME}; password in {ws.root / '.env'})"
+    )
+
+
+@labelstudio_app.command("stop")
+def labelstudio_stop(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Stop the workspace's Label Studio server."""
+    from pipeline import labelstudio
+
+    stopped = labelstudio.stop(_ws(workspace))
+    out.print("Label Studio stopped" if stopped else "Label Studio was not running")
+
+
+@labelstudio_app.command("status")
+def labelstudio_status(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Say whether the workspace's server runs and answers."""
+    from pipeline import labelstudio
+
+    ws = _ws(workspace)
+    url = labelstudio.local_url(load_config(ws))
+    pid = labelstudio.running_pid(ws)
+    state = "running" if pid and labelstudio.healthy(url) else "not running"
+    out.print(f"Label Studio {state} ({url})")
+    if state != "running":
+        raise typer.Exit(1)
+
+
+@ls_app.command("push")
+def ls_push(
+    workspace: WorkspaceOpt = Path("."),
+    round_no: RoundOpt = 1,
+    recreate: Annotated[
+        bool, typer.Option(help="Make a new project for a coder whose project was deleted.")
+    ] = False,
+) -> None:
+    """Push the round's segments to one Label Studio project per coder (safe to repeat)."""
+    from pipeline.ls import push
+
+    ws = _ws(workspace)
+    results = push(ws, load_config(ws), round_no, recreate=recreate)
+    view = Table("coder", "project", "new", "updated", "unchanged", "kept (coded)", "predictions")
+    for r in results:
+        view.add_row(
+            r.coder, str(r.project_id), str(r.created), str(r.updated), str(r.unchanged),
+            str(len(r.kept_coded)), str(r.predictions),
+        )  # fmt: skip
+    out.print(view)
+
+
+@ls_app.command("pull")
+def ls_pull(
+    workspace: WorkspaceOpt = Path("."),
+    round_no: RoundOpt = 1,
+    force: Annotated[
+        bool, typer.Option(help="Overwrite the frozen codings of a closed round.")
+    ] = False,
+) -> None:
+    """Export the round's annotations into data/processed/round-N/codings.parquet."""
+    from pipeline.ls import pull
+
+    ws = _ws(workspace)
+    result = pull(ws, load_config(ws), round_no, force=force)
+    table = result.table
+    view = Table("coder", "segments", "codes", "skipped", "empty", "task deleted")
+    for coder, rows in table.groupby("coder"):
+        counts = rows["status"].value_counts()
+        view.add_row(
+            coder, str(rows["segment_id"].nunique()), str(int((rows["status"] == "coded").sum())),
+            str(counts.get("skipped", 0)), str(counts.get("empty", 0)),
+            str(counts.get("task-deleted", 0)),
+        )  # fmt: skip
+    out.print(view)
+    state = "written" if result.written else "unchanged"
+    out.print(
+        f"{ws.display(ws.codings(round_no))} {state}; {result.changed_annotations} annotation(s) "
+        "new or edited since the last pull"
+    )
+
+
+@ls_app.command("adjudicate")
+def ls_adjudicate(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+    """Push the segments the coders disagree on into an adjudication project."""
+    from pipeline.ls import adjudicate
+
+    ws = _ws(workspace)
+    results = adjudicate(ws, load_config(ws), round_no)
+    for r in results:
+        out.print(
+            f"adjudication project {r.project_id}: {r.created} new task(s), "
+            f"{r.unchanged} already there, {r.predictions} coder version(s) as predictions"
+        )
+
+
+@app.command("agreement")
+def agreement_cmd(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+    """Inter-coder agreement of the round: Krippendorff's alpha, Cohen's kappa, disagreements."""
+    from pipeline.agreement import run_agreement
+
+    ws = _ws(workspace)
+    result = run_agreement(ws, load_config(ws), round_no)
+    view = Table("code", "alpha", "% agree", "units", "present")
+    for row in result.codes.itertuples(index=False):
+        view.add_row(
+            row.code, _num(row.alpha), _num(row.percent_agreement, pct=True),
+            str(row.units), str(row.present),
+        )  # fmt: skip
+    out.print(view)
+    if result.codes["coders"].max() < 2 if len(result.codes) else True:
+        out.print("agreement needs two coders: set labelstudio.rounds in cda.yaml")
+    out.print(
+        f"{len(result.disagreements)} disagreement(s) in {ws.display(ws.disagreements(round_no))}"
+    )
+
+
+def _num(value: float, *, pct: bool = False) -> str:
+    import math
+
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:.0%}" if pct else f"{value:.3f}"
 
 
 @config_app.command("sync")

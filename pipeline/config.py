@@ -174,6 +174,47 @@ class ReportConfig(Section):
     quotes: bool = Field(False, description="show pseudonymised verbatim text (opt-in)")
 
 
+class LabelStudioConfig(Section):
+    """Label Studio: the local server and how coding rounds are pushed and pulled."""
+
+    port: int = Field(8080, ge=1024, le=65535, description="port of `make labelstudio` (127.0.0.1)")
+    url: str | None = Field(
+        None, description="a server elsewhere; default http://127.0.0.1:<port>. "
+        "LABEL_STUDIO_URL in the environment or .env wins"
+    )
+    executable: str | None = Field(
+        None, description="label-studio command; default .venvs/labelstudio/bin/label-studio"
+    )
+    coders: list[str] = Field(["A"], min_length=1, description="coders of rounds not in `rounds`")
+    rounds: dict[int, list[str]] = Field(
+        default_factory=dict, description="coders per round, e.g. {2: [A, B]}: one project each"
+    )
+    context_turns: int = Field(2, ge=0, description="turns shown before and after the segment")
+    include_facilitator: bool = Field(False, description="facilitator turns as tasks too")
+    audio: Literal["clip", "recording", "none"] = Field(
+        "clip", description="clip: the segment cut with ffmpeg; recording: the whole file"
+    )
+    min_score: float = Field(0.0, ge=0, le=1, description="suggestions below this stay out")
+    batch_size: int = Field(500, ge=1, description="tasks per import request")
+    retries: int = Field(4, ge=0, description="retries of a failed request, with back-off")
+    timeout: float = Field(120.0, gt=0, description="seconds per request")
+    startup_timeout: float = Field(240.0, gt=0, description="seconds to wait for /health")
+
+    def coders_for(self, round_no: int) -> list[str]:
+        return self.rounds.get(round_no, self.coders)
+
+    @field_validator("coders", "rounds")
+    @classmethod
+    def _names(cls, value):
+        lists = value.values() if isinstance(value, dict) else [value]
+        for names in lists:
+            if len(set(names)) != len(names) or any(not str(n).strip() for n in names):
+                raise ValueError("coder names must be unique and non-empty")
+            if "adjudication" in names:
+                raise ValueError("'adjudication' is reserved for the adjudication project")
+        return value
+
+
 class StudyConfig(Section):
     """The whole ``cda.yaml``."""
 
@@ -187,6 +228,7 @@ class StudyConfig(Section):
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
     suggest: SuggestConfig = Field(default_factory=SuggestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    labelstudio: LabelStudioConfig = Field(default_factory=LabelStudioConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -198,7 +240,17 @@ class StudyConfig(Section):
         return value
 
 
-STAGES = ("ingest", "transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
+STAGES = (
+    "ingest",
+    "transcribe",
+    "import",
+    "pseudonymise",
+    "nlp",
+    "topics",
+    "suggest",
+    "agreement",
+    "report",
+)
 
 
 def load_config(ws: Workspace) -> StudyConfig:

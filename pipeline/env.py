@@ -21,3 +21,30 @@ def environment(ws: Workspace) -> dict[str, str]:
         values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
     values.update(os.environ)
     return values
+
+
+def set_values(ws: Workspace, values: dict[str, str]) -> None:
+    """Set keys in the workspace ``.env``, keeping its other lines; readable by the owner only.
+
+    Written atomically, so an interrupted write never leaves a half file that loses the
+    credentials of a server holding weeks of coding.
+    """
+    from pipeline.io import write_text
+
+    env_file = ws.root / ".env"
+    lines = env_file.read_text(encoding="utf-8").splitlines() if env_file.is_file() else []
+    pending = dict(values)
+    kept = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        if key in pending:
+            kept.append(f"{key}={_quote(pending.pop(key))}")
+        else:
+            kept.append(line)
+    kept += [f"{key}={_quote(value)}" for key, value in pending.items()]
+    write_text(env_file, "\n".join(kept) + "\n")
+    env_file.chmod(0o600)
+
+
+def _quote(value: str) -> str:
+    return f"'{value}'" if any(ch in value for ch in " #\"'$") else value

@@ -140,6 +140,28 @@ class Workspace:
     def doc_topics(self, round_no: int) -> Path:
         return self.round_dir(round_no) / "doc_topics.parquet"
 
+    def codings(self, round_no: int) -> Path:
+        """Human codes pulled from Label Studio (``cda ls pull``)."""
+        return self.round_dir(round_no) / "codings.parquet"
+
+    def agreement(self, round_no: int) -> Path:
+        return self.round_dir(round_no) / "agreement.parquet"
+
+    def agreement_pairs(self, round_no: int) -> Path:
+        return self.round_dir(round_no) / "agreement_pairs.parquet"
+
+    def disagreements(self, round_no: int) -> Path:
+        return self.round_dir(round_no) / "disagreements.parquet"
+
+    @property
+    def clips_dir(self) -> Path:
+        """Segment audio clips for Label Studio tasks (served from data/ by the local server)."""
+        return self.interim / "labelstudio" / "clips"
+
+    def ls_state(self, round_no: int) -> Path:
+        """Which Label Studio project holds which coder's tasks; rebuilt from titles if lost."""
+        return self.state_dir / "labelstudio" / f"round-{round_no}.json"
+
     # codebooks and reports -------------------------------------------------------------------
     @property
     def codebooks(self) -> Path:

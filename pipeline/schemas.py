@@ -357,3 +357,70 @@ REPLACEMENTS = Schema(
         Column("replacements", "int64"),
     ),
 )
+
+CODING_STATUS = ("coded", "empty", "skipped", "task-deleted")
+
+CODINGS = Schema(
+    name="codings",
+    version=1,
+    producer="cda ls pull",
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("coder", "string", nonblank=True, doc="the coder whose project it is"),
+        Column("code", "string", nullable=True, doc="code id; empty for skipped/empty rows"),
+        Column("span_start", "int64", nullable=True, doc="character offsets in segment text"),
+        Column("span_end", "int64", nullable=True),
+        Column("span_text", "string", nullable=True),
+        Column("memo", "string", nullable=True),
+        Column("lead_time", "float64", nullable=True, doc="seconds the coder spent"),
+        Column("updated_at", "string", nullable=True, doc="ISO time of the annotation's last edit"),
+        Column("task_id", "int64"),
+        Column("annotation_id", "int64", nullable=True),
+        Column("annotator", "int64", nullable=True, doc="Label Studio user id"),
+        Column("status", "string", allowed=CODING_STATUS, doc="skipped: the coder cancelled"),
+        Column("in_codebook", "bool", doc="false: a code the round's codebook lacks"),
+    ),
+)
+
+AGREEMENT = Schema(
+    name="agreement",
+    version=1,
+    producer="agreement",
+    key=("code",),
+    columns=(
+        Column("code", "string", nonblank=True, doc="a code id, or (all) pooled over codes"),
+        Column("alpha", "float64", nullable=True, doc="Krippendorff's alpha, nominal"),
+        Column("percent_agreement", "float64", nullable=True, doc="pairable values that agree"),
+        Column("units", "int64", doc="segments coded by at least two coders"),
+        Column("coders", "int64"),
+        Column("present", "int64", doc="codings of the code across coders"),
+    ),
+)
+
+AGREEMENT_PAIRS = Schema(
+    name="agreement_pairs",
+    version=1,
+    producer="agreement",
+    key=("code", "coder_a", "coder_b"),
+    columns=(
+        Column("code", "string", nonblank=True),
+        Column("coder_a", "string", nonblank=True),
+        Column("coder_b", "string", nonblank=True),
+        Column("kappa", "float64", nullable=True, doc="Cohen's kappa on presence/absence"),
+        Column("percent_agreement", "float64", nullable=True),
+        Column("units", "int64", doc="segments both coders coded"),
+    ),
+)
+
+DISAGREEMENTS = Schema(
+    name="disagreements",
+    version=1,
+    producer="agreement",
+    key=("segment_id", "code"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("code", "string", nonblank=True),
+        Column("with_code", "string", doc="coders who applied the code, comma-separated"),
+        Column("without_code", "string", doc="coders who coded the segment without it"),
+    ),
+)
