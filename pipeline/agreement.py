@@ -123,11 +123,7 @@ def agreement_tables(
     """Per-code and pooled alpha/percent agreement, and Cohen's kappa per coder pair."""
     p = presence(codings, codes)
     rows, pairs = [], []
-    pooled = (
-        p.values.transpose(1, 0, 2).reshape(len(p.coders), -1)
-        if p.codes
-        else np.empty((len(p.coders), 0))
-    )
+    pooled = p.values.transpose(1, 0, 2).reshape(len(p.coders), len(p.codes) * len(p.segments))
     blocks = [(c, p.values[i]) for i, c in enumerate(p.codes)] + [(ALL, pooled)]
     for code, data in blocks:
         rows.append(

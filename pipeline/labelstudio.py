@@ -43,6 +43,8 @@ URL_KEY, TOKEN_KEY = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"
 USER_KEY, PASSWORD_KEY = "LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD"
 # Variables Label Studio also reads without its prefix: a user's USERNAME or PORT must not leak in.
 _BARE = ("USERNAME", "PASSWORD", "HOST", "PORT", "USER_TOKEN", "DATABASE_NAME")
+# Servers started by this process, so stop() can reap them (no zombies, no ResourceWarning).
+_STARTED: dict[int, subprocess.Popen] = {}
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ def start(ws: Workspace, config: StudyConfig) -> str:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    _STARTED[process.pid] = process
     _pid_file(ws).write_text(f"{process.pid}\n")
     log.info(
         "starting Label Studio on %s%s",
@@ -220,6 +223,7 @@ def start(ws: Workspace, config: StudyConfig) -> str:
     deadline = time.monotonic() + config.labelstudio.startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            _STARTED.pop(process.pid, None)
             _pid_file(ws).unlink(missing_ok=True)
             raise CdaError(
                 f"Label Studio exited with status {process.returncode} while starting",
@@ -269,6 +273,8 @@ def stop(ws: Workspace, *, grace: float = 20.0) -> bool:
         time.sleep(0.2)
     if _alive(pid):
         os.killpg(pid, signal.SIGKILL)
+    if pid in _STARTED:
+        _STARTED.pop(pid).wait(timeout=10)
     _pid_file(ws).unlink(missing_ok=True)
     return True
 

@@ -34,7 +34,7 @@ from pipeline import lsconfig
 from pipeline.codebook import Codebook, Loaded, load_round
 from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
-from pipeline.io import read_table, write_table, write_text
+from pipeline.io import read_table, validate, write_table, write_text
 from pipeline.labelstudio import Connection, connection
 from pipeline.paths import Workspace
 from pipeline.progress import track
@@ -46,6 +46,11 @@ ADJUDICATION = "adjudication"
 
 
 # talking to the server ------------------------------------------------------------------------
+
+
+def _reason(exc: Exception) -> str:
+    status = _status(exc)
+    return f"HTTP {status}" if status else type(exc).__name__
 
 
 @contextmanager
@@ -88,14 +93,16 @@ def _detail(body: object) -> str:
     return str(body)[:300]
 
 
-def client(conn: Connection, config: StudyConfig):
-    """An SDK client; checks the key with one cheap call so a bad key fails before any work."""
+@contextmanager
+def session(conn: Connection, config: StudyConfig) -> Iterator:
+    """An SDK client for one command; the key is checked first, so a bad key fails before work."""
     from label_studio_sdk import LabelStudio
 
-    ls = LabelStudio(base_url=conn.url, api_key=conn.api_key, timeout=config.labelstudio.timeout)
-    with talking(conn, "checking the API key"):
-        ls.users.whoami()
-    return ls
+    with httpx.Client(timeout=config.labelstudio.timeout, follow_redirects=True) as http:
+        ls = LabelStudio(base_url=conn.url, api_key=conn.api_key, httpx_client=http)
+        with talking(conn, "checking the API key"):
+            ls.users.whoami()
+        yield ls
 
 
 def _status(exc: Exception) -> int | None:
@@ -388,9 +395,18 @@ def import_resumably(
                 )
                 break
             except Exception as exc:
-                if not _retryable(exc) or attempt >= retries:
+                if not _retryable(exc):
                     with talking(conn, "importing tasks"):
                         raise
+                if attempt >= retries:
+                    with talking(conn, "counting the tasks that arrived"):
+                        arrived = len(listed())
+                    raise CdaError(
+                        f"push stopped after {retries} {'retry' if retries == 1 else 'retries'} "
+                        f"({_reason(exc)}); the project holds {arrived} task(s)",
+                        hint="run the same command again when the server answers: it sends only "
+                        "the missing segments, so nothing is duplicated",
+                    ) from None
                 attempt += 1
                 used += 1
                 wait = backoff * 2 ** (attempt - 1)
@@ -458,18 +474,22 @@ def push(
     has_audio = bool(tasks) and "audio" in tasks[0]
     label_config = lsconfig.labeling_config(loaded.book, audio=has_audio)
     conn = connection(ws, config)
-    ls = client(conn, config)
-    results = []
-    for coder in coders or config.labelstudio.coders_for(round_no):
-        project = ensure_project(
-            ls, conn, ws, config, round_no, coder, label_config, recreate=recreate
-        )
-        if has_audio and config.labelstudio.audio == "clip":
-            _ensure_storage(ls, conn, project.id, ws.clips_dir)
-        elif has_audio:
-            _ensure_storage(ls, conn, project.id, ws.audio_dir)
-        results.append(_push_project(ls, conn, config, coder, project, tasks, predictions or {}))
-    return results
+    with session(conn, config) as ls:
+        return [
+            _push_coder(ls, conn, ws, config, round_no, coder, label_config, tasks, predictions,
+                        recreate=recreate, audio=has_audio)
+            for coder in coders or config.labelstudio.coders_for(round_no)
+        ]  # fmt: skip
+
+
+def _push_coder(
+    ls, conn, ws, config, round_no, coder, label_config, tasks, predictions, *, recreate, audio
+) -> PushResult:
+    project = ensure_project(ls, conn, ws, config, round_no, coder, label_config, recreate=recreate)
+    if audio:
+        folder = ws.clips_dir if config.labelstudio.audio == "clip" else ws.audio_dir
+        _ensure_storage(ls, conn, project.id, folder)
+    return _push_project(ls, conn, config, coder, project, tasks, predictions or {})
 
 
 def _ensure_storage(ls, conn: Connection, project_id: int, folder: Path) -> None:
@@ -602,7 +622,12 @@ def pull(ws: Workspace, config: StudyConfig, round_no: int, *, force: bool = Fal
     """Export every coder's project of the round into ``codings.parquet`` (only if changed)."""
     loaded = load_round(ws, config, round_no)
     conn = connection(ws, config)
-    ls = client(conn, config)
+    with session(conn, config) as ls:
+        table = _export_round(ls, conn, ws, config, round_no, loaded)
+    return _store_codings(ws, round_no, loaded, table, force=force)
+
+
+def _export_round(ls, conn, ws, config, round_no: int, loaded: Loaded) -> pd.DataFrame:
     path = ws.codings(round_no)
     previous = read_table(path, CODINGS) if path.is_file() else CODINGS.empty()
     coders = list(config.labelstudio.coders_for(round_no))
@@ -610,7 +635,6 @@ def pull(ws: Workspace, config: StudyConfig, round_no: int, *, force: bool = Fal
     if ADJUDICATION in state:
         coders.append(ADJUDICATION)
     frames = []
-    deleted = 0
     for coder in coders:
         name = title(config, round_no, coder)
         project = find_project(ls, conn, ws, config, round_no, coder)
@@ -622,18 +646,25 @@ def pull(ws: Workspace, config: StudyConfig, round_no: int, *, force: bool = Fal
         frame = codings_from_export(tasks, coder, loaded.book)
         before = previous[previous["coder"] == coder]
         gone = before[~before["task_id"].isin({t["id"] for t in tasks})]
-        if len(gone):
-            deleted += gone["task_id"].nunique()
+        newly = gone[gone["status"] != "task-deleted"]["task_id"].nunique()
+        if newly:
             log.warning(
                 "%d task(s) of '%s' were deleted in Label Studio; their codings from the last "
-                "pull are kept with status task-deleted", gone["task_id"].nunique(), name,
+                "pull are kept with status task-deleted", newly, name,
             )  # fmt: skip
+        if len(gone):
             frame = pd.concat([frame, gone.assign(status="task-deleted")], ignore_index=True)
         frames.append(frame)
-    table = _sorted(pd.concat(frames, ignore_index=True) if frames else CODINGS.empty())
-    from pipeline.io import validate
+    table = pd.concat(frames, ignore_index=True) if frames else CODINGS.empty()
+    return _sorted(validate(table, CODINGS, where=f"the export of round {round_no}"))
 
-    table = validate(table, CODINGS, where=f"export of round {round_no}")
+
+def _store_codings(
+    ws: Workspace, round_no: int, loaded: Loaded, table: pd.DataFrame, *, force: bool
+) -> PullResult:
+    """Write the pulled codings if they changed; a closed round's codings only with ``force``."""
+    path = ws.codings(round_no)
+    previous = read_table(path, CODINGS) if path.is_file() else CODINGS.empty()
     changed = _changed_annotations(previous, table)
     unknown = table[~table["in_codebook"]]["code"].value_counts().to_dict()
     if unknown:
@@ -641,15 +672,15 @@ def pull(ws: Workspace, config: StudyConfig, round_no: int, *, force: bool = Fal
             "codes not in %s: %s", ws.display(loaded.path),
             ", ".join(f"{c} ({n}×)" for c, n in unknown.items()),
         )  # fmt: skip
-    if loaded.book.state == "closed" and path.is_file() and not force:
-        same = _sorted(previous).equals(table)
-        if not same:
-            raise CdaError(
-                f"round {round_no} is closed, but Label Studio differs from its frozen codings "
-                f"({changed} annotation(s) changed or added)",
-                hint="codings.parquet is unchanged; `cda ls pull --force` overwrites it",
-            )
+    frozen = loaded.book.state == "closed" and path.is_file() and not force
+    if frozen and not _sorted(previous).equals(table):
+        raise CdaError(
+            f"round {round_no} is closed, but Label Studio differs from its frozen codings "
+            f"({changed} annotation(s) changed or added)",
+            hint="codings.parquet is unchanged; `cda ls pull --force` overwrites it",
+        )
     written = write_table(table, CODINGS, path, only_if_changed=True)
+    deleted = table[table["status"] == "task-deleted"]["task_id"].nunique()
     return PullResult(table, written, changed, unknown, deleted)
 
 
