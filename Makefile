@@ -16,6 +16,7 @@ JOBS   ?= 1
 DEMO_WS := build/demo
 VIDEO_WS := build/demo-video
 WHISPERX := .venvs/whisperx/.installed
+LABELSTUDIO := .venvs/labelstudio/.installed
 MODELS := .models/whisper-base/model.bin
 
 # workspace files ------------------------------------------------------------------------------
@@ -31,11 +32,14 @@ MARKERS    := $(WS)/data/interim/markers.parquet
 TOPICS     := $(WS)/data/processed/round-$(ROUND)/topics.parquet
 SUGGESTIONS := $(WS)/data/processed/round-$(ROUND)/suggestions.parquet
 CODEBOOK   := $(wildcard $(WS)/codebooks/*/round-$(ROUND).yaml)
+CODINGS    := $(WS)/data/processed/round-$(ROUND)/codings.parquet
+AGREEMENT  := $(WS)/data/processed/round-$(ROUND)/agreement.parquet
 REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
-.PHONY: help setup setup-transcribe models demo demo-video test test-slow lint bench-nlp bench-topics bench-transcribe \
-        ingest transcribe import pseudonymise nlp topics suggest report clean-demo
+.PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-slow lint \
+        bench-nlp bench-topics bench-transcribe bench-ls labelstudio labelstudio-stop ls-push ls-pull \
+        adjudicate ingest transcribe import pseudonymise nlp topics suggest agreement report clean-demo
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +63,15 @@ $(WHISPERX): requirements/whisperx.txt
 	@mkdir -p $(@D) && touch $@
 
 setup-transcribe: $(WHISPERX) ## Create .venvs/whisperx for transcription (first run only)
+
+# Label Studio pins its own Django stack: it gets its own environment too (~1.5 min, ~600 MB).
+$(LABELSTUDIO): requirements/labelstudio.txt
+	$(PYTHON) -m venv .venvs/labelstudio
+	.venvs/labelstudio/bin/python -m pip install --quiet --upgrade pip
+	.venvs/labelstudio/bin/python -m pip install --quiet -r requirements/labelstudio.txt
+	@mkdir -p $(@D) && touch $@
+
+setup-labelstudio: $(LABELSTUDIO) ## Create .venvs/labelstudio for coding rounds (first run only)
 
 $(MODELS): pipeline/models.py | $(SETUP)
 	$(CDA) models --target .models
@@ -120,6 +133,29 @@ $(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py
            pipeline/templates/report.html.j2 $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)
 
+# human coding: the server's state is not a file, so push and pull always run; pull rewrites
+# codings.parquet only when the export changed, so agreement and the report rerun only then.
+$(CODINGS):
+	@echo "no codings for round $(ROUND) yet: run 'make ls-pull ROUND=$(ROUND)' first" >&2; exit 1
+
+$(AGREEMENT): $(CODINGS) $(CODEBOOK) pipeline/agreement.py $(CORE) | $(SETUP)
+	$(CDA) agreement --workspace $(WS) --round $(ROUND)
+
+labelstudio: | $(SETUP) $(LABELSTUDIO) ## Start Label Studio for WS on 127.0.0.1 (labelstudio.port)
+	$(CDA) labelstudio start --workspace $(WS)
+
+labelstudio-stop: | $(SETUP) ## Stop the workspace's Label Studio
+	$(CDA) labelstudio stop --workspace $(WS)
+
+ls-push: $(SEGMENTS) $(CODEBOOK) $(wildcard $(SUGGESTIONS)) | $(SETUP) ## Push ROUND's segments and suggestions to Label Studio (one project per coder)
+	$(CDA) ls push --workspace $(WS) --round $(ROUND)
+
+ls-pull: | $(SETUP) ## Pull ROUND's codes from Label Studio into codings.parquet
+	$(CDA) ls pull --workspace $(WS) --round $(ROUND)
+
+adjudicate: $(AGREEMENT) | $(SETUP) ## Push ROUND's disagreements into an adjudication project
+	$(CDA) ls adjudicate --workspace $(WS) --round $(ROUND)
+
 ingest: $(AUDIO) ## Extract 16 kHz audio of the recordings in data/recordings.csv
 transcribe: $(TRANSCRIBED) ## Transcribe, align and diarise recordings with WhisperX (JOBS=n)
 import: $(IMPORTED) ## Import transcripts (and WhisperX output) into segments
@@ -127,6 +163,7 @@ pseudonymise: $(SEGMENTS) ## Pseudonymise speakers and mask listed names
 nlp: $(TOKENS) $(MARKERS) ## Sentences, tokens, lemmas and discourse markers with spaCy
 topics: $(TOPICS) ## BERTopic topics: round 1 candidates, later rounds guided by the codebook
 suggest: $(SUGGESTIONS) ## Code suggestions per segment from the ROUND's codebook
+agreement: $(AGREEMENT) ## Inter-coder agreement of ROUND (after make ls-pull)
 report: $(REPORT) ## HTML report for ROUND
 	@echo "Report: $(abspath $(REPORT))"
 
@@ -153,6 +190,9 @@ bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 un
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m pipeline.bench_transcribe
+
+bench-ls: | $(SETUP) $(LABELSTUDIO) ## Label Studio push and pull times for 5,000 segments
+	$(VENV)/bin/python -m pipeline.bench_ls
 
 test: | $(SETUP) ## Lint and run the test suite
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,156 @@
+"""``make bench-ls``: push and pull times for 5,000 segments against a real local Label Studio.
+
+A throwaway workspace gets 5,000 segments of real Dutch (the ParlaMint debate in ``../shared``,
+else the bundled sample), the starter codebook and one suggestion per segment (so the push
+carries predictions). The bench then times, for one coder's project:
+
+- the first push (5,000 new tasks with predictions, in batches of ``labelstudio.batch_size``);
+- a second push (nothing to do: the idempotency check itself);
+- a pull after every task was annotated (one bulk request, not timed).
+
+Targets from issue 7: push under 30 s, pull under 15 s. ``BENCH_SEGMENTS`` changes the size.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+from pipeline import labelstudio, ls
+from pipeline.bench_nlp import REPO, dutch_texts
+from pipeline.codebook import load_round
+from pipeline.config import load_config
+from pipeline.io import write_table
+from pipeline.paths import Workspace
+from pipeline.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.workspace import init_workspace
+
+STARTER = REPO / "codebooks" / "examples" / "digitalisering-cohesie" / "round-1.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def workspace(root: Path, n: int) -> Workspace:
+    ws = Workspace.at(root)
+    init_workspace(ws, study="digitalisering-cohesie", groups=["burgers", "deskundigen"])
+    with ws.config_file.open("a", encoding="utf-8") as handle:
+        handle.write(f"labelstudio:\n  port: {_free_port()}\n  coders: [A]\n")
+    texts, _ = dutch_texts()
+    rows = [
+        {
+            "recording_id": f"bench-{i * 2 // n}",
+            "group": "burgers" if i * 2 < n else "deskundigen",
+            "segment_id": f"bench-{i * 2 // n}-{i:05d}",
+            "start": 10.0 * i,
+            "end": 10.0 * i + 9,
+            "speaker": f"P{i % 12 + 1:02d}",
+            "role": "participant",
+            "text": texts[i % len(texts)],
+            "source": "bench",
+        }
+        for i in range(n)
+    ]
+    write_table(pd.DataFrame(rows), SEGMENTS, ws.segments)
+    folder = ws.codebooks / "digitalisering-cohesie"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(STARTER, folder / "round-1.yaml")
+    return ws
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_SEGMENTS", "5000"))
+    with tempfile.TemporaryDirectory(prefix="bench-ls-") as tmp:
+        ws = workspace(Path(tmp) / "ws", n)
+        config = load_config(ws)
+        loaded = load_round(ws, config, 1)
+        suggestions = pd.DataFrame(
+            {
+                "segment_id": pd.read_parquet(ws.segments)["segment_id"],
+                "code": "toekomst-speculeren",
+                "score": 0.5,
+                "source": "keyword",
+                "evidence": "bench",
+                "codebook": loaded.sha256[:12],
+            }
+        )
+        write_table(suggestions, SUGGESTIONS, ws.suggestions(1))
+        print(f"starting Label Studio for the bench ({labelstudio.local_url(config)}) …")
+        labelstudio.start(ws, config)
+        try:
+            os.environ.pop(labelstudio.URL_KEY, None)
+            os.environ.pop(labelstudio.TOKEN_KEY, None)
+            timings = run(ws, config, n)
+        finally:
+            labelstudio.stop(ws)
+    print(f"\nLabel Studio round trip, {n} segments, one coder's project:")
+    for name, seconds, target in timings:
+        verdict = (
+            ""
+            if target is None
+            else f"  (target < {target} s: {'ok' if seconds < target else 'MISSED'})"
+        )
+        print(f"  {name:<34} {seconds:6.1f} s{verdict}")
+
+
+def annotate_all(ws: Workspace, config, project_id: int) -> None:
+    """One annotation per task, four requests at a time (Community has no bulk annotation API)."""
+    conn = labelstudio.connection(ws, config)
+    with ls.session(conn, config) as client:
+        tasks = ls.export_tasks(client, conn, project_id, "bench")
+    body = {
+        "result": [
+            {
+                "from_name": "codes",
+                "to_name": "text",
+                "type": "taxonomy",
+                "value": {"taxonomy": [["vertrouwen-overheid"]]},
+            }
+        ],
+        "lead_time": 5.0,
+    }
+    headers = {"Authorization": f"Token {conn.api_key}"}
+    with httpx.Client(base_url=conn.url, headers=headers, timeout=60) as http:
+
+        def one(task_id: int) -> None:
+            http.post(f"/api/tasks/{task_id}/annotations/", json=body).raise_for_status()
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(one, [t["id"] for t in tasks]))
+
+
+def run(ws: Workspace, config, n: int) -> list[tuple[str, float, float | None]]:
+    start = time.perf_counter()
+    (first,) = ls.push(ws, config, 1)
+    push_s = time.perf_counter() - start
+    assert first.created == n, first
+    start = time.perf_counter()
+    (again,) = ls.push(ws, config, 1)
+    again_s = time.perf_counter() - start
+    assert again.created == 0 and again.unchanged == n, again
+
+    annotate_all(ws, config, first.project_id)
+    start = time.perf_counter()
+    pulled = ls.pull(ws, config, 1)
+    pull_s = time.perf_counter() - start
+    assert pulled.table["segment_id"].nunique() == n, len(pulled.table)
+    return [
+        (f"push ({n} new tasks + predictions)", push_s, 30),
+        ("push again (no changes)", again_s, None),
+        (f"pull ({n} annotated tasks)", pull_s, 15),
+    ]
+
+
+if __name__ == "__main__":
+    main()
