@@ -357,7 +357,12 @@ def test_closed_round_is_frozen_unless_forced(tmp_path, ls_env):
     assert ws.codings(1).read_bytes() == frozen
     with pytest.raises(CdaError, match="closed"):
         ls.push(ws, config, 1)
-    assert ls.pull(ws, config, 1, force=True).written
+    forced = ls.pull(ws, config, 1, force=True)
+    assert forced.written
+    # the coder withdrew that annotation (the task still exists): its rows go, nothing else
+    a = forced.table[forced.table["coder"] == "A"]
+    assert "burgers-1-0002" not in set(a["segment_id"])
+    assert set(a["status"]) == {"coded", "empty", "skipped"}
 
 
 def test_adjudication_project_gets_disagreements_with_both_coders_as_predictions(tmp_path, ls_env):
