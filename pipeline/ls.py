@@ -209,16 +209,40 @@ def ensure_project(
 def export_tasks(
     ls, conn: Connection, project_id: int, name: str, *, annotated_only: bool = False
 ) -> list[dict]:
-    """A project's tasks with their annotations, in one request (the JSON export).
+    """A project's tasks with their annotations, through an export snapshot.
 
-    The export costs Label Studio ~2-3 ms per task, so a pull asks for annotated tasks only.
+    Exporting costs Label Studio ~2-3 ms per task; a snapshot that leaves nested predictions,
+    drafts and users as ids is about a third faster than the plain export, and a pull asks for
+    annotated tasks only (skipped ones included). The snapshot is deleted after download.
     """
+    lean = {
+        "drafts": {"only_id": True},
+        "predictions": {"only_id": True},
+        "annotations__completed_by": {"only_id": True},
+    }
     with talking(conn, f"exporting '{name}'"):
-        data = b"".join(
-            ls.projects.exports.download_sync(
-                project_id, download_all_tasks=not annotated_only, export_type="JSON"
-            )
+        snapshot = ls.projects.exports.create(
+            id=project_id,
+            title="cda export",
+            task_filter_options={"only_with_annotations": annotated_only},
+            serialization_options=lean,
         )
+        try:
+            while snapshot.status not in ("completed", "failed"):
+                time.sleep(0.2)
+                snapshot = ls.projects.exports.get(id=project_id, export_pk=snapshot.id)
+            if snapshot.status == "failed":
+                raise CdaError(
+                    f"Label Studio could not export '{name}'",
+                    hint="see the server's log (data/labelstudio/server.log)",
+                )
+            data = b"".join(
+                ls.projects.exports.download(
+                    id=project_id, export_pk=snapshot.id, export_type="JSON"
+                )
+            )
+        finally:
+            ls.projects.exports.delete(id=project_id, export_pk=snapshot.id)
     return json.loads(data)
 
 
