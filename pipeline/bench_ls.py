@@ -93,7 +93,7 @@ def main() -> None:
             timings = run(ws, config, n)
         finally:
             labelstudio.stop(ws)
-    print(f"\nLabel Studio round trip, {n} segments, one coder's project:")
+    print(f"\nLabel Studio round trip, {n} segments (push: coder A; pull: A uncoded, B coded):")
     for name, seconds, target in timings:
         verdict = (
             ""
