@@ -23,13 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipeline.config import StudyConfig
+from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.io import read_table, write_table
 from pipeline.paths import Workspace
 from pipeline.schemas import AGREEMENT, AGREEMENT_PAIRS, CODINGS, DISAGREEMENTS
 
 ALL = "(all)"
-ADJUDICATION = "adjudication"
 
 
 def krippendorff_alpha(data: np.ndarray) -> float:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -35,17 +34,11 @@ from pipeline.workspace import init_workspace
 STARTER = REPO / "codebooks" / "examples" / "digitalisering-cohesie" / "round-1.yaml"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def workspace(root: Path, n: int) -> Workspace:
     ws = Workspace.at(root)
     init_workspace(ws, study="digitalisering-cohesie", groups=["burgers", "deskundigen"])
     with ws.config_file.open("a", encoding="utf-8") as handle:
-        handle.write(f"labelstudio:\n  port: {_free_port()}\n  coders: [A, B]\n")
+        handle.write(f"labelstudio:\n  port: {labelstudio.free_port()}\n  coders: [A, B]\n")
     texts, _ = dutch_texts()
     rows = [
         {

@@ -179,8 +179,9 @@ class LabelStudioConfig(Section):
 
     port: int = Field(8080, ge=1024, le=65535, description="port of `make labelstudio` (127.0.0.1)")
     url: str | None = Field(
-        None, description="a server elsewhere; default http://127.0.0.1:<port>. "
-        "LABEL_STUDIO_URL in the environment or .env wins"
+        None,
+        description="a server elsewhere; default http://127.0.0.1:<port>. "
+        "LABEL_STUDIO_URL in the environment or .env wins",
     )
     executable: str | None = Field(
         None, description="label-studio command; default .venvs/labelstudio/bin/label-studio"
@@ -210,8 +211,8 @@ class LabelStudioConfig(Section):
         for names in lists:
             if len(set(names)) != len(names) or any(not str(n).strip() for n in names):
                 raise ValueError("coder names must be unique and non-empty")
-            if "adjudication" in names:
-                raise ValueError("'adjudication' is reserved for the adjudication project")
+            if ADJUDICATION in names:
+                raise ValueError(f"'{ADJUDICATION}' is reserved for the adjudication project")
         return value
 
 
@@ -239,6 +240,8 @@ class StudyConfig(Section):
             raise ValueError("must be a non-empty slug without spaces, e.g. digitalisering-cohesie")
         return value
 
+
+ADJUDICATION = "adjudication"  # the coder name of a round's adjudication project
 
 STAGES = (
     "ingest",

@@ -122,6 +122,13 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A port nothing listens on now (for throwaway servers: tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def running_pid(ws: Workspace) -> int | None:
     """The pid of this workspace's server if it is alive."""
     path = _pid_file(ws)
@@ -261,10 +268,8 @@ def _tail(path: Path, lines: int = 15) -> str:
 def stop(ws: Workspace, *, grace: float = 20.0) -> bool:
     """Stop the workspace's server (its whole process group). Returns whether one was running."""
     pid = running_pid(ws)
-    _pid_file_exists = _pid_file(ws).is_file()
     if pid is None:
-        if _pid_file_exists:
-            _pid_file(ws).unlink()
+        _pid_file(ws).unlink(missing_ok=True)  # stale: the server died on its own
         return False
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)

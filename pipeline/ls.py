@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipeline import lsconfig
 from pipeline.codebook import Codebook, Loaded, load_round
-from pipeline.config import StudyConfig
+from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, validate, write_table, write_text
 from pipeline.labelstudio import Connection, connection
@@ -41,8 +41,6 @@ from pipeline.progress import track
 from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
 
 log = logging.getLogger("pipeline")
-
-ADJUDICATION = "adjudication"
 
 
 # talking to the server ------------------------------------------------------------------------
@@ -671,7 +669,6 @@ class PullResult:
     written: bool
     changed_annotations: int
     unknown_codes: dict[str, int]
-    deleted_tasks: int
 
 
 def pull(ws: Workspace, config: StudyConfig, round_no: int, *, force: bool = False) -> PullResult:
@@ -740,8 +737,7 @@ def _store_codings(
             hint="codings.parquet is unchanged; `cda ls pull --force` overwrites it",
         )
     written = write_table(table, CODINGS, path, only_if_changed=True)
-    deleted = table[table["status"] == "task-deleted"]["task_id"].nunique()
-    return PullResult(table, written, changed, unknown, deleted)
+    return PullResult(table, written, changed, unknown)
 
 
 def _changed_annotations(previous: pd.DataFrame, current: pd.DataFrame) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +25,6 @@ class Server:
     url: str
     api_key: str
     client: object  # a label_studio_sdk.LabelStudio, closed when the session ends
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def set_port(ws, port: int) -> None:
@@ -55,7 +48,7 @@ def _template() -> Path:
     shutil.rmtree(template, ignore_errors=True)
     ws = Workspace.at(template)
     init_workspace(ws, study="ls-server", groups=["burgers", "deskundigen"])
-    set_port(ws, free_port())
+    set_port(ws, labelstudio.free_port())
     labelstudio.start(ws, load_config(ws))
     labelstudio.stop(ws)
     (template / ".ready").write_text("")
@@ -81,7 +74,7 @@ def label_studio(tmp_path_factory) -> Server:
     root = tmp_path_factory.mktemp("ls") / "server"
     shutil.copytree(_template(), root, symlinks=True)
     ws = Workspace.at(root)
-    set_port(ws, free_port())
+    set_port(ws, labelstudio.free_port())
     url = labelstudio.start(ws, load_config(ws))
     key = dotenv_values(root / ".env")[labelstudio.TOKEN_KEY]
     with httpx.Client(timeout=120) as http:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import _template, free_port, set_port
+from conftest import _template, set_port
 from dotenv import dotenv_values
 
 from pipeline import labelstudio
@@ -79,7 +79,7 @@ def test_a_busy_port_is_an_error_not_a_silent_move(tmp_path, label_studio):
 def test_missing_installation_says_how_to_install(tmp_path, label_studio):
     ws = Workspace.at(tmp_path / "ws")
     init_workspace(ws, study="proef", groups=["burgers"])
-    set_port(ws, free_port())
+    set_port(ws, labelstudio.free_port())
     with ws.config_file.open("a") as handle:
         handle.write(f"  executable: {tmp_path / 'nowhere' / 'label-studio'}\n")
     with pytest.raises(CdaError, match="not installed") as failed:
@@ -92,7 +92,7 @@ def test_a_database_without_its_env_file_is_refused(tmp_path, label_studio):
     shutil.copytree(_template(), root)
     (root / ".env").unlink()
     ws = Workspace.at(root)
-    set_port(ws, free_port())
+    set_port(ws, labelstudio.free_port())
     with pytest.raises(CdaError, match="lacks"):
         labelstudio.start(ws, load_config(ws))
     assert not (root / ".env").exists()  # no fresh credentials that would not match
@@ -102,7 +102,7 @@ def test_stop_ends_the_server_and_start_brings_it_back_with_its_data(tmp_path, l
     root = tmp_path / "copy"
     shutil.copytree(_template(), root)
     ws = Workspace.at(root)
-    set_port(ws, free_port())
+    set_port(ws, labelstudio.free_port())
     config = load_config(ws)
     url = labelstudio.start(ws, config)
     try:
