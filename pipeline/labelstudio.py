@@ -33,6 +33,7 @@ import httpx
 from pipeline import env
 from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
+from pipeline.io import write_text
 from pipeline.paths import Workspace
 
 log = logging.getLogger("pipeline")
@@ -164,6 +165,18 @@ def _credentials(ws: Workspace) -> dict[str, str]:
     return created
 
 
+def _git_ignore(ws: Workspace) -> None:
+    """Keep the credentials and the coding database out of git, in whatever repo holds ``ws``."""
+    write_text(data_dir(ws) / ".gitignore", "# Label Studio's database: never commit.\n*\n",
+               only_if_changed=True)  # fmt: skip
+    ignore = ws.root / ".gitignore"
+    lines = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
+    if not {".env", "/.env", "*.env"} & {line.strip() for line in lines}:
+        write_text(
+            ignore, "\n".join([*lines, "# secrets (Label Studio key, HF_TOKEN)", ".env"]) + "\n"
+        )
+
+
 def server_environment(ws: Workspace, credentials: dict[str, str]) -> dict[str, str]:
     """The server's environment: this process's minus anything Label Studio would misread."""
     clean = {
@@ -206,6 +219,7 @@ def start(ws: Workspace, config: StudyConfig) -> str:
     credentials = _credentials(ws)
     folder = data_dir(ws)
     folder.mkdir(parents=True, exist_ok=True)
+    _git_ignore(ws)
     first = not (folder / "label_studio.sqlite3").exists()
     command = [
         str(program), "start", "--no-browser", "--internal-host", "127.0.0.1",

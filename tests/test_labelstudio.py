@@ -44,6 +44,8 @@ def test_credentials_live_in_a_private_env_file_and_never_in_the_log(label_studi
     values = dotenv_values(env_file)
     assert set(values) >= {"LABEL_STUDIO_USERNAME", "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_API_KEY"}
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert ".env" in (label_studio.ws.root / ".gitignore").read_text().splitlines()
+    assert (labelstudio.data_dir(label_studio.ws) / ".gitignore").read_text().endswith("*\n")
     log = labelstudio.log_file(label_studio.ws).read_text(errors="replace")
     assert values["LABEL_STUDIO_API_KEY"] not in log
     assert values["LABEL_STUDIO_PASSWORD"] not in log
