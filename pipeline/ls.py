@@ -320,7 +320,7 @@ def cut_clips(ws: Workspace, segments: pd.DataFrame) -> dict[str, Path] | None:
     """A WAV clip per segment from the ingested 16 kHz audio; None if any segment lacks audio.
 
     Clips are sliced from the WAV with the standard library (no re-encoding), written once and
-    kept, so pushing 5,000 segments again costs nothing.
+    kept under a name with the segment's times, so pushing 5,000 segments again costs nothing.
     """
     clips: dict[str, Path] = {}
     needed = segments.dropna(subset=["start", "end"])
@@ -333,7 +333,11 @@ def cut_clips(ws: Workspace, segments: pd.DataFrame) -> dict[str, Path] | None:
             rate, frames = source.getframerate(), source.getnframes()
             params = source.getparams()
             for row in rows.itertuples():
-                target = ws.clips_dir / f"{row.segment_id}.wav"
+                # the times are in the name: a re-transcribed segment gets a new clip
+                target = (
+                    ws.clips_dir
+                    / f"{row.segment_id}_{row.start * 1000:.0f}-{row.end * 1000:.0f}.wav"
+                )
                 clips[row.segment_id] = target
                 if target.is_file():
                     continue

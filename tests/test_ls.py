@@ -611,12 +611,12 @@ def test_audio_clips_are_cut_and_served_by_the_workspace_server(label_studio, mo
         t for t in project_tasks(label_studio, pid) if t["data"]["segment_id"] == "burgers-1-0001"
     )
     url = task["data"]["audio"]
-    assert url == "/data/local-files/?d=interim/labelstudio/clips/burgers-1-0001.wav"
+    assert url == "/data/local-files/?d=interim/labelstudio/clips/burgers-1-0001_10000-18000.wav"
     served = httpx.get(
         label_studio.url + url, headers={"Authorization": f"Token {label_studio.api_key}"}
     )
     assert served.status_code == 200
-    clip = ws.clips_dir / "burgers-1-0001.wav"
+    clip = ws.clips_dir / "burgers-1-0001_10000-18000.wav"
     assert served.content == clip.read_bytes()
     with wave.open(str(clip)) as cut:
         assert cut.getnframes() == pytest.approx(8 * 16000, abs=1)  # 10.0 s to 18.0 s
