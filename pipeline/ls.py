@@ -38,6 +38,7 @@ from pipeline.io import read_table, validate, write_table, write_text
 from pipeline.labelstudio import Connection, connection
 from pipeline.paths import Workspace
 from pipeline.progress import track
+from pipeline.report import clock
 from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
 
 log = logging.getLogger("pipeline")
@@ -274,13 +275,6 @@ def _deleted(ls, conn: Connection, task_ids: list[int]) -> set[int]:
 # tasks ------------------------------------------------------------------------------------------
 
 
-def _clock(seconds: float | None) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 def task_data(
     segments: pd.DataFrame, config: StudyConfig, audio: dict[str, str] | None = None
 ) -> list[dict]:
@@ -304,7 +298,7 @@ def task_data(
                 "speaker": row.speaker,
                 "start": None if pd.isna(row.start) else float(row.start),
                 "end": None if pd.isna(row.end) else float(row.end),
-                "heading": f"{row.speaker} ({row.group}) · {_clock(row.start)}–{_clock(row.end)}"
+                "heading": f"{row.speaker} ({row.group}) · {clock(row.start)}–{clock(row.end)}"
                 f" · {row.segment_id}",
                 "text": row.text,
                 "before": "\n".join(lines[max(0, i - n) : i]) or "(start of the recording)",
