@@ -1,0 +1,140 @@
+"""Theme prevalence, breadth, group comparison and absent themes on a hand-made fixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.codebook import Codebook
+from pipeline.schemas import CODINGS
+from pipeline.themes import (
+    HUMAN,
+    absent_themes,
+    cliffs_delta,
+    compare_groups,
+    from_codings,
+    permutation_test,
+    prevalence,
+    speaker_shares,
+)
+
+BOOK = Codebook.model_validate(
+    {
+        "study": "proef",
+        "round": 1,
+        "research_questions": [
+            {"id": "rq1", "text": "Hoe verschijnt China?"},
+            {"id": "rq2", "text": "Vertrouwen in de overheid?"},
+        ],
+        "codes": [
+            {"id": "china", "label": "China", "description": "d", "research_questions": ["rq1"]},
+            {"id": "kloof", "label": "Kloof", "description": "d"},
+            {"id": "havenots", "label": "Have-nots", "description": "d", "parent": "kloof"},
+            {"id": "vertrouwen", "label": "Vertrouwen", "description": "d",
+             "research_questions": ["rq2"]},
+        ],
+    }
+)  # fmt: skip
+
+# (segment, group, speaker, role, start, end)
+SEGMENTS = pd.DataFrame(
+    [
+        ("b-0", "burgers", "F01", "facilitator", 0, 5),
+        ("b-1", "burgers", "P01", "participant", 5, 15),
+        ("b-2", "burgers", "P01", "participant", 15, 25),
+        ("b-3", "burgers", "P01", "participant", 25, 35),
+        ("b-4", "burgers", "P02", "participant", 35, 55),
+        ("d-1", "deskundigen", "P03", "participant", 0, 10),
+        ("d-2", "deskundigen", "P03", "participant", 10, 20),
+        ("d-3", "deskundigen", "P04", "participant", 20, 50),
+    ],
+    columns=["segment_id", "group", "speaker", "role", "start", "end"],
+)
+
+
+def codings(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code"])
+    for column in CODINGS.names:
+        if column not in frame:
+            frame[column] = None
+    frame["status"] = "coded"
+    frame["in_codebook"] = True
+    return frame[CODINGS.names]
+
+
+CODED = codings(
+    [
+        ("b-0", "A", "china"),  # the facilitator: never counted
+        ("b-1", "A", "china"),
+        ("b-2", "B", "china"),  # one coder is enough (union)
+        ("b-3", "A", "havenots"),
+        ("b-4", "A", "china"),
+        ("b-4", "B", "china"),
+        ("d-1", "A", "havenots"),
+        ("d-2", "A", "china"),
+        ("d-2", "adjudication", "havenots"),  # adjudicated: replaces A's china
+        ("d-3", "B", "china"),
+    ]
+)
+
+
+def test_prevalence_matches_hand_counts_with_parent_rollup():
+    assigned = from_codings(CODED, BOOK)
+    assert assigned.basis == HUMAN
+    table = prevalence(SEGMENTS, assigned.table, BOOK).set_index(["theme", "group"])
+    # china: burgers b-1, b-2, b-4 = 40 s of 50 s, speakers P01, P02; deskundigen d-3 = 30 of 50
+    assert table.loc[("china", "burgers")].to_dict() == {
+        "segments": 3, "seconds": 40.0, "speakers": 2, "share": 0.8,
+    }  # fmt: skip
+    assert table.loc[("china", "deskundigen")].to_dict() == {
+        "segments": 1, "seconds": 30.0, "speakers": 1, "share": 0.6,
+    }  # fmt: skip
+    # havenots: b-3 (10 s) | d-1 + adjudicated d-2 (20 s, one speaker); kloof = its parent
+    assert table.loc[("havenots", "deskundigen"), ["segments", "speakers"]].tolist() == [2, 1]
+    assert table.loc[("havenots", "deskundigen"), "share"] == pytest.approx(0.4)
+    pd.testing.assert_series_equal(
+        table.loc["kloof"]["segments"], table.loc["havenots"]["segments"]
+    )
+    assert table.loc[("vertrouwen", "burgers"), "segments"] == 0
+
+
+def test_speaker_shares_count_people_not_segments():
+    assigned = from_codings(CODED, BOOK).table
+    shares = speaker_shares(SEGMENTS, assigned, "china").set_index("speaker")["share"]
+    assert shares.to_dict() == pytest.approx({"P01": 2 / 3, "P02": 1.0, "P03": 0.0, "P04": 1.0})
+
+
+def test_permutation_test_exact_by_hand():
+    # 20 ways to split 6 values 3/3; only the two extreme splits reach |diff| = 3
+    assert permutation_test(np.array([1, 2, 3]), np.array([4, 5, 6])) == pytest.approx(2 / 20)
+    assert permutation_test(np.array([1, 2]), np.array([1, 2])) == pytest.approx(1.0)
+    sampled = permutation_test(np.arange(12.0), np.arange(12.0) + 6, exact_limit=10, seed=1)
+    assert 0 < sampled < 0.01
+
+
+def test_cliffs_delta_by_hand():
+    assert cliffs_delta(np.array([2 / 3, 1]), np.array([0, 1])) == pytest.approx(0.25)
+    assert cliffs_delta(np.array([3, 4]), np.array([1, 2])) == 1.0
+
+
+def test_group_comparison_is_over_speakers():
+    assigned = from_codings(CODED, BOOK).table
+    row = compare_groups(SEGMENTS, assigned, BOOK).set_index("theme").loc["china"]
+    assert (row["speakers_a"], row["speakers_b"]) == (2, 2)
+    assert row["mean_share_a"] == pytest.approx(5 / 6) and row["mean_share_b"] == pytest.approx(0.5)
+    # every one of the 6 relabellings is at least as extreme as the observed 1/3
+    assert row["p_value"] == pytest.approx(1.0)
+    assert row["cliffs_delta"] == pytest.approx(0.25)
+
+
+def test_absent_and_thin_themes_and_uncovered_questions():
+    assigned = from_codings(CODED, BOOK).table
+    table = prevalence(SEGMENTS, assigned, BOOK)
+    themes, questions = absent_themes(table, BOOK)
+    assert {(t["theme"], t["status"]) for t in themes} == {("vertrouwen", "absent")}
+    themes, _ = absent_themes(table, BOOK, thin_segments=4, thin_speakers=3)
+    assert {(t["theme"], t["status"]) for t in themes} == {
+        ("vertrouwen", "absent"), ("kloof", "thin"), ("havenots", "thin"),
+    }  # fmt: skip
+    assert [q["id"] for q in questions] == ["rq2"]
