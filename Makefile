@@ -130,7 +130,8 @@ $(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(if $(filter-out 1,$(ROUND)),
 	$(CDA) suggest --workspace $(WS) --round $(ROUND)
 
 $(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
-           pipeline/templates/report.html.j2 $(CORE) | $(SETUP)
+           pipeline/themes.py pipeline/templates/report.html.j2 $(CODEBOOK) \
+           $(wildcard $(SUGGESTIONS) $(CODINGS) $(AGREEMENT)) $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)
 
 # human coding: the server's state is not a file, so push and pull always run; pull rewrites

@@ -172,6 +172,8 @@ class ReportConfig(Section):
 
     round: int = Field(1, ge=1)
     quotes: bool = Field(False, description="show pseudonymised verbatim text (opt-in)")
+    thin_segments: int = Field(3, ge=1, description="fewer segments than this: a thin theme")
+    thin_speakers: int = Field(2, ge=1, description="fewer speakers than this: a thin theme")
 
 
 class LabelStudioConfig(Section):

@@ -23,6 +23,7 @@ from pipeline.config import StudyConfig, stage_snapshot
 from pipeline.io import read_csv, read_table, sha256_file, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import DOC_TOPICS, REPLACEMENTS, SEGMENTS, TOKENS, TOPICS
+from pipeline.themes import theme_report
 
 
 def clock(seconds: float | None) -> str:
@@ -148,6 +149,7 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
     replacements = read_csv(ws.replacements, REPLACEMENTS, required=False)
     quotes = config.report.quotes
     topic_rows, groups = topics_table(topics, doc_topics, segments, quotes=quotes)
+    themes = theme_report(ws, config, round_no, segments)
     nlp_info_path = ws.interim / "nlp.json"
     nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
     inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
@@ -163,6 +165,7 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         "recordings": recordings_table(segments, tokens),
         "speakers": speakers_table(segments),
         "topics": topic_rows,
+        "themes": themes,
         "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
         "replacements": replacements.groupby("recording_id")["replacements"].sum().to_dict(),
         "undiarised": sorted(

@@ -15,14 +15,18 @@ talkative participant weighs as one person. The test is a permutation test over 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipeline.codebook import Codebook
-from pipeline.config import ADJUDICATION
+from pipeline.codebook import Codebook, load_round, round_path
+from pipeline.config import ADJUDICATION, StudyConfig
+from pipeline.io import read_table, write_text
+from pipeline.paths import Workspace
+from pipeline.schemas import AGREEMENT, CODINGS, SUGGESTIONS
 
 MACHINE = "machine suggestions"
 HUMAN = "human codings"
@@ -194,3 +198,92 @@ def absent_themes(
         if not any(c in present for c in codes):
             questions.append({"id": question.id, "text": question.text, "codes": codes})
     return themes, questions
+
+
+def theme_report(
+    ws: Workspace, config: StudyConfig, round_no: int, segments: pd.DataFrame
+) -> dict | None:
+    """The report's theme section; writes ``themes.csv`` and ``themes.json`` beside it.
+
+    Human codes are used once a pull brought any; before that, machine suggestions, labelled as
+    such. Without a codebook for the round there is no theme section (None).
+    """
+    if not round_path(ws, config, round_no).is_file():
+        return None
+    loaded = load_round(ws, config, round_no)
+    book = loaded.book
+    codings = read_table(ws.codings(round_no), CODINGS) if ws.codings(round_no).is_file() else None
+    if codings is not None and (codings["status"] == "coded").any():
+        assigned = from_codings(codings, book)
+    elif ws.suggestions(round_no).is_file():
+        assigned = from_suggestions(read_table(ws.suggestions(round_no), SUGGESTIONS), book)
+    else:
+        return None
+    table = prevalence(segments, assigned.table, book)
+    comparison = compare_groups(segments, assigned.table, book, seed=config.topics.random_state)
+    absent, uncovered = absent_themes(
+        table, book,
+        thin_segments=config.report.thin_segments, thin_speakers=config.report.thin_speakers,
+    )  # fmt: skip
+    agreement = (
+        read_table(ws.agreement(round_no), AGREEMENT).set_index("code")
+        if ws.agreement(round_no).is_file() and assigned.basis == HUMAN
+        else None
+    )
+    themes = []
+    for code in book.codes:
+        rows = table[table["theme"] == code.id]
+        themes.append(
+            {
+                "id": code.id,
+                "label": code.label,
+                "parent": code.parent,
+                "description": code.description.strip(),
+                "research_questions": code.research_questions,
+                "per_group": rows.drop(columns="theme").to_dict("records"),
+                "comparison": comparison[comparison["theme"] == code.id]
+                .drop(columns="theme")
+                .to_dict("records"),
+                "alpha": _agreement(agreement, code.id),
+            }
+        )
+    folder = ws.report_dir(round_no)
+    write_text(folder / "themes.csv", table.to_csv(index=False), only_if_changed=True)
+    payload = {
+        "study": config.study,
+        "round": round_no,
+        "basis": assigned.basis,
+        "codebook_sha256": loaded.sha256,
+        "themes": themes,
+        "absent_or_thin": absent,
+        "uncovered_research_questions": uncovered,
+    }
+    write_text(
+        folder / "themes.json",
+        json.dumps(_finite(payload), indent=2, ensure_ascii=False) + "\n",
+        only_if_changed=True,
+    )
+    return {**payload, "groups": sorted(table["group"].unique())}
+
+
+def _agreement(agreement: pd.DataFrame | None, code: str) -> dict | None:
+    if agreement is None or code not in agreement.index:
+        return None
+    row = agreement.loc[code]
+    alpha = None if pd.isna(row["alpha"]) else float(row["alpha"])
+    return {"alpha": alpha, "units": int(row["units"])}
+
+
+def _finite(value):
+    """JSON has no NaN: undefined statistics become null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    return value

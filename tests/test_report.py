@@ -126,6 +126,7 @@ def context(segments: pd.DataFrame, tokens: pd.DataFrame, *, quotes: bool) -> di
         "recordings": recordings_table(segments, tokens),
         "speakers": speakers_table(segments),
         "topics": rows,
+        "themes": None,
         "max_topic": 3,
         "replacements": {"a": 2},
         "undiarised": [],

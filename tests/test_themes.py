@@ -60,6 +60,7 @@ def codings(rows: list[tuple]) -> pd.DataFrame:
             frame[column] = None
     frame["status"] = "coded"
     frame["in_codebook"] = True
+    frame["task_id"] = range(len(frame))
     return frame[CODINGS.names]
 
 
@@ -138,3 +139,34 @@ def test_absent_and_thin_themes_and_uncovered_questions():
         ("vertrouwen", "absent"), ("kloof", "thin"), ("havenots", "thin"),
     }  # fmt: skip
     assert [q["id"] for q in questions] == ["rq2"]
+
+
+def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tmp_path):
+    from helpers import sample_through_nlp
+
+    from pipeline.config import load_config
+    from pipeline.io import read_table, write_table
+    from pipeline.schemas import SEGMENTS
+    from pipeline.suggest import run_suggest
+    from pipeline.themes import MACHINE, theme_report
+
+    ws = sample_through_nlp(tmp_path / "ws")
+    config = load_config(ws)
+    run_suggest(ws, config, round_no=1)
+    segments = read_table(ws.segments, SEGMENTS)
+
+    section = theme_report(ws, config, 1, segments)
+    assert section["basis"] == MACHINE
+    table = pd.read_csv(ws.report_dir(1) / "themes.csv")
+    assert list(table.columns) == ["theme", "group", "segments", "seconds", "speakers", "share"]
+    assert set(table["group"]) == set(config.groups)
+    assert (table["speakers"] <= table["segments"]).all() and table["share"].between(0, 1).all()
+
+    coded = codings([(segments["segment_id"].iloc[3], "A", "china-dystopie")])
+    write_table(coded, CODINGS, ws.codings(1))
+    human = theme_report(ws, config, 1, segments)
+    assert human["basis"] == HUMAN
+    china = next(t for t in human["themes"] if t["id"] == "china-dystopie")
+    assert sum(g["segments"] for g in china["per_group"]) == 1
+    absent = {a["theme"] for a in human["absent_or_thin"] if a["status"] == "absent"}
+    assert "vertrouwen-overheid" in absent  # nobody coded it yet: stated, not hidden
