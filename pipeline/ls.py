@@ -31,6 +31,7 @@ import httpx
 import pandas as pd
 
 from pipeline import lsconfig
+from pipeline.citation import clock
 from pipeline.codebook import Codebook, Loaded, load_round
 from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.errors import CdaError
@@ -38,7 +39,6 @@ from pipeline.io import read_table, validate, write_table, write_text
 from pipeline.labelstudio import Connection, connection
 from pipeline.paths import Workspace
 from pipeline.progress import track
-from pipeline.report import clock
 from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
 
 log = logging.getLogger("pipeline")

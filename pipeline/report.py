@@ -19,19 +19,12 @@ import jinja2
 import pandas as pd
 
 from pipeline import __version__
+from pipeline.citation import cite, clock
 from pipeline.config import StudyConfig, stage_snapshot
 from pipeline.io import read_csv, read_table, sha256_file, write_text
 from pipeline.paths import Workspace
-from pipeline.schemas import DOC_TOPICS, REPLACEMENTS, SEGMENTS, TOKENS, TOPICS
+from pipeline.schemas import DOC_TOPICS, MARKERS, REPLACEMENTS, SEGMENTS, TOKENS, TOPICS
 from pipeline.themes import theme_report
-
-
-def clock(seconds: float | None) -> str:
-    """``h:mm:ss`` for citing a moment in a recording; ``-`` when the transcript has no times."""
-    if seconds is None or pd.isna(seconds):
-        return "-"
-    total = int(seconds)
-    return f"{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
 def speaking_time(segments: pd.DataFrame) -> pd.Series:
@@ -75,15 +68,6 @@ def speakers_table(segments: pd.DataFrame) -> list[dict]:
             }
         )
     return rows
-
-
-def cite(row: pd.Series, *, quotes: bool) -> dict:
-    return {
-        "segment_id": row["segment_id"],
-        "speaker": row["speaker"],
-        "time": clock(row["start"]),
-        "text": row["text"] if quotes else None,
-    }
 
 
 def topics_table(
@@ -149,7 +133,8 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
     replacements = read_csv(ws.replacements, REPLACEMENTS, required=False)
     quotes = config.report.quotes
     topic_rows, groups = topics_table(topics, doc_topics, segments, quotes=quotes)
-    themes = theme_report(ws, config, round_no, segments)
+    markers = read_table(ws.markers, MARKERS) if ws.markers.is_file() else None
+    themes = theme_report(ws, config, round_no, segments, tokens, markers)
     nlp_info_path = ws.interim / "nlp.json"
     nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
     inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]

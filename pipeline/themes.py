@@ -22,8 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.citation import cite
 from pipeline.codebook import Codebook, load_round, round_path
 from pipeline.config import ADJUDICATION, StudyConfig
+from pipeline.framing import actors, first_mentions, key_lemmas, marker_rates, theme_segments
 from pipeline.io import read_table, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import AGREEMENT, CODINGS, SUGGESTIONS
@@ -200,8 +202,26 @@ def absent_themes(
     return themes, questions
 
 
+def representatives(
+    segments: pd.DataFrame, assigned: pd.DataFrame, code: str, *, quotes: bool, n: int = 3
+) -> list[dict]:
+    """Up to ``n`` participant segments of the theme from different speakers, longest first."""
+    members = theme_segments(assigned, code)
+    seg = participant_segments(segments)
+    seg = seg[seg["segment_id"].isin(members)].sort_values(
+        ["seconds", "segment_id"], ascending=[False, True]
+    )
+    picked = seg.drop_duplicates("speaker").head(n)
+    return [cite(row, quotes=quotes) for _, row in picked.iterrows()]
+
+
 def theme_report(
-    ws: Workspace, config: StudyConfig, round_no: int, segments: pd.DataFrame
+    ws: Workspace,
+    config: StudyConfig,
+    round_no: int,
+    segments: pd.DataFrame,
+    tokens: pd.DataFrame,
+    markers: pd.DataFrame | None = None,
 ) -> dict | None:
     """The report's theme section; writes ``themes.csv`` and ``themes.json`` beside it.
 
@@ -231,8 +251,10 @@ def theme_report(
         else None
     )
     themes = []
+    participants = participant_segments(segments)
     for code in book.codes:
         rows = table[table["theme"] == code.id]
+        members = theme_segments(assigned.table, code.id)
         themes.append(
             {
                 "id": code.id,
@@ -245,6 +267,15 @@ def theme_report(
                 .drop(columns="theme")
                 .to_dict("records"),
                 "alpha": _agreement(agreement, code.id),
+                "key_lemmas": key_lemmas(tokens, participants, members),
+                "markers": marker_rates(tokens, markers, participants, members)
+                if markers is not None
+                else [],
+                "actors": actors(markers, members) if markers is not None else [],
+                "first_mentions": first_mentions(segments, members),
+                "representatives": representatives(
+                    segments, assigned.table, code.id, quotes=config.report.quotes
+                ),
             }
         )
     folder = ws.report_dir(round_no)

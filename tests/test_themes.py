@@ -146,7 +146,7 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
 
     from pipeline.config import load_config
     from pipeline.io import read_table, write_table
-    from pipeline.schemas import SEGMENTS
+    from pipeline.schemas import MARKERS, SEGMENTS, TOKENS
     from pipeline.suggest import run_suggest
     from pipeline.themes import MACHINE, theme_report
 
@@ -154,8 +154,10 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     config = load_config(ws)
     run_suggest(ws, config, round_no=1)
     segments = read_table(ws.segments, SEGMENTS)
+    tokens = read_table(ws.tokens, TOKENS)
+    markers = read_table(ws.markers, MARKERS)
 
-    section = theme_report(ws, config, 1, segments)
+    section = theme_report(ws, config, 1, segments, tokens, markers)
     assert section["basis"] == MACHINE
     table = pd.read_csv(ws.report_dir(1) / "themes.csv")
     assert list(table.columns) == ["theme", "group", "segments", "seconds", "speakers", "share"]
@@ -164,9 +166,15 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
 
     coded = codings([(segments["segment_id"].iloc[3], "A", "china-dystopie")])
     write_table(coded, CODINGS, ws.codings(1))
-    human = theme_report(ws, config, 1, segments)
+    human = theme_report(ws, config, 1, segments, tokens, markers)
     assert human["basis"] == HUMAN
     china = next(t for t in human["themes"] if t["id"] == "china-dystopie")
     assert sum(g["segments"] for g in china["per_group"]) == 1
     absent = {a["theme"] for a in human["absent_or_thin"] if a["status"] == "absent"}
     assert "vertrouwen-overheid" in absent  # nobody coded it yet: stated, not hidden
+    (mention,) = china["first_mentions"]
+    assert mention["segment_id"] == segments["segment_id"].iloc[3] and mention["taken_up_by"] == 0
+    assert china["representatives"][0]["text"] is None  # no verbatim text by default
+    machine_china = next(t for t in section["themes"] if t["id"] == "china-dystopie")
+    assert machine_china["key_lemmas"] and machine_china["key_lemmas"][0]["g2"] > 0
+    assert {m["category"] for m in machine_china["markers"]} >= {"ingroup", "outgroup"}
