@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline import theme_figures as figs
 from pipeline.citation import cite
 from pipeline.codebook import Codebook, load_round, round_path
 from pipeline.config import ADJUDICATION, StudyConfig
@@ -294,7 +295,25 @@ def theme_report(
         json.dumps(_finite(payload), indent=2, ensure_ascii=False) + "\n",
         only_if_changed=True,
     )
-    return {**payload, "groups": sorted(table["group"].unique())}
+    groups = sorted(table["group"].unique())
+    labels = {c.id: c.label for c in book.codes}
+    figures = folder / "figures"
+    return {
+        **payload,
+        "groups": groups,
+        "figures": {
+            "timeline": figs.embed(
+                figures / "theme-timeline.png",
+                figs.timeline_png(
+                    figs.timeline(participants, assigned.table, book.ids), labels, groups
+                ),
+            ),
+            "cooccurrence": figs.embed(
+                figures / "theme-cooccurrence.png",
+                figs.cooccurrence_png(figs.cooccurrence(assigned.table, book.ids), labels),
+            ),
+        },
+    }
 
 
 def _agreement(agreement: pd.DataFrame | None, code: str) -> dict | None:

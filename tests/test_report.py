@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from helpers import word_tokens
 
 from pipeline.report import clock, recordings_table, render, speakers_table, topics_table
 from pipeline.schemas import DOC_TOPICS, SEGMENTS, TOPICS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Two groups; times chosen so shares are easy to compute by hand.
 SEGS = [
@@ -171,3 +179,63 @@ def test_outliers_are_listed_last_even_when_largest(segments: pd.DataFrame) -> N
     topics = pd.concat([topics, pd.DataFrame([outlier])], ignore_index=True)
     rows, _ = topics_table(topics, doc_topics, segments, quotes=False)
     assert [r["topic"] for r in rows] == [1, 0, -1]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample study's round-1 report, built the way `make demo` builds it."""
+    from helpers import sample_through_nlp
+
+    from pipeline.config import load_config
+    from pipeline.report import run_report
+    from pipeline.suggest import run_suggest
+    from pipeline.topics import run_topics
+
+    ws = sample_through_nlp(tmp_path_factory.mktemp("report") / "ws")
+    config = load_config(ws)
+    run_suggest(ws, config, round_no=1)
+    run_topics(ws, config, round_no=1)
+    return run_report(ws, config, round_no=1).path
+
+
+def test_report_is_one_self_contained_file_with_the_theme_outputs(sample_report: Path) -> None:
+    html = sample_report.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # no CDN, no remote asset
+    assert html.count('src="data:image/png;base64,') == 2
+    for name in ("themes.csv", "themes.json", "figures/theme-timeline.png"):
+        assert (sample_report.parent / name).is_file(), name
+    assert "machine suggestions" in html and 'id="absent"' in html
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None and not os.environ.get("CDA_REQUIRE_CHROMIUM"),
+    reason="chromium not installed (apt-get install chromium)",
+)
+def test_report_renders_in_headless_chromium(sample_report: Path) -> None:
+    """Load the report in a real browser: no console errors, every section in the DOM."""
+    assert CHROMIUM, "CDA_REQUIRE_CHROMIUM is set but chromium is missing"
+    artefacts = ROOT / "test-artifacts"
+    artefacts.mkdir(exist_ok=True)
+    shot = artefacts / "report-round-1.png"
+    shot.unlink(missing_ok=True)
+    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+              "--enable-logging=stderr", "--v=0", "--allow-file-access-from-files"]  # fmt: skip
+    dom = subprocess.run(
+        [*common, "--dump-dom", sample_report.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    for section in ("recordings", "speakers", "themes", "absent", "topics", "provenance"):
+        assert f'id="{section}"' in dom.stdout, section
+    errors = [
+        line for line in dom.stderr.splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "Failed to load resource" in line
+    ]  # fmt: skip
+    assert not errors, errors
+    subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1280,4000", sample_report.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -178,3 +178,17 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     machine_china = next(t for t in section["themes"] if t["id"] == "china-dystopie")
     assert machine_china["key_lemmas"] and machine_china["key_lemmas"][0]["g2"] > 0
     assert {m["category"] for m in machine_china["markers"]} >= {"ingroup", "outgroup"}
+
+
+def test_timeline_bins_and_cooccurrence_by_hand():
+    from pipeline.theme_figures import cooccurrence, timeline
+
+    assigned = from_codings(CODED, BOOK).table
+    # burgers session ends at 55 s: b-1 starts at 5 s (bin 0), b-2 15 s (2), b-4 35 s (6)
+    seg = SEGMENTS.assign(recording_id=SEGMENTS["group"])
+    table = timeline(seg[seg["role"] != "facilitator"], assigned, BOOK.ids)
+    china = table[(table["code"] == "china") & (table["group"] == "burgers")]
+    assert dict(zip(china["bin"], china["segments"], strict=True)) == {0: 1, 2: 1, 6: 1}
+    matrix = cooccurrence(assigned, BOOK.ids)
+    assert matrix.loc["havenots", "kloof"] == 3 and matrix.loc["china", "havenots"] == 0
+    assert matrix.loc["china", "china"] == 5  # b-0, b-1, b-2, b-4, d-3 (d-2 was adjudicated)
