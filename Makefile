@@ -38,7 +38,7 @@ REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-slow lint \
-        bench-nlp bench-topics bench-transcribe bench-ls labelstudio labelstudio-stop ls-push ls-pull \
+        bench-nlp bench-topics bench-transcribe bench-ls bench-report labelstudio labelstudio-stop ls-push ls-pull \
         adjudicate ingest transcribe import pseudonymise nlp topics suggest agreement report clean-demo
 
 help: ## List the targets
@@ -191,6 +191,9 @@ bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 un
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m pipeline.bench_transcribe
+
+bench-report: | $(SETUP) ## Report generation time for 5,000 segments and 20 codes
+	$(VENV)/bin/python -m pipeline.bench_report
 
 bench-ls: | $(SETUP) $(LABELSTUDIO) ## Label Studio push and pull times for 5,000 segments
 	$(VENV)/bin/python -m pipeline.bench_ls
