@@ -114,9 +114,15 @@ def dispersion(counts: pd.Series, sizes: pd.Series) -> float:
 
     ``counts``: the word's frequency per part; ``sizes``: tokens per part (same index).
     """
+    row = counts.reindex(sizes.index, fill_value=0).to_numpy(float)[None, :]
+    return float(dispersions(row, sizes.to_numpy(float))[0])
+
+
+def dispersions(matrix: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """DP for many words at once: ``matrix`` is words × parts counts, ``sizes`` tokens per part."""
     expected = sizes / sizes.sum()
-    observed = counts.reindex(sizes.index, fill_value=0) / max(counts.sum(), 1)
-    return float(0.5 * np.abs(observed - expected).sum())
+    totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    return 0.5 * np.abs(matrix / totals - expected).sum(axis=1)
 
 
 def keyness(
@@ -160,11 +166,9 @@ def keyness(
         .reindex(index=candidates.index, columns=sizes.index, fill_value=0)
         .to_numpy(float)
     )
-    expected = (sizes / sizes.sum()).to_numpy()
     speakers = (matrix > 0).sum(axis=1)
-    totals = matrix.sum(axis=1, keepdims=True)
-    dps = 0.5 * np.abs(matrix / np.maximum(totals, 1) - expected).sum(axis=1)
-    top_shares = matrix.max(axis=1, initial=0) / np.maximum(totals[:, 0], 1)
+    dps = dispersions(matrix, sizes.to_numpy(float))
+    top_shares = matrix.max(axis=1, initial=0) / np.maximum(matrix.sum(axis=1), 1)
     rows = []
     for i, (lemma, a) in enumerate(candidates.items()):
         if speakers[i] < min_speakers:
