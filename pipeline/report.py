@@ -138,9 +138,21 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
     nlp_info_path = ws.interim / "nlp.json"
     nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
     inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
+    inputs += [
+        path
+        for path in (
+            ws.markers,
+            ws.suggestions(round_no),
+            ws.codings(round_no),
+            ws.agreement(round_no),
+        )
+        if path.is_file()
+    ]
+    if themes:
+        inputs.append(ws.root / themes["codebook"])
     settings = {
         stage: json.loads(stage_snapshot(config, stage))[stage]
-        for stage in ("import", "pseudonymise", "nlp", "topics", "report")
+        for stage in ("import", "pseudonymise", "nlp", "topics", "suggest", "report")
     }
     return {
         "study": config.study,

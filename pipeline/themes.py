@@ -17,14 +17,14 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from pipeline import theme_figures as figs
 from pipeline.citation import cite
-from pipeline.codebook import Codebook, load_round, round_path
+from pipeline.codebook import Codebook, diff, load_round, round_path
 from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.framing import actors, first_mentions, key_lemmas, marker_rates, theme_segments
 from pipeline.io import read_table, write_text
@@ -281,11 +281,19 @@ def theme_report(
         )
     folder = ws.report_dir(round_no)
     write_text(folder / "themes.csv", table.to_csv(index=False), only_if_changed=True)
+    previous = round_path(ws, config, round_no - 1) if round_no > 1 else None
+    changes = (
+        [asdict(c) for c in diff(load_round(ws, config, round_no - 1).book, book)]
+        if previous is not None and previous.is_file()
+        else None
+    )
     payload = {
         "study": config.study,
         "round": round_no,
         "basis": assigned.basis,
+        "codebook": ws.display(loaded.path),
         "codebook_sha256": loaded.sha256,
+        "codebook_changes": changes,
         "themes": themes,
         "absent_or_thin": absent,
         "uncovered_research_questions": uncovered,

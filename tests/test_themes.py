@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from pipeline.codebook import Codebook
 from pipeline.schemas import CODINGS
@@ -192,3 +193,28 @@ def test_timeline_bins_and_cooccurrence_by_hand():
     matrix = cooccurrence(assigned, BOOK.ids)
     assert matrix.loc["havenots", "kloof"] == 3 and matrix.loc["china", "havenots"] == 0
     assert matrix.loc["china", "china"] == 5  # b-0, b-1, b-2, b-4, d-3 (d-2 was adjudicated)
+
+
+def test_round_two_reports_its_codebook_changes(tmp_path):
+    from helpers import sample_through_nlp
+
+    from pipeline.codebook import new_round
+    from pipeline.config import load_config
+    from pipeline.io import read_table, write_table
+    from pipeline.schemas import SEGMENTS, TOKENS
+    from pipeline.themes import theme_report
+
+    ws = sample_through_nlp(tmp_path / "ws")
+    config = load_config(ws)
+    path = new_round(ws, config, 2)
+    data = yaml.safe_load(path.read_text())
+    code = next(c for c in data["codes"] if c["id"] == "wantnots")
+    code.update(id="niet-willen", replaces=["wantnots"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    segments = read_table(ws.segments, SEGMENTS)
+    write_table(codings([(segments["segment_id"].iloc[3], "A", "niet-willen")]), CODINGS,
+                ws.codings(2))  # fmt: skip
+    section = theme_report(ws, config, 2, segments, read_table(ws.tokens, TOKENS))
+    assert {"kind": "renamed", "old": ("wantnots",), "new": ("niet-willen",), "detail": ""} in [
+        {**c, "old": tuple(c["old"]), "new": tuple(c["new"])} for c in section["codebook_changes"]
+    ]
