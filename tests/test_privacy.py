@@ -273,8 +273,13 @@ def test_report_withholds_segment_text_by_default(sample: Workspace) -> None:
 
 
 def _representative_texts(ws: Workspace) -> list[str]:
+    """Texts of the segments the report cites: topic and theme representatives."""
     topics = pq.read_table(ws.topics(1)).to_pandas()
     ids = [s for cell in topics["representative_segments"] for s in cell.split("; ") if s]
+    themes = json.loads((ws.report_dir(1) / "themes.json").read_text(encoding="utf-8"))
+    cited = [r["segment_id"] for t in themes["themes"] for r in t["representatives"]]
+    assert cited  # the theme section cites segments, so the check below is not vacuous
+    ids += cited
     segments = pq.read_table(ws.segments).to_pandas().set_index("segment_id")
     return [segments.at[s, "text"] for s in ids]
 

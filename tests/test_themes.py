@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -218,3 +220,34 @@ def test_round_two_reports_its_codebook_changes(tmp_path):
     assert {"kind": "renamed", "old": ("wantnots",), "new": ("niet-willen",), "detail": ""} in [
         {**c, "old": tuple(c["old"]), "new": tuple(c["new"])} for c in section["codebook_changes"]
     ]
+
+
+def test_themes_csv_holds_the_hand_computed_numbers(tmp_path):
+    from helpers import word_tokens
+
+    from pipeline.config import load_config
+    from pipeline.io import write_table
+    from pipeline.paths import Workspace
+    from pipeline.themes import theme_report
+    from pipeline.workspace import init_workspace
+
+    ws = Workspace.at(tmp_path / "ws")
+    init_workspace(ws, study="proef", groups=["burgers", "deskundigen"])
+    (ws.codebooks / "proef").mkdir(parents=True)
+    book = BOOK.model_dump(exclude_defaults=True)
+    (ws.codebooks / "proef" / "round-1.yaml").write_text(yaml.safe_dump(book, sort_keys=False))
+    segments = SEGMENTS.assign(
+        recording_id=SEGMENTS["group"], text="China kijkt mee.", source="test",
+        start=SEGMENTS["start"].astype(float), end=SEGMENTS["end"].astype(float),
+    )  # fmt: skip
+    write_table(CODED, CODINGS, ws.codings(1))
+    section = theme_report(ws, load_config(ws), 1, segments, word_tokens(segments))
+    assert section["basis"] == HUMAN
+    rows = pd.read_csv(ws.report_dir(1) / "themes.csv").set_index(["theme", "group"])
+    assert rows.loc[("china", "burgers")].tolist() == [3, 40.0, 2, 0.8]
+    assert rows.loc[("china", "deskundigen")].tolist() == [1, 30.0, 1, 0.6]
+    assert rows.loc[("kloof", "deskundigen")].tolist() == [2, 20.0, 1, 0.4]
+    assert rows.loc[("vertrouwen", "burgers")].tolist() == [0, 0.0, 0, 0.0]
+    payload = json.loads((ws.report_dir(1) / "themes.json").read_text())
+    assert [a["theme"] for a in payload["absent_or_thin"]] == ["vertrouwen"]
+    assert payload["uncovered_research_questions"][0]["id"] == "rq2"
