@@ -152,7 +152,7 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         inputs.append(ws.root / themes["codebook"])
     settings = {
         stage: json.loads(stage_snapshot(config, stage))[stage]
-        for stage in ("import", "pseudonymise", "nlp", "topics", "suggest", "report")
+        for stage in ("transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
     }
     return {
         "study": config.study,
