@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import labelstudio, ls
-from pipeline.bench_nlp import REPO, dutch_texts
+from pipeline.bench_nlp import REPO, bench_segments
 from pipeline.codebook import load_round
 from pipeline.config import load_config
 from pipeline.io import write_table
@@ -39,22 +39,7 @@ def workspace(root: Path, n: int) -> Workspace:
     init_workspace(ws, study="digitalisering-cohesie", groups=["burgers", "deskundigen"])
     with ws.config_file.open("a", encoding="utf-8") as handle:
         handle.write(f"labelstudio:\n  port: {labelstudio.free_port()}\n  coders: [A, B]\n")
-    texts, _ = dutch_texts()
-    rows = [
-        {
-            "recording_id": f"bench-{i * 2 // n}",
-            "group": "burgers" if i * 2 < n else "deskundigen",
-            "segment_id": f"bench-{i * 2 // n}-{i:05d}",
-            "start": 10.0 * i,
-            "end": 10.0 * i + 9,
-            "speaker": f"P{i % 12 + 1:02d}",
-            "role": "participant",
-            "text": texts[i % len(texts)],
-            "source": "bench",
-        }
-        for i in range(n)
-    ]
-    write_table(pd.DataFrame(rows), SEGMENTS, ws.segments)
+    write_table(bench_segments(n), SEGMENTS, ws.segments)
     folder = ws.codebooks / "digitalisering-cohesie"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(STARTER, folder / "round-1.yaml")

@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+import pandas as pd
 import spacy
 
 from pipeline import yamlfile
@@ -31,6 +32,30 @@ def dutch_texts() -> tuple[list[str], str]:
             )
     lines = (REPO / "data" / "sample" / "raw" / "burgers.txt").read_text(encoding="utf-8")
     return [line.split(":", 1)[-1] for line in lines.splitlines() if ":" in line], "bundled sample"
+
+
+def bench_segments(n: int, *, speakers_per_group: int = 12) -> pd.DataFrame:
+    """``n`` segments of real Dutch in two sessions (burgers, deskundigen), 12 s apart, each
+    group with its own speakers: the shared input of the Label Studio and report benchmarks."""
+    texts, _ = dutch_texts()
+    rows = []
+    for i in range(n):
+        group = "burgers" if i < n // 2 else "deskundigen"
+        offset = 0 if group == "burgers" else speakers_per_group
+        rows.append(
+            {
+                "recording_id": group,
+                "group": group,
+                "segment_id": f"{group}-{i:05d}",
+                "start": 12.0 * i,
+                "end": 12.0 * i + 10,
+                "speaker": f"P{i % speakers_per_group + offset + 1:02d}",
+                "role": "participant",
+                "text": texts[i % len(texts)],
+                "source": "bench",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def corpus(minimum: int) -> tuple[list[str], str]:

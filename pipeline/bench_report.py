@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from pipeline.agreement import run_agreement
-from pipeline.bench_nlp import dutch_texts
+from pipeline.bench_nlp import bench_segments
 from pipeline.config import load_config
 from pipeline.io import write_table
 from pipeline.nlp import run_nlp
@@ -55,24 +55,7 @@ def workspace(root: Path, n: int) -> Workspace:
     init_workspace(ws, study=STUDY, groups=["burgers", "deskundigen"])
     with ws.config_file.open("a", encoding="utf-8") as handle:
         handle.write("topics:\n  reducer: pca\n  clusterer: kmeans\n")
-    texts, _ = dutch_texts()
-    rows = []
-    for i in range(n):
-        group = "burgers" if i < n // 2 else "deskundigen"
-        rows.append(
-            {
-                "recording_id": group,
-                "group": group,
-                "segment_id": f"{group}-{i:05d}",
-                "start": 12.0 * i,
-                "end": 12.0 * i + 10,
-                "speaker": f"P{(i % 12) + (0 if group == 'burgers' else 12) + 1:02d}",
-                "role": "participant",
-                "text": texts[i % len(texts)],
-                "source": "bench",
-            }
-        )
-    write_table(pd.DataFrame(rows), SEGMENTS, ws.segments)
+    write_table(bench_segments(n), SEGMENTS, ws.segments)
     folder = ws.codebooks / STUDY
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "round-1.yaml").write_text(yaml.safe_dump(codebook(), sort_keys=False))
