@@ -42,6 +42,11 @@ ls_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(ls_app, name="ls")
+export_app = typer.Typer(
+    help="Exports for other tools: segments with codes as CSV, subtitles with pseudonyms.",
+    no_args_is_help=True,
+)
+app.add_typer(export_app, name="export")
 
 console = Console(stderr=True)
 out = Console()
@@ -668,6 +673,35 @@ def _num(value: float, *, pct: bool = False) -> str:
     if value is None or math.isnan(value):
         return "–"
     return f"{value:.0%}" if pct else f"{value:.3f}"
+
+
+@export_app.command("csv")
+def export_csv(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+    """Segments with their human codes and machine suggestions: exports/round-N/segments.csv."""
+    from pipeline.export import write_csv
+
+    ws = _ws(workspace)
+    out.print(f"wrote {ws.display(write_csv(ws, load_config(ws), round_no))}")
+
+
+@export_app.command("srt")
+def export_srt(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Pseudonymised SubRip subtitles per recording: exports/subtitles/<recording>.srt."""
+    from pipeline.export import write_subtitles
+
+    ws = _ws(workspace)
+    for path in write_subtitles(ws, "srt"):
+        out.print(f"wrote {ws.display(path)}")
+
+
+@export_app.command("vtt")
+def export_vtt(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Pseudonymised WebVTT subtitles per recording: exports/subtitles/<recording>.vtt."""
+    from pipeline.export import write_subtitles
+
+    ws = _ws(workspace)
+    for path in write_subtitles(ws, "vtt"):
+        out.print(f"wrote {ws.display(path)}")
 
 
 @config_app.command("sync")

@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from pipeline.cli import app, config_app
+from pipeline.cli import app
 from pipeline.config import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -15,7 +15,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_every_cli_command_is_documented() -> None:
     names = [c.name for c in app.registered_commands]
-    names += [f"config {c.name}" for c in config_app.registered_commands]
+    for group in app.registered_groups:
+        names += [f"{group.name} {c.name}" for c in group.typer_instance.registered_commands]
     missing = [n for n in names if f"`cda {n}`" not in README]
     assert names and not missing, f"README lacks: {missing}"
 

@@ -1,0 +1,108 @@
+"""``cda export csv|srt|vtt``: a round's segments for spreadsheets, subtitles for video players.
+
+Everything exported is pseudonymised: speakers as ``P03``/``F01``, listed names masked. Files go
+to ``exports/`` in the workspace (git-ignored), which is meant for sharing with the team, not
+with the public: the text is verbatim (pseudonymised) speech.
+
+- ``segments.csv`` (``exports/round-N/``): one row per segment with its human codes (after
+  ``cda ls pull``; adjudicated where settled) and, separately, the machine suggestions, so a
+  spreadsheet user never mistakes a proposal for a code.
+- ``<recording>.srt`` / ``.vtt`` (``exports/subtitles/``): one cue per segment, ``P03: text``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.codebook import load_round
+from pipeline.config import ADJUDICATION, StudyConfig
+from pipeline.errors import CdaError
+from pipeline.io import read_table, write_text
+from pipeline.paths import Workspace
+from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
+
+SEGMENT_COLUMNS = [
+    "segment_id", "recording_id", "group", "speaker", "role", "start", "end", "text",
+    "codes", "suggested",
+]  # fmt: skip
+
+
+def exports_dir(ws: Workspace) -> Path:
+    return ws.root / "exports"
+
+
+def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd.DataFrame:
+    """Segments with ``codes`` (human, ``;``-separated) and ``suggested`` (machine) columns."""
+    segments = read_table(ws.segments, SEGMENTS)
+    book = load_round(ws, config, round_no).book
+    order = {code: i for i, code in enumerate(book.ids)}
+
+    def joined(pairs: pd.DataFrame) -> pd.Series:
+        return pairs.groupby("segment_id")["code"].agg(
+            lambda codes: "; ".join(sorted(set(codes), key=lambda c: (order.get(c, 1e9), c)))
+        )
+
+    codes = pd.Series(dtype="string")
+    if ws.codings(round_no).is_file():
+        codings = read_table(ws.codings(round_no), CODINGS)
+        # as coded (no parent roll-up), any coder's, the adjudication's where it settled one
+        coded = codings[codings["status"] == "coded"]
+        adjudicated = set(coded.loc[coded["coder"] == ADJUDICATION, "segment_id"])
+        coded = coded[(coded["coder"] == ADJUDICATION) | ~coded["segment_id"].isin(adjudicated)]
+        codes = joined(coded[["segment_id", "code"]])
+    suggested = pd.Series(dtype="string")
+    if ws.suggestions(round_no).is_file():
+        suggested = joined(read_table(ws.suggestions(round_no), SUGGESTIONS))
+    out = segments.assign(
+        codes=segments["segment_id"].map(codes).fillna(""),
+        suggested=segments["segment_id"].map(suggested).fillna(""),
+    )
+    return out[SEGMENT_COLUMNS]
+
+
+def write_csv(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
+    table = segments_with_codes(ws, config, round_no)
+    path = exports_dir(ws) / f"round-{round_no}" / "segments.csv"
+    write_text(path, table.to_csv(index=False), only_if_changed=True)
+    return path
+
+
+def _stamp(seconds: float, separator: str) -> str:
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def subtitles(segments: pd.DataFrame, kind: str) -> str:
+    """One recording's segments as SRT or WebVTT cues ("P03: text"), in time order."""
+    timed = segments.dropna(subset=["start", "end"]).sort_values(["start", "segment_id"])
+    separator = "," if kind == "srt" else "."
+    blocks = ["WEBVTT"] if kind == "vtt" else []
+    for n, row in enumerate(timed.itertuples(), start=1):
+        timing = f"{_stamp(row.start, separator)} --> {_stamp(row.end, separator)}"
+        cue = f"{row.speaker}: {row.text}"
+        blocks.append(f"{n}\n{timing}\n{cue}" if kind == "srt" else f"{timing}\n{cue}")
+    return "\n\n".join(blocks) + "\n"
+
+
+def write_subtitles(ws: Workspace, kind: str) -> list[Path]:
+    """``exports/subtitles/<recording>.<kind>`` for every recording with timed segments."""
+    segments = read_table(ws.segments, SEGMENTS)
+    written = []
+    for recording, part in segments.groupby("recording_id", sort=True):
+        if part[["start", "end"]].isna().all(axis=None):
+            continue
+        path = exports_dir(ws) / "subtitles" / f"{recording}.{kind}"
+        write_text(path, subtitles(part, kind), only_if_changed=True)
+        written.append(path)
+    if not written:
+        raise CdaError(
+            f"no recording in {ws.display(ws.segments)} has timed segments",
+            hint="subtitles need start and end times: import a timed transcript "
+            "(SRT, VTT, WhisperX JSON) or transcribe the recording",
+        )
+    return written

@@ -1,0 +1,85 @@
+"""``cda export csv|srt|vtt``: spreadsheet and subtitle exports, pseudonymised."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from helpers import sample_through_nlp
+
+from pipeline.config import load_config
+from pipeline.errors import CdaError
+from pipeline.export import subtitles, write_csv, write_subtitles
+from pipeline.io import read_table, write_table
+from pipeline.schemas import CODINGS, SEGMENTS
+from pipeline.suggest import run_suggest
+
+TURNS = pd.DataFrame(
+    [
+        ("r-0001", "P02", 3723.5, 3725.25, "Eerst dit."),
+        ("r-0000", "F01", 0.0, 1.5, "Welkom allemaal."),
+        ("r-0002", "P03", None, None, "Zonder tijd."),
+    ],
+    columns=["segment_id", "speaker", "start", "end", "text"],
+)
+
+
+def test_srt_and_vtt_cues_by_hand():
+    assert subtitles(TURNS, "srt") == (
+        "1\n00:00:00,000 --> 00:00:01,500\nF01: Welkom allemaal.\n\n"
+        "2\n01:02:03,500 --> 01:02:05,250\nP02: Eerst dit.\n"
+    )
+    assert subtitles(TURNS, "vtt") == (
+        "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nF01: Welkom allemaal.\n\n"
+        "01:02:03.500 --> 01:02:05.250\nP02: Eerst dit.\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    ws = sample_through_nlp(tmp_path_factory.mktemp("export") / "ws")
+    run_suggest(ws, load_config(ws), round_no=1)
+    return ws
+
+
+def test_csv_separates_human_codes_from_machine_suggestions(sample):
+    segments = read_table(sample.segments, SEGMENTS)
+    first, second = segments["segment_id"].iloc[1], segments["segment_id"].iloc[2]
+    rows = [
+        (first, "A", "havenots"), (first, "B", "china-dystopie"),
+        (second, "A", "china-dystopie"), (second, "adjudication", "wantnots"),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code"])
+    for column in CODINGS.names:
+        if column not in frame:
+            frame[column] = None
+    frame = frame.assign(task_id=range(4), status="coded", in_codebook=True)[CODINGS.names]
+    write_table(frame, CODINGS, sample.codings(1))
+
+    table = pd.read_csv(write_csv(sample, load_config(sample), 1), keep_default_na=False)
+    assert len(table) == len(segments)
+    by_id = table.set_index("segment_id")
+    assert by_id.loc[first, "codes"] == "havenots; china-dystopie"  # codebook order
+    assert by_id.loc[second, "codes"] == "wantnots"  # the adjudication settled it
+    assert (table["suggested"] != "").any() and (table["codes"] == "").sum() == len(table) - 2
+    originals = set(read_table(sample.imported_segments, SEGMENTS)["speaker"])
+    originals -= set(segments["speaker"])
+    assert originals and set(table["speaker"]).isdisjoint(originals)
+
+
+def test_subtitle_files_use_pseudonyms_and_refuse_untimed_transcripts(sample, tmp_path):
+    paths = write_subtitles(sample, "vtt")
+    segments = read_table(sample.segments, SEGMENTS)
+    assert sorted(p.stem for p in paths) == sorted(segments["recording_id"].unique())
+    text = paths[0].read_text()
+    assert text.startswith("WEBVTT\n") and "\nP0" in text
+    private = read_table(sample.imported_segments, SEGMENTS)
+    originals = set(private["speaker"]) - set(segments["speaker"])
+    assert originals and not any(f"\n{name}:" in text for name in originals)
+
+    untimed = segments.assign(start=None, end=None)
+    write_table(untimed, SEGMENTS, sample.segments)
+    try:
+        with pytest.raises(CdaError, match=r"no recording .* has timed segments"):
+            write_subtitles(sample, "srt")
+    finally:
+        write_table(segments, SEGMENTS, sample.segments)
