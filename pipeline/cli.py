@@ -684,6 +684,15 @@ def export_csv(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> N
     out.print(f"wrote {ws.display(write_csv(ws, load_config(ws), round_no))}")
 
 
+@export_app.command("qdc")
+def export_qdc(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+    """The round's codebook as REFI-QDA codebook exchange (.qdc) for ATLAS.ti, NVivo, MAXQDA."""
+    from pipeline.export import write_qdc
+
+    ws = _ws(workspace)
+    out.print(f"wrote {ws.display(write_qdc(ws, load_config(ws), round_no))}")
+
+
 @export_app.command("srt")
 def export_srt(workspace: WorkspaceOpt = Path(".")) -> None:
     """Pseudonymised SubRip subtitles per recording: exports/subtitles/<recording>.srt."""

@@ -8,15 +8,19 @@ with the public: the text is verbatim (pseudonymised) speech.
   ``cda ls pull``; adjudicated where settled) and, separately, the machine suggestions, so a
   spreadsheet user never mistakes a proposal for a code.
 - ``<recording>.srt`` / ``.vtt`` (``exports/subtitles/``): one cue per segment, ``P03: text``.
+- ``<study>-round-N.qdc`` (``exports/round-N/``): the round's codebook in the REFI-QDA codebook
+  exchange format, which ATLAS.ti, NVivo, MAXQDA and QualCoder import.
 """
 
 from __future__ import annotations
 
+import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.codebook import load_round
+from pipeline.codebook import Codebook, load_round
 from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, write_text
@@ -106,3 +110,59 @@ def write_subtitles(ws: Workspace, kind: str) -> list[Path]:
             "(SRT, VTT, WhisperX JSON) or transcribe the recording",
         )
     return written
+
+
+# REFI-QDA codebook --------------------------------------------------------------------------------
+
+QDC_NS = "urn:QDA-XML:codebook:1.0"
+QDC_XSD = "http://schema.qdasoftware.org/versions/Codebook/v1.0/Codebook.xsd"
+
+
+def code_guid(study: str, code_id: str) -> str:
+    """A stable REFI-QDA GUID per study and code id, so re-exports and imports line up."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cda-pipeline:{study}:{code_id}")).upper()
+
+
+def qdc(book: Codebook, *, origin: str) -> str:
+    """The codebook in the REFI-QDA codebook exchange format (``.qdc``), parents nesting children.
+
+    ``name`` is the code's label; the description carries the inclusion and exclusion rules, as
+    other tools have no fields for them.
+    """
+    ET.register_namespace("", QDC_NS)
+    ET.register_namespace("xsi", "http://www.w3.org/2001/XMLSchema-instance")
+    root = ET.Element(
+        f"{{{QDC_NS}}}CodeBook",
+        {"origin": origin, "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation":
+         f"{QDC_NS} {QDC_XSD}"},
+    )  # fmt: skip
+    codes = ET.SubElement(root, f"{{{QDC_NS}}}Codes")
+
+    def add(parent: ET.Element, parent_id: str | None) -> None:
+        for code in book.codes:
+            if code.parent != parent_id:
+                continue
+            element = ET.SubElement(
+                parent, f"{{{QDC_NS}}}Code",
+                {"guid": code_guid(book.study, code.id), "name": code.label, "isCodable": "true"},
+            )  # fmt: skip
+            text = code.description.strip()
+            if code.include:
+                text += f"\nInclude: {code.include.strip()}"
+            if code.exclude:
+                text += f"\nExclude: {code.exclude.strip()}"
+            ET.SubElement(element, f"{{{QDC_NS}}}Description").text = text
+            add(element, code.id)
+
+    add(codes, None)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_qdc(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
+    from pipeline import __version__
+
+    book = load_round(ws, config, round_no).book
+    path = exports_dir(ws) / f"round-{round_no}" / f"{config.study}-round-{round_no}.qdc"
+    write_text(path, qdc(book, origin=f"cda-pipeline {__version__}"), only_if_changed=True)
+    return path

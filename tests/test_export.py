@@ -83,3 +83,35 @@ def test_subtitle_files_use_pseudonyms_and_refuse_untimed_transcripts(sample, tm
             write_subtitles(sample, "srt")
     finally:
         write_table(segments, SEGMENTS, sample.segments)
+
+
+def test_qdc_nests_codes_under_their_parents_with_stable_guids(sample):
+    import re
+    import xml.etree.ElementTree as ET
+
+    from pipeline.codebook import load_round
+    from pipeline.export import QDC_NS, code_guid, write_qdc
+
+    config = load_config(sample)
+    path = write_qdc(sample, config, 1)
+    first = path.read_bytes()
+    assert write_qdc(sample, config, 1) == path and path.read_bytes() == first  # stable
+    root = ET.parse(path).getroot()
+    ns = {"q": QDC_NS}
+    assert root.tag == f"{{{QDC_NS}}}CodeBook" and root.get("origin").startswith("cda-pipeline")
+    book = load_round(sample, config, 1).book
+    codes = root.findall(".//q:Code", ns)
+    assert len(codes) == len(book.codes)
+    guids = [c.get("guid") for c in codes]
+    assert len(set(guids)) == len(guids)
+    assert all(re.fullmatch(r"[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}", g) for g in guids)
+    kloof = root.find(f".//q:Code[@guid='{code_guid(config.study, 'digitale-kloof')}']", ns)
+    children = {c.get("name") for c in kloof.findall("q:Code", ns)}
+    assert children == {c.label for c in book.codes if c.parent == "digitale-kloof"}
+    top = {c.get("name") for c in root.findall("q:Codes/q:Code", ns)}
+    assert top == {c.label for c in book.codes if c.parent is None}
+    # Description comes first in a Code (the schema's sequence), then the sub-codes
+    assert kloof[0].tag == f"{{{QDC_NS}}}Description"
+    china = next(c for c in book.codes if c.id == "china-dystopie")
+    china_xml = root.find(f".//q:Code[@name='{china.label}']", ns)
+    assert china_xml.find("q:Description", ns).text.startswith(china.description.strip())
