@@ -128,16 +128,16 @@ def agreement_tables(
         rows.append(
             {
                 "code": code,
-                "alpha": krippendorff_alpha(data) if data.size else float("nan"),
-                "percent_agreement": percent_agreement(data) if data.size else float("nan"),
-                "units": _pairable_units(data) if data.size else 0,
+                "alpha": krippendorff_alpha(data),
+                "percent_agreement": percent_agreement(data),
+                "units": _pairable_units(data),
                 "coders": len(p.coders),
-                "present": int(np.nansum(data)) if data.size else 0,
+                "present": int(np.nansum(data)),
             }
         )
         for (i, a), (j, b) in itertools.combinations(enumerate(p.coders), 2):
-            both = ~np.isnan(data[i]) & ~np.isnan(data[j]) if data.size else np.array([], bool)
-            x, y = (data[i][both], data[j][both]) if data.size else (np.array([]), np.array([]))
+            both = ~np.isnan(data[i]) & ~np.isnan(data[j])
+            x, y = data[i][both], data[j][both]
             pairs.append(
                 {
                     "code": code,
@@ -145,7 +145,7 @@ def agreement_tables(
                     "coder_b": b,
                     "kappa": cohen_kappa(x, y),
                     "percent_agreement": float(np.mean(x == y)) if len(x) else float("nan"),
-                    "units": int(both.sum()) if data.size else 0,
+                    "units": int(both.sum()),
                 }
             )
     return (

@@ -21,20 +21,17 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.codebook import Codebook, load_round
-from pipeline.config import ADJUDICATION, StudyConfig
+from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
+from pipeline.themes import settled_codes
 
 SEGMENT_COLUMNS = [
     "segment_id", "recording_id", "group", "speaker", "role", "start", "end", "text",
     "codes", "suggested",
 ]  # fmt: skip
-
-
-def exports_dir(ws: Workspace) -> Path:
-    return ws.root / "exports"
 
 
 def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd.DataFrame:
@@ -50,12 +47,8 @@ def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd
 
     codes = pd.Series(dtype="string")
     if ws.codings(round_no).is_file():
-        codings = read_table(ws.codings(round_no), CODINGS)
-        # as coded (no parent roll-up), any coder's, the adjudication's where it settled one
-        coded = codings[codings["status"] == "coded"]
-        adjudicated = set(coded.loc[coded["coder"] == ADJUDICATION, "segment_id"])
-        coded = coded[(coded["coder"] == ADJUDICATION) | ~coded["segment_id"].isin(adjudicated)]
-        codes = joined(coded[["segment_id", "code"]])
+        # as coded (no parent roll-up), codes outside the codebook included
+        codes = joined(settled_codes(read_table(ws.codings(round_no), CODINGS)))
     suggested = pd.Series(dtype="string")
     if ws.suggestions(round_no).is_file():
         suggested = joined(read_table(ws.suggestions(round_no), SUGGESTIONS))
@@ -68,7 +61,7 @@ def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd
 
 def write_csv(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
     table = segments_with_codes(ws, config, round_no)
-    path = exports_dir(ws) / f"round-{round_no}" / "segments.csv"
+    path = ws.exports / f"round-{round_no}" / "segments.csv"
     write_text(path, table.to_csv(index=False), only_if_changed=True)
     return path
 
@@ -100,7 +93,7 @@ def write_subtitles(ws: Workspace, kind: str) -> list[Path]:
     for recording, part in segments.groupby("recording_id", sort=True):
         if part[["start", "end"]].isna().all(axis=None):
             continue
-        path = exports_dir(ws) / "subtitles" / f"{recording}.{kind}"
+        path = ws.exports / "subtitles" / f"{recording}.{kind}"
         write_text(path, subtitles(part, kind), only_if_changed=True)
         written.append(path)
     if not written:
@@ -163,6 +156,6 @@ def write_qdc(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
     from pipeline import __version__
 
     book = load_round(ws, config, round_no).book
-    path = exports_dir(ws) / f"round-{round_no}" / f"{config.study}-round-{round_no}.qdc"
+    path = ws.exports / f"round-{round_no}" / f"{config.study}-round-{round_no}.qdc"
     write_text(path, qdc(book, origin=f"cda-pipeline {__version__}"), only_if_changed=True)
     return path

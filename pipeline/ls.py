@@ -673,14 +673,16 @@ def pull(ws: Workspace, config: StudyConfig, round_no: int, *, force: bool = Fal
     """Export every coder's project of the round into ``codings.parquet`` (only if changed)."""
     loaded = load_round(ws, config, round_no)
     conn = connection(ws, config)
-    with session(conn, config) as ls:
-        table = _export_round(ls, conn, ws, config, round_no, loaded)
-    return _store_codings(ws, round_no, loaded, table, force=force)
-
-
-def _export_round(ls, conn, ws, config, round_no: int, loaded: Loaded) -> pd.DataFrame:
     path = ws.codings(round_no)
     previous = read_table(path, CODINGS) if path.is_file() else CODINGS.empty()
+    with session(conn, config) as ls:
+        table = _export_round(ls, conn, ws, config, round_no, loaded, previous)
+    return _store_codings(ws, round_no, loaded, table, previous, force=force)
+
+
+def _export_round(
+    ls, conn, ws, config, round_no: int, loaded: Loaded, previous: pd.DataFrame
+) -> pd.DataFrame:
     coders = list(config.labelstudio.coders_for(round_no))
     state = _state(ws, round_no)
     if ADJUDICATION in state:
@@ -715,11 +717,16 @@ def _export_round(ls, conn, ws, config, round_no: int, loaded: Loaded) -> pd.Dat
 
 
 def _store_codings(
-    ws: Workspace, round_no: int, loaded: Loaded, table: pd.DataFrame, *, force: bool
+    ws: Workspace,
+    round_no: int,
+    loaded: Loaded,
+    table: pd.DataFrame,
+    previous: pd.DataFrame,
+    *,
+    force: bool,
 ) -> PullResult:
     """Write the pulled codings if they changed; a closed round's codings only with ``force``."""
     path = ws.codings(round_no)
-    previous = read_table(path, CODINGS) if path.is_file() else CODINGS.empty()
     changed = _changed_annotations(previous, table)
     unknown = table[~table["in_codebook"]]["code"].value_counts().to_dict()
     if unknown:

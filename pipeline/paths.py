@@ -174,6 +174,11 @@ class Workspace:
     def report_dir(self, round_no: int) -> Path:
         return self.reports / f"round-{round_no}"
 
+    @property
+    def exports(self) -> Path:
+        """Files for other tools (``cda export``): pseudonymised, for the team, not the public."""
+        return self.root / "exports"
+
     def resolve_data_path(self, value: str) -> Path:
         """Resolve a path written in the manifest: relative paths are relative to ``data/``."""
         path = Path(value).expanduser()

@@ -43,14 +43,17 @@ class Assignments:
     basis: str
 
 
+def settled_codes(codings: pd.DataFrame) -> pd.DataFrame:
+    """Coded rows that count: the adjudication's where it settled a segment, else any coder's."""
+    coded = codings[codings["status"] == "coded"]
+    adjudicated = set(coded.loc[coded["coder"] == ADJUDICATION, "segment_id"])
+    return coded[(coded["coder"] == ADJUDICATION) | ~coded["segment_id"].isin(adjudicated)]
+
+
 def from_codings(codings: pd.DataFrame, book: Codebook) -> Assignments:
-    """Human codes: the adjudicated codes where a segment was adjudicated, else any coder's."""
-    coded = codings[(codings["status"] == "coded") & codings["in_codebook"]]
-    settled = set(coded.loc[coded["coder"] == ADJUDICATION, "segment_id"])
-    use = coded[(coded["coder"] == ADJUDICATION) | ~coded["segment_id"].isin(settled)][
-        ["segment_id", "code"]
-    ]
-    return Assignments(rollup(use, book), HUMAN)
+    """Human codes (settled, in the codebook), with parent themes added."""
+    use = settled_codes(codings)
+    return Assignments(rollup(use.loc[use["in_codebook"], ["segment_id", "code"]], book), HUMAN)
 
 
 def from_suggestions(suggestions: pd.DataFrame, book: Codebook) -> Assignments:
