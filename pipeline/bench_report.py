@@ -21,7 +21,7 @@ import yaml
 from pipeline.agreement import run_agreement
 from pipeline.bench_nlp import bench_segments
 from pipeline.config import load_config
-from pipeline.io import write_table
+from pipeline.io import frame_of, write_table
 from pipeline.nlp import run_nlp
 from pipeline.paths import Workspace
 from pipeline.report import run_report
@@ -75,11 +75,7 @@ def codings(ws: Workspace, seed: int = 0) -> None:
                 rows.append({"segment_id": segment, "coder": coder, "code": code,
                              "task_id": task, "status": "coded" if code else "empty",
                              "in_codebook": True})  # fmt: skip
-    frame = pd.DataFrame(rows)
-    for column in CODINGS.names:
-        if column not in frame:
-            frame[column] = None
-    write_table(frame[CODINGS.names], CODINGS, ws.codings(1))
+    write_table(frame_of(rows, CODINGS, origin="labelstudio"), CODINGS, ws.codings(1))
 
 
 def main() -> None:

@@ -114,6 +114,19 @@ def _coerce(frame: pd.DataFrame, column: Column, schema: Schema, where: str) -> 
         ) from None
 
 
+def frame_of(rows: list[dict] | pd.DataFrame, schema: Schema, **defaults) -> pd.DataFrame:
+    """Rows as a frame with exactly ``schema``'s columns: absent ones get ``defaults`` or None.
+
+    For builders of sparse rows (a coding without a span, a fixture), so each states only
+    what it knows and the schema's column list stays the one place that names them all.
+    """
+    frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    for column in schema.names:
+        if column not in frame:
+            frame[column] = defaults.get(column)
+    return frame[schema.names]
+
+
 def validate(df: pd.DataFrame, schema: Schema, *, where: str) -> pd.DataFrame:
     """Return ``df`` with the schema's columns, order and dtypes, or raise a :class:`CdaError`.
 
@@ -202,12 +215,26 @@ def read_table(path: Path, schema: Schema) -> pd.DataFrame:
             hint=f"delete it and rerun {schema.producer}",
         ) from None
     tag = (table.schema.metadata or {}).get(b"cda.schema", b"").decode()
+    frame = table.to_pandas()
     if tag and tag != schema.tag:
+        frame = _upgrade(frame, schema, tag, path)
+    return validate(frame, schema, where=str(path))
+
+
+def _upgrade(frame: pd.DataFrame, schema: Schema, tag: str, path: Path) -> pd.DataFrame:
+    """Lift a table written by an older release to the current version, step by step."""
+    name, _, version = tag.rpartition(".v")
+    start = int(version) if version.isdigit() else None
+    upgrades = dict(schema.upgrades)
+    steps = range(start, schema.version) if start is not None else range(0)
+    if name != schema.name or start is None or not all(v in upgrades for v in steps):
         raise CdaError(
             f"{path}: holds {tag}, expected {schema.tag}",
             hint=f"rerun {schema.producer} to rebuild it with this version",
         )
-    return validate(table.to_pandas(), schema, where=str(path))
+    for v in steps:
+        frame = upgrades[v](frame)
+    return frame
 
 
 # csv -----------------------------------------------------------------------------------------

@@ -653,7 +653,7 @@ def codings_from_export(tasks: list[dict], coder: str, book: Codebook) -> pd.Dat
                 rows.append({**base, **region, "status": "coded"})
     frame = pd.DataFrame(rows, columns=CODINGS.names)
     frame["in_codebook"] = frame["code"].isna() | frame["code"].isin(known)
-    return frame
+    return frame.assign(origin="labelstudio")
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -712,6 +712,9 @@ def _export_round(
         if len(gone):
             frame = pd.concat([frame, gone.assign(status="task-deleted")], ignore_index=True)
         frames.append(frame)
+    # codings that came from elsewhere (cda import qdpx) are not Label Studio's to replace
+    imported = previous[~previous["coder"].isin(coders)]
+    frames += [imported] if len(imported) else []
     table = pd.concat(frames, ignore_index=True) if frames else CODINGS.empty()
     return _sorted(validate(table, CODINGS, where=f"the export of round {round_no}"))
 

@@ -55,6 +55,9 @@ class Schema:
     producer: str
     key: tuple[str, ...] = ()
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    # version -> how to lift a frame of that version to the next one, so that tables written
+    # by an older release stay readable (their data may be expensive or impossible to rebuild)
+    upgrades: tuple[tuple[int, Callable[[pd.DataFrame], pd.DataFrame]], ...] = ()
 
     @property
     def tag(self) -> str:
@@ -360,10 +363,17 @@ REPLACEMENTS = Schema(
 
 CODING_STATUS = ("coded", "empty", "skipped", "task-deleted")
 
+
+def _codings_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 files hold Label Studio pulls only."""
+    return frame.assign(origin="labelstudio")
+
+
 CODINGS = Schema(
     name="codings",
-    version=1,
-    producer="cda ls pull",
+    version=2,
+    producer="cda ls pull / cda import qdpx",
+    upgrades=((1, _codings_v1_to_v2),),
     columns=(
         Column("segment_id", "string", nonblank=True),
         Column("coder", "string", nonblank=True, doc="the coder whose project it is"),
@@ -374,11 +384,12 @@ CODINGS = Schema(
         Column("memo", "string", nullable=True),
         Column("lead_time", "float64", nullable=True, doc="seconds the coder spent"),
         Column("updated_at", "string", nullable=True, doc="ISO time of the annotation's last edit"),
-        Column("task_id", "int64"),
+        Column("task_id", "int64", nullable=True, doc="Label Studio task; empty when imported"),
         Column("annotation_id", "int64", nullable=True),
         Column("annotator", "int64", nullable=True, doc="Label Studio user id"),
         Column("status", "string", allowed=CODING_STATUS, doc="skipped: the coder cancelled"),
         Column("in_codebook", "bool", doc="false: a code the round's codebook lacks"),
+        Column("origin", "string", nonblank=True, doc="labelstudio, or qdpx:<archive name>"),
     ),
 )
 

@@ -18,7 +18,7 @@ from pipeline.agreement import (
     run_agreement,
 )
 from pipeline.config import load_config
-from pipeline.io import read_table, write_table
+from pipeline.io import frame_of, read_table, write_table
 from pipeline.paths import Workspace
 from pipeline.schemas import AGREEMENT, CODINGS
 from pipeline.workspace import init_workspace
@@ -67,12 +67,8 @@ def test_cohen_kappa_by_hand_and_against_scikit_learn():
 def _codings(rows: list[tuple]) -> pd.DataFrame:
     """(segment, coder, code or None, status) rows as a codings table."""
     frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code", "status"])
-    for column in CODINGS.names:
-        if column not in frame:
-            frame[column] = None
     frame["task_id"] = range(len(frame))
-    frame["in_codebook"] = True
-    return frame[CODINGS.names]
+    return frame_of(frame, CODINGS, in_codebook=True, origin="labelstudio")
 
 
 CODINGS_ROWS = [

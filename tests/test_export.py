@@ -9,7 +9,7 @@ from helpers import sample_through_nlp
 from pipeline.config import load_config
 from pipeline.errors import CdaError
 from pipeline.export import subtitles, write_csv, write_subtitles
-from pipeline.io import read_table, write_table
+from pipeline.io import frame_of, read_table, write_table
 from pipeline.schemas import CODINGS, SEGMENTS
 from pipeline.suggest import run_suggest
 
@@ -49,10 +49,7 @@ def test_csv_separates_human_codes_from_machine_suggestions(sample):
         (second, "A", "china-dystopie"), (second, "adjudication", "wantnots"),
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code"])
-    for column in CODINGS.names:
-        if column not in frame:
-            frame[column] = None
-    frame = frame.assign(task_id=range(4), status="coded", in_codebook=True)[CODINGS.names]
+    frame = frame_of(frame, CODINGS, status="coded", in_codebook=True, origin="labelstudio")
     write_table(frame, CODINGS, sample.codings(1))
 
     table = pd.read_csv(write_csv(sample, load_config(sample), 1), keep_default_na=False)

@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.errors import CdaError
 from pipeline.io import atomic_path, read_csv, read_table, write_bytes, write_table
 from pipeline.paths import Workspace
-from pipeline.schemas import MANIFEST, SEGMENTS, WORDS
+from pipeline.schemas import CODINGS, MANIFEST, SEGMENTS, WORDS
 
 OLD_MTIME = 1_000_000_000  # 2001-09-09: clearly older than any write made by a test
 
@@ -424,3 +424,21 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     assert config.groups == ["burgers"]
     assert config.topics.n_topics == 3
     assert config.report.quotes is False
+
+
+def test_codings_v1_files_are_read_as_v2_pulled_from_label_studio(tmp_path: Path) -> None:
+    """A round's codings pulled by the previous release stay readable, origin filled in."""
+    v1 = pd.DataFrame(
+        {"segment_id": ["r1-0001"], "coder": ["A"], "code": ["china"], "span_start": [None],
+         "span_end": [None], "span_text": [None], "memo": [None], "lead_time": [1.5],
+         "updated_at": [None], "task_id": [7], "annotation_id": [3], "annotator": [1],
+         "status": ["coded"], "in_codebook": [True]}
+    )  # fmt: skip
+    path = tmp_path / "codings.parquet"
+    _write_raw_parquet(v1, path, "codings.v1")
+    table = read_table(path, CODINGS)
+    assert table["origin"].tolist() == ["labelstudio"] and table["task_id"].tolist() == [7]
+    _write_raw_parquet(v1, path, "codings.v0")  # no upgrade path from an unknown version
+    with pytest.raises(CdaError) as info:
+        read_table(path, CODINGS)
+    _assert_names(info.value, path, ["codings.v0", CODINGS.tag])

@@ -321,11 +321,19 @@ def test_second_pull_is_a_no_op_and_an_edit_after_pull_is_picked_up(tmp_path, ls
             }
         ],
     )
+    # a third coder's codings imported from a QDPX archive are not Label Studio's to drop
+    pulled = read_table(ws.codings(1), CODINGS)
+    imported = pulled.iloc[:1].assign(coder="C", task_id=None, annotation_id=None,
+                                      annotator=None, origin="qdpx:maxqda.qdpx")  # fmt: skip
+    write_table(pd.concat([pulled, imported]), CODINGS, ws.codings(1))
     edited = ls.pull(ws, config, 1)
     assert edited.written and edited.changed_annotations == 1
     table = read_table(ws.codings(1), CODINGS)
     row = table[(table["coder"] == "B") & (table["segment_id"] == "burgers-1-0002")]
     assert row["code"].tolist() == ["china-dystopie"]
+    kept = table[table["coder"] == "C"]
+    assert kept["origin"].tolist() == ["qdpx:maxqda.qdpx"]
+    assert set(table[table["coder"] != "C"]["origin"]) == {"labelstudio"}
 
 
 def test_unknown_codes_are_reported_and_kept(tmp_path, ls_env, caplog):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from pipeline.codebook import Codebook
+from pipeline.io import frame_of
 from pipeline.schemas import CODINGS
 from pipeline.themes import (
     HUMAN,
@@ -58,13 +59,8 @@ SEGMENTS = pd.DataFrame(
 
 def codings(rows: list[tuple]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code"])
-    for column in CODINGS.names:
-        if column not in frame:
-            frame[column] = None
-    frame["status"] = "coded"
-    frame["in_codebook"] = True
     frame["task_id"] = range(len(frame))
-    return frame[CODINGS.names]
+    return frame_of(frame, CODINGS, status="coded", in_codebook=True, origin="labelstudio")
 
 
 CODED = codings(
