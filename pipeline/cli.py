@@ -54,6 +54,7 @@ out = Console()
 WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Study workspace (holds cda.yaml and data/).")
 ]
+RoundOpt = Annotated[int, typer.Option("--round", help="Coding round.", min=1)]
 
 
 @app.callback()
@@ -213,13 +214,32 @@ def import_cmd(
     group: Annotated[str | None, typer.Option(help="Group of the recording(s).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Override format detection.")] = None,
     no_speakers: Annotated[bool, typer.Option(help="Accept files without speakers.")] = False,
+    round_no: RoundOpt = 1,
+    coder: Annotated[
+        str | None, typer.Option(help="qdpx: the coder of every coding in the archive.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="qdpx: import into a closed round.")] = False,
 ) -> None:
-    """Import transcripts (WhisperX JSON, SRT, VTT, JSONL, TXT, DOCX) listed in the manifest."""
+    """Import transcripts (WhisperX JSON, SRT, VTT, JSONL, TXT, DOCX) listed in the manifest.
+
+    `cda import qdpx FILE.qdpx --round N` instead brings codings made in ATLAS.ti, NVivo,
+    MAXQDA or QualCoder into the round's codings.parquet.
+    """
     from pipeline.importers import import_transcripts, register
 
     ws = _ws(workspace)
     config = load_config(ws)
     files = files or []
+    if files and files[0] == Path("qdpx") and not files[0].exists():
+        if len(files) != 2:
+            raise CdaError("cda import qdpx takes one archive", hint="cda import qdpx FILE.qdpx")
+        _import_qdpx(ws, config, files[1], round_no, coder, force)
+        return
+    if files and all(f.suffix.lower() == ".qdpx" for f in files):
+        raise CdaError(
+            "a .qdpx archive holds codings, not transcripts",
+            hint=f"cda import qdpx {files[0]} --round N",
+        )
     if recording_id and len(files) != 1:
         raise CdaError("--recording-id needs exactly one file", hint="import files one by one")
     for path in files:
@@ -244,6 +264,26 @@ def import_cmd(
             f"{rec.seconds:.0f}" if rec.seconds is not None else "-",
         )
     out.print(table)
+
+
+def _import_qdpx(
+    ws: Workspace, config, archive: Path, round_no: int, coder: str | None, force: bool
+) -> None:
+    from pipeline.qdpx_import import import_qdpx
+
+    result = import_qdpx(ws, config, archive, round_no, coder=coder, force=force)
+    table = result.imported.table
+    coded = table[table["code"].notna()]
+    counts = coded["coder"].value_counts().sort_index()
+    per_coder = ", ".join(f"{c}: {n}" for c, n in counts.items())
+    memos = table.drop_duplicates(["segment_id", "coder"])["memo"].notna().sum()
+    replaced = f", replacing {result.replaced} earlier row(s)" if result.replaced else ""
+    out.print(
+        f"imported {len(coded)} coding(s) ({per_coder}) and {memos} memo(s) "
+        f"from {archive.name}{replaced}"
+    )
+    verb = "wrote" if result.written else "unchanged:"
+    out.print(f"{verb} {ws.display(result.path)}")
 
 
 @app.command("pseudonymise")
@@ -417,9 +457,6 @@ def report_cmd(
     ws = _ws(workspace)
     report = run_report(ws, load_config(ws), round_no=round_no)
     out.print(f"report: {report.path}")
-
-
-RoundOpt = Annotated[int, typer.Option("--round", help="Coding round.", min=1)]
 
 
 @codebook_app.command("new")
@@ -682,6 +719,30 @@ def export_csv(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> N
 
     ws = _ws(workspace)
     out.print(f"wrote {ws.display(write_csv(ws, load_config(ws), round_no))}")
+
+
+@export_app.command("xlsx")
+def export_xlsx(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+    """Segments with codes, all codings and the codebook: exports/round-N/segments.xlsx."""
+    from pipeline.export import write_xlsx
+
+    ws = _ws(workspace)
+    out.print(f"wrote {ws.display(write_xlsx(ws, load_config(ws), round_no))}")
+
+
+@export_app.command("qdpx")
+def export_qdpx(
+    workspace: WorkspaceOpt = Path("."),
+    round_no: RoundOpt = 1,
+    audio: Annotated[
+        bool, typer.Option("--audio", help="Include the recordings' audio (identifying!).")
+    ] = False,
+) -> None:
+    """The round as a REFI-QDA project (transcripts, codebook, codings, memos) for QDA tools."""
+    from pipeline.qdpx import write_qdpx
+
+    ws = _ws(workspace)
+    out.print(f"wrote {ws.display(write_qdpx(ws, load_config(ws), round_no, audio=audio))}")
 
 
 @export_app.command("qdc")

@@ -1,4 +1,4 @@
-"""``cda export csv|srt|vtt``: a round's segments for spreadsheets, subtitles for video players.
+"""``cda export csv|xlsx|srt|vtt|qdc``: a round for spreadsheets, video players and QDA tools.
 
 Everything exported is pseudonymised: speakers as ``P03``/``F01``, listed names masked. Files go
 to ``exports/`` in the workspace (git-ignored), which is meant for sharing with the team, not
@@ -6,7 +6,8 @@ with the public: the text is verbatim (pseudonymised) speech.
 
 - ``segments.csv`` (``exports/round-N/``): one row per segment with its human codes (after
   ``cda ls pull``; adjudicated where settled) and, separately, the machine suggestions, so a
-  spreadsheet user never mistakes a proposal for a code.
+  spreadsheet user never mistakes a proposal for a code. ``segments.xlsx`` has the same table
+  plus sheets with every coder's codings and the codebook.
 - ``<recording>.srt`` / ``.vtt`` (``exports/subtitles/``): one cue per segment, ``P03: text``.
 - ``<study>-round-N.qdc`` (``exports/round-N/``): the round's codebook in the REFI-QDA codebook
   exchange format, which ATLAS.ti, NVivo, MAXQDA and QualCoder import.
@@ -14,16 +15,16 @@ with the public: the text is verbatim (pseudonymised) speech.
 
 from __future__ import annotations
 
-import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline import refi
 from pipeline.codebook import Codebook, load_round
 from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
-from pipeline.io import read_table, write_text
+from pipeline.io import atomic_path, read_table, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
 from pipeline.themes import settled_codes
@@ -63,6 +64,40 @@ def write_csv(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
     table = segments_with_codes(ws, config, round_no)
     path = ws.exports / f"round-{round_no}" / "segments.csv"
     write_text(path, table.to_csv(index=False), only_if_changed=True)
+    return path
+
+
+def codebook_sheet(book: Codebook) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(c.id, c.label, c.parent or "", c.description.strip(), (c.include or "").strip(),
+          (c.exclude or "").strip()) for c in book.codes],
+        columns=["id", "label", "parent", "description", "include", "exclude"],
+    )  # fmt: skip
+
+
+def write_xlsx(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
+    """``exports/round-N/segments.xlsx``: the CSV's table plus, on their own sheets, every
+    coder's codings (spans and memos included) and the codebook, for spreadsheet users."""
+    book = load_round(ws, config, round_no).book
+    sheets = {"segments": segments_with_codes(ws, config, round_no)}
+    if ws.codings(round_no).is_file():
+        codings = read_table(ws.codings(round_no), CODINGS)
+        coded = codings[codings["code"].notna() | codings["memo"].notna()]
+        sheets["codings"] = coded[
+            ["segment_id", "coder", "code", "span_start", "span_end", "span_text", "memo",
+             "updated_at", "origin"]
+        ]  # fmt: skip
+    sheets["codebook"] = codebook_sheet(book)
+    path = ws.exports / f"round-{round_no}" / "segments.xlsx"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        for name, frame in sheets.items():
+            frame.to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            sheet.freeze_panes = "A2"
+            for column, title in zip(sheet.columns, frame.columns, strict=True):
+                width = 60 if title in ("text", "description", "span_text", "memo") else 16
+                sheet.column_dimensions[column[0].column_letter].width = width
     return path
 
 
@@ -107,49 +142,19 @@ def write_subtitles(ws: Workspace, kind: str) -> list[Path]:
 
 # REFI-QDA codebook --------------------------------------------------------------------------------
 
-QDC_NS = "urn:QDA-XML:codebook:1.0"
-QDC_XSD = "http://schema.qdasoftware.org/versions/Codebook/v1.0/Codebook.xsd"
-
-
-def code_guid(study: str, code_id: str) -> str:
-    """A stable REFI-QDA GUID per study and code id, so re-exports and imports line up."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cda-pipeline:{study}:{code_id}")).upper()
-
 
 def qdc(book: Codebook, *, origin: str) -> str:
     """The codebook in the REFI-QDA codebook exchange format (``.qdc``), parents nesting children.
 
-    ``name`` is the code's label; the description carries the inclusion and exclusion rules, as
-    other tools have no fields for them.
+    ``name`` is the code's label; the description carries the inclusion and exclusion rules.
     """
-    ET.register_namespace("", QDC_NS)
-    ET.register_namespace("xsi", "http://www.w3.org/2001/XMLSchema-instance")
+    location = f"{refi.CODEBOOK_NS} {refi.CODEBOOK_XSD}"
     root = ET.Element(
-        f"{{{QDC_NS}}}CodeBook",
-        {"origin": origin, "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation":
-         f"{QDC_NS} {QDC_XSD}"},
-    )  # fmt: skip
-    codes = ET.SubElement(root, f"{{{QDC_NS}}}Codes")
-
-    def add(parent: ET.Element, parent_id: str | None) -> None:
-        for code in book.codes:
-            if code.parent != parent_id:
-                continue
-            element = ET.SubElement(
-                parent, f"{{{QDC_NS}}}Code",
-                {"guid": code_guid(book.study, code.id), "name": code.label, "isCodable": "true"},
-            )  # fmt: skip
-            text = code.description.strip()
-            if code.include:
-                text += f"\nInclude: {code.include.strip()}"
-            if code.exclude:
-                text += f"\nExclude: {code.exclude.strip()}"
-            ET.SubElement(element, f"{{{QDC_NS}}}Description").text = text
-            add(element, code.id)
-
-    add(codes, None)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        f"{{{refi.CODEBOOK_NS}}}CodeBook",
+        {"origin": origin, f"{{{refi.XSI}}}schemaLocation": location},
+    )
+    refi.add_codes(ET.SubElement(root, f"{{{refi.CODEBOOK_NS}}}Codes"), book, refi.CODEBOOK_NS)
+    return refi.xml_text(root, refi.CODEBOOK_NS)
 
 
 def write_qdc(ws: Workspace, config: StudyConfig, round_no: int) -> Path:

@@ -39,7 +39,7 @@ from pipeline.io import read_table, validate, write_table, write_text
 from pipeline.labelstudio import Connection, connection
 from pipeline.paths import Workspace
 from pipeline.progress import track
-from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
+from pipeline.schemas import CODINGS, CODINGS_ORDER, SEGMENTS, SUGGESTIONS
 
 log = logging.getLogger("pipeline")
 
@@ -124,6 +124,11 @@ def title(config: StudyConfig, round_no: int, coder: str) -> str:
 def _state(ws: Workspace, round_no: int) -> dict:
     path = ws.ls_state(round_no)
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def label_studio_coders(ws: Workspace, round_no: int) -> set[str]:
+    """Coders (adjudication included) that have a Label Studio project for the round."""
+    return set(_state(ws, round_no))
 
 
 def _save_state(ws: Workspace, round_no: int, state: dict) -> None:
@@ -657,8 +662,9 @@ def codings_from_export(tasks: list[dict], coder: str, book: Codebook) -> pd.Dat
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    order = ["coder", "segment_id", "annotation_id", "code", "span_start"]
-    return frame.sort_values(order, na_position="first", kind="stable").reset_index(drop=True)
+    return frame.sort_values(CODINGS_ORDER, na_position="first", kind="stable").reset_index(
+        drop=True
+    )
 
 
 @dataclass
@@ -698,6 +704,14 @@ def _export_round(
         tasks = export_tasks(ls, conn, project.id, name, annotated_only=True)
         frame = codings_from_export(tasks, coder, loaded.book)
         before = previous[previous["coder"] == coder]
+        foreign = before[before["origin"] != "labelstudio"]
+        if len(foreign):
+            log.warning(
+                "coder %s now has a Label Studio project: their %d imported coding row(s) "
+                "(%s) are replaced by the project's", coder, len(foreign),
+                ", ".join(sorted(set(foreign["origin"]))),
+            )  # fmt: skip
+            before = before[before["origin"] == "labelstudio"]
         absent = before[~before["task_id"].isin({t["id"] for t in tasks})]
         checked = absent[absent["status"] != "task-deleted"]["task_id"].unique().tolist()
         deleted = _deleted(ls, conn, checked) if checked else set()

@@ -393,6 +393,9 @@ CODINGS = Schema(
     ),
 )
 
+# the row order codings.parquet is written in, whoever writes it (pull, import)
+CODINGS_ORDER = ["coder", "segment_id", "annotation_id", "code", "span_start"]
+
 AGREEMENT = Schema(
     name="agreement",
     version=1,

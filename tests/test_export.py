@@ -87,7 +87,9 @@ def test_qdc_nests_codes_under_their_parents_with_stable_guids(sample):
     import xml.etree.ElementTree as ET
 
     from pipeline.codebook import load_round
-    from pipeline.export import QDC_NS, code_guid, write_qdc
+    from pipeline.export import write_qdc
+    from pipeline.refi import CODEBOOK_NS as QDC_NS
+    from pipeline.refi import code_guid
 
     config = load_config(sample)
     path = write_qdc(sample, config, 1)
