@@ -39,7 +39,7 @@ CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-slow lint \
         bench-nlp bench-topics bench-transcribe bench-ls bench-report labelstudio labelstudio-stop ls-push ls-pull \
-        adjudicate ingest transcribe import pseudonymise nlp topics suggest agreement report clean-demo
+        adjudicate ingest transcribe import pseudonymise nlp topics suggest agreement report export clean-demo
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -137,7 +137,7 @@ $(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py
 # human coding: the server's state is not a file, so push and pull always run; pull rewrites
 # codings.parquet only when the export changed, so agreement and the report rerun only then.
 $(CODINGS):
-	@echo "no codings for round $(ROUND) yet: run 'make ls-pull ROUND=$(ROUND)' first" >&2; exit 1
+	@echo "no codings for round $(ROUND) yet: run 'make ls-pull ROUND=$(ROUND)' (or 'cda import qdpx FILE --round $(ROUND)') first" >&2; exit 1
 
 $(AGREEMENT): $(CODINGS) $(CODEBOOK) pipeline/agreement.py $(CORE) | $(SETUP)
 	$(CDA) agreement --workspace $(WS) --round $(ROUND)
@@ -167,6 +167,16 @@ suggest: $(SUGGESTIONS) ## Code suggestions per segment from the ROUND's codeboo
 agreement: $(AGREEMENT) ## Inter-coder agreement of ROUND (after make ls-pull)
 report: $(REPORT) ## HTML report for ROUND
 	@echo "Report: $(abspath $(REPORT))"
+
+# exchange: spreadsheets, video players and QDA tools (ATLAS.ti, NVivo, MAXQDA, QualCoder).
+# Subtitles need timed transcripts, so their failure on untimed ones does not stop the rest.
+export: $(SEGMENTS) $(CODEBOOK) | $(SETUP) ## Write ROUND's exports to exports/: CSV, XLSX, SRT/VTT, REFI-QDA .qdc and .qdpx
+	$(CDA) export csv --workspace $(WS) --round $(ROUND)
+	$(CDA) export xlsx --workspace $(WS) --round $(ROUND)
+	-$(CDA) export srt --workspace $(WS)
+	-$(CDA) export vtt --workspace $(WS)
+	$(CDA) export qdc --workspace $(WS) --round $(ROUND)
+	$(CDA) export qdpx --workspace $(WS) --round $(ROUND)
 
 # demo and checks ------------------------------------------------------------------------------
 demo: | $(SETUP) ## Run the whole pipeline on the bundled sample (in build/demo)

@@ -46,16 +46,15 @@ def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd
             lambda codes: "; ".join(sorted(set(codes), key=lambda c: (order.get(c, 1e9), c)))
         )
 
-    codes = pd.Series(dtype="string")
+    codes, suggested = {}, {}
     if ws.codings(round_no).is_file():
         # as coded (no parent roll-up), codes outside the codebook included
-        codes = joined(settled_codes(read_table(ws.codings(round_no), CODINGS)))
-    suggested = pd.Series(dtype="string")
+        codes = joined(settled_codes(read_table(ws.codings(round_no), CODINGS))).to_dict()
     if ws.suggestions(round_no).is_file():
-        suggested = joined(read_table(ws.suggestions(round_no), SUGGESTIONS))
+        suggested = joined(read_table(ws.suggestions(round_no), SUGGESTIONS)).to_dict()
+    ids = segments["segment_id"]
     out = segments.assign(
-        codes=segments["segment_id"].map(codes).fillna(""),
-        suggested=segments["segment_id"].map(suggested).fillna(""),
+        codes=[codes.get(s, "") for s in ids], suggested=[suggested.get(s, "") for s in ids]
     )
     return out[SEGMENT_COLUMNS]
 

@@ -44,7 +44,7 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 def _el(parent: ET.Element, tag: str, attrib: dict | None = None, text: str | None = None):
     element = ET.SubElement(parent, f"{{{NS}}}{tag}", attrib or {})
     if text is not None:
-        element.text = text
+        element.text = refi.xml_safe(text)
     return element
 
 

@@ -9,6 +9,7 @@ writes it and the import reads codings back through it.
 
 from __future__ import annotations
 
+import re
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -22,6 +23,15 @@ CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
 CODEBOOK_XSD = "http://schema.qdasoftware.org/versions/Codebook/v1.0/Codebook.xsd"
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 PROJECT_XSD = "http://schema.qdasoftware.org/versions/Project/v1.0/Project.xsd"
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the control characters XML 1.0 forbids (a stray form feed in a memo
+    would otherwise make the whole project unreadable for other tools)."""
+    return _NOT_XML.sub("", text)
 
 
 def guid(study: str, kind: str, *parts: object) -> str:
@@ -60,7 +70,7 @@ def add_codes(parent: ET.Element, book: Codebook, ns: str, extra: list[str] = ()
                 element, f"{{{ns}}}Code",
                 {"guid": code_guid(book.study, code.id), "name": code.label, "isCodable": "true"},
             )  # fmt: skip
-            ET.SubElement(child, f"{{{ns}}}Description").text = code_description(code)
+            ET.SubElement(child, f"{{{ns}}}Description").text = xml_safe(code_description(code))
             add(child, code.id)
 
     add(parent, None)

@@ -41,6 +41,13 @@ def sample(tmp_path_factory):
     return ws
 
 
+def test_csv_before_any_coding_or_suggestion_has_empty_code_columns(tmp_path):
+    ws = sample_through_nlp(tmp_path / "ws")
+    table = pd.read_csv(write_csv(ws, load_config(ws), 1), keep_default_na=False)
+    assert len(table) == len(read_table(ws.segments, SEGMENTS))
+    assert (table["codes"] == "").all() and (table["suggested"] == "").all()
+
+
 def test_csv_separates_human_codes_from_machine_suggestions(sample):
     segments = read_table(sample.segments, SEGMENTS)
     first, second = segments["segment_id"].iloc[1], segments["segment_id"].iloc[2]
@@ -114,3 +121,34 @@ def test_qdc_nests_codes_under_their_parents_with_stable_guids(sample):
     china = next(c for c in book.codes if c.id == "china-dystopie")
     china_xml = root.find(f".//q:Code[@name='{china.label}']", ns)
     assert china_xml.find("q:Description", ns).text.startswith(china.description.strip())
+
+
+def test_xlsx_has_segments_codings_and_codebook_sheets(sample):
+    from pipeline.codebook import load_round
+    from pipeline.export import write_xlsx
+
+    config = load_config(sample)
+    segments = read_table(sample.segments, SEGMENTS)
+    first = segments["segment_id"].iloc[1]
+    rows = [dict(segment_id=first, coder="A", code="havenots", span_start=0, span_end=5,
+                 span_text=segments["text"].iloc[1][:5], memo="kort"),
+            dict(segment_id=first, coder="B", status="skipped")]  # fmt: skip
+    frame = frame_of(rows, CODINGS, in_codebook=True, origin="labelstudio")
+    frame["status"] = frame["status"].fillna("coded")
+    write_table(frame, CODINGS, sample.codings(1))
+
+    path = write_xlsx(sample, config, 1)
+
+    sheets = pd.read_excel(path, sheet_name=None, keep_default_na=False)
+    assert list(sheets) == ["segments", "codings", "codebook"]
+    csv = pd.read_csv(write_csv(sample, config, 1), keep_default_na=False)
+    assert sheets["segments"]["segment_id"].tolist() == csv["segment_id"].tolist()
+    assert sheets["segments"]["codes"].tolist() == csv["codes"].tolist()
+    (coded,) = sheets["codings"].itertuples()  # the skip is not a coding
+    assert (coded.coder, coded.code, coded.span_text, coded.memo) == (
+        "A", "havenots", segments["text"].iloc[1][:5], "kort"
+    )  # fmt: skip
+    book = load_round(sample, config, 1).book
+    assert sheets["codebook"]["id"].tolist() == book.ids
+    kloof = sheets["codebook"].set_index("id").loc["havenots", "parent"]
+    assert kloof == "digitale-kloof"
