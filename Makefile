@@ -38,7 +38,7 @@ REPORT     := $(WS)/reports/round-$(ROUND)/index.html
 CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-slow lint \
-        bench-nlp bench-topics bench-transcribe bench-ls bench-report labelstudio labelstudio-stop ls-push ls-pull \
+        bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx labelstudio labelstudio-stop ls-push ls-pull \
         adjudicate ingest transcribe import pseudonymise nlp topics suggest agreement report export clean-demo
 
 help: ## List the targets
@@ -204,6 +204,9 @@ bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step 
 
 bench-report: | $(SETUP) ## Report generation time for 5,000 segments and 20 codes
 	$(VENV)/bin/python -m pipeline.bench_report
+
+bench-qdpx: | $(SETUP) ## REFI-QDA export and import time for 5,000 segments, round trip checked
+	$(VENV)/bin/python -m pipeline.bench_qdpx
 
 bench-ls: | $(SETUP) $(LABELSTUDIO) ## Label Studio push and pull times for 5,000 segments
 	$(VENV)/bin/python -m pipeline.bench_ls

@@ -312,11 +312,12 @@ def codings(archive: Archive, segments: pd.DataFrame, book: Codebook, *, coder: 
     matched, unmatched_sources = match_sources(archive, segments)
     code_ids = _code_ids(archive, book)
     rows, lost = [], []
+    ends = {name: [p.end for p in placed] for name, placed in matched.items()}
     for sel in archive.selections:
         placed = matched.get(sel.source)
         if placed is None:
             continue
-        hits = [p for p in placed if max(sel.start, p.start) < min(sel.end, p.end)]
+        hits = _overlapping(placed, ends[sel.source], sel.start, sel.end)
         if not hits:
             text = archive.texts[sel.source][sel.start : sel.end]
             lost.append(f"{sel.source} {sel.start}-{sel.end} {text[:40]!r}")
@@ -338,6 +339,17 @@ def codings(archive: Archive, segments: pd.DataFrame, book: Codebook, *, coder: 
     table = _rows_to_table(rows, book, f"qdpx:{archive.path.name}")
     unknown = table[~table["in_codebook"]]["code"].value_counts().to_dict()
     return Imported(table, lost, unmatched_sources, archive.skipped_sources, unknown)
+
+
+def _overlapping(placed: list[Placed], ends: list[int], start: int, end: int) -> list[Placed]:
+    """The placed segments that overlap [start, end); ``placed`` is in text order, so a
+    binary search finds the first (a long transcript has thousands of segments)."""
+    hits = []
+    for p in placed[bisect.bisect_right(ends, start) :]:
+        if p.start >= end:
+            break
+        hits.append(p)
+    return hits
 
 
 def _code_ids(archive: Archive, book: Codebook) -> dict[str, str]:
