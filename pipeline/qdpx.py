@@ -112,7 +112,9 @@ def build(
 
     sources = _el(root, "Sources")
     notes: list[ET.Element] = []
-    by_segment = dict(list(coded.groupby("segment_id", sort=False)))
+    by_segment: dict[str, list] = {}  # plain tuples: itertuples per small frame is slow
+    for row in coded.itertuples(index=False):
+        by_segment.setdefault(row.segment_id, []).append(row)
     memo_of: dict[str, dict[str, str]] = {}
     for row in memos.itertuples():
         memo_of.setdefault(row.segment_id, {}).setdefault(row.coder, row.memo)
@@ -156,13 +158,13 @@ def _selections(
     segment_id: str,
     text: str,
     where: tuple[int, int],
-    rows: pd.DataFrame | None,
+    rows: list | None,
     memos: dict[str, str],
 ) -> None:
     """One ``PlainTextSelection`` per coder and position, its codes as ``Coding`` children and
     the coder's memo on the segment as a ``NoteRef`` to a ``Note``."""
     places: dict[tuple[str, int, int], list] = {}
-    for row in rows.itertuples() if rows is not None else []:
+    for row in rows or []:
         position = span_position(row, text, where)
         if position is None:
             project.skipped.append(f"{segment_id} {row.coder}:{row.code} ({row.span_text!r})")
