@@ -13,9 +13,11 @@ import json
 import re
 import shutil
 import unicodedata
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -31,6 +33,20 @@ from pipeline.suggest import run_suggest
 from pipeline.topics import run_topics
 from pipeline.workspace import init_workspace
 
+
+def run_exports(ws: Workspace, config) -> None:
+    """Everything ``make export`` writes: spreadsheets, subtitles, REFI-QDA files."""
+    from pipeline.export import write_csv, write_qdc, write_subtitles, write_xlsx
+    from pipeline.qdpx import write_qdpx
+
+    write_csv(ws, config, 1)
+    write_xlsx(ws, config, 1)
+    write_subtitles(ws, "srt")
+    write_subtitles(ws, "vtt")
+    write_qdc(ws, config, 1)
+    write_qdpx(ws, config, 1)
+
+
 STAGES = (
     import_transcripts,
     pseudonymise,
@@ -38,8 +54,9 @@ STAGES = (
     run_topics,
     lambda ws, config: run_suggest(ws, config, round_no=1),
     run_report,
+    run_exports,
 )
-TEXT_SUFFIXES = {".csv", ".json", ".html", ".txt", ".md", ".yaml", ".yml"}
+TEXT_SUFFIXES = {".csv", ".json", ".html", ".txt", ".md", ".yaml", ".yml", ".srt", ".vtt", ".qdc"}
 
 
 # an independent scanner ----------------------------------------------------------------------
@@ -127,9 +144,40 @@ def _png_texts(path: Path) -> list[tuple[str, str]]:
     return [(f"{path}(png text)", " ".join(texts))]
 
 
+def _xlsx_texts(path: Path) -> list[tuple[str, str]]:
+    """Every cell of every sheet of a workbook."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        return [
+            (f"{path}[{sheet.title}]",
+             " ".join(str(v) for row in sheet.iter_rows(values_only=True) for v in row if v))
+            for sheet in book.worksheets
+        ]  # fmt: skip
+    finally:
+        book.close()
+
+
+def _zip_texts(path: Path) -> list[tuple[str, str]]:
+    """Each member of a REFI-QDA archive (project XML and transcripts), entities unescaped."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        texts = []
+        for name in archive.namelist():
+            text = archive.read(name).decode("utf-8")
+            texts += [(f"{path}!{name}", text), (f"{path}!{name}(unescaped)", html.unescape(text))]
+        return texts
+
+
 def _file_texts(path: Path) -> list[tuple[str, str]]:
     if path.suffix == ".parquet":
         return _string_columns(path)
+    if path.suffix == ".xlsx":
+        return _xlsx_texts(path)
+    if path.suffix == ".qdpx":
+        return _zip_texts(path)
     if path.suffix == ".png":
         return _png_texts(path)
     if path.suffix == ".spacy":
@@ -193,7 +241,7 @@ def forbidden_names(ws: Workspace) -> set[str]:
 
 
 def public_folders(ws: Workspace) -> list[Path]:
-    return [ws.interim, ws.processed, ws.reports]
+    return [ws.interim, ws.processed, ws.reports, ws.exports]
 
 
 # tests ---------------------------------------------------------------------------------------
@@ -210,6 +258,9 @@ def test_no_name_survives_in_any_output(sample: Workspace) -> None:
         "data/interim/tokens.parquet",
         "data/interim/sentences.parquet",
         "reports/round-1/index.html",
+        "exports/round-1/segments.xlsx",
+        "exports/round-1/digitalisering-cohesie-round-1.qdpx",
+        "exports/subtitles/burgers.vtt",
     } <= scanned
     assert any(s.startswith("data/processed/") for s in scanned)
     assert result.characters > 10_000
@@ -242,20 +293,27 @@ def test_scanner_detects_planted_controls(tmp_path: Path) -> None:
     pq.write_table(tokens, folder / "d.parquet")
     innocent = "onderzoek huisbezoeken bellen stellen vandaan"
     (folder / "e.txt").write_text(innocent, encoding="utf-8")
+    pd.DataFrame({"text": ["Daarna zei Ellen iets"]}).to_excel(folder / "f.xlsx", index=False)
+    with zipfile.ZipFile(folder / "g.qdpx", "w") as archive:
+        archive.writestr("project.qde", '<Note name="Daan &amp; co"/>')
 
     result = scan([folder], pattern)
-    assert len(result.files) == 5
+    assert len(result.files) == 7
     assert sorted({hit.path.name for hit in result.hits}) == [
         "a.html",
         "b.json",
         "c.csv",
         "d.parquet",
+        "f.xlsx",
+        "g.qdpx",
     ]
     assert {hit.match for hit in result.hits} == {
         "thijs van 't hof",
         "zoe",
         "joris  brule",
         "joris brule",
+        "ellen",
+        "daan",
     }
     assert not pattern.search(fold(innocent))
 
