@@ -735,14 +735,19 @@ def export_qdpx(
     workspace: WorkspaceOpt = Path("."),
     round_no: RoundOpt = 1,
     audio: Annotated[
-        bool, typer.Option("--audio", help="Include the recordings' audio (identifying!).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--audio/--no-audio", help="Include the recordings' audio (default: export.audio)."
+        ),
+    ] = None,
 ) -> None:
     """The round as a REFI-QDA project (transcripts, codebook, codings, memos) for QDA tools."""
     from pipeline.qdpx import write_qdpx
 
     ws = _ws(workspace)
-    out.print(f"wrote {ws.display(write_qdpx(ws, load_config(ws), round_no, audio=audio))}")
+    config = load_config(ws)
+    audio = config.export.audio if audio is None else audio
+    out.print(f"wrote {ws.display(write_qdpx(ws, config, round_no, audio=audio))}")
 
 
 @export_app.command("qdc")

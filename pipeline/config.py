@@ -176,6 +176,14 @@ class ReportConfig(Section):
     thin_speakers: int = Field(2, ge=1, description="fewer speakers than this: a thin theme")
 
 
+class ExportConfig(Section):
+    """Exports (``cda export``, ``make export``): what leaves the pipeline for other tools."""
+
+    audio: bool = Field(
+        False, description="put the recordings' audio into .qdpx (a voice identifies people)"
+    )
+
+
 class LabelStudioConfig(Section):
     """Label Studio: the local server and how coding rounds are pushed and pulled."""
 
@@ -232,6 +240,7 @@ class StudyConfig(Section):
     suggest: SuggestConfig = Field(default_factory=SuggestConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     labelstudio: LabelStudioConfig = Field(default_factory=LabelStudioConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

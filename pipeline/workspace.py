@@ -28,7 +28,7 @@ def default_config(study: str, groups: list[str]) -> str:
     return (
         "# Study configuration: one section per stage; `cda config show` prints every setting\n"
         "# with its default. Sections: transcribe, import, pseudonymise, nlp, topics, suggest,\n"
-        "# report, labelstudio.\n"
+        "# report, labelstudio, export.\n"
         + body
         + "report:\n  quotes: false   # true shows pseudonymised verbatim text in reports\n"
     )

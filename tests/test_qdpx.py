@@ -173,6 +173,13 @@ def test_audio_is_only_exported_on_request_and_synchronised_per_turn(ws, caplog)
     assert text[start:].startswith(seg.loc["burgers-0002", "text"])
     assert text[:end].endswith(seg.loc["burgers-0001", "text"])
     assert "no extracted audio for deskundigen" in caplog.text
+    # the study's setting decides for `make export`; the flag overrides it
+    with ws.config_file.open("a", encoding="utf-8") as handle:
+        handle.write("export:\n  audio: true\n")
+    for flags, expected in (([], 1), (["--no-audio"], 0)):
+        assert cda(ws, ["export", "qdpx", *flags]).returncode == 0
+        root, _ = _project(plain)
+        assert len(root.findall("q:Sources/q:AudioSource", Q)) == expected
 
 
 # round trip -------------------------------------------------------------------------------------
@@ -345,7 +352,7 @@ def cda(ws, args: list[str]) -> subprocess.CompletedProcess:
     """Run the real CLI (``cda import qdpx ...``) in the workspace."""
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "COLUMNS")}
     return subprocess.run(
-        [CDA, *args[:1], "-w", str(ws.root), *args[1:]],
+        [CDA, *args, "-w", str(ws.root)],
         capture_output=True, text=True, env={**env, "COLUMNS": "200"}, check=False,
     )  # fmt: skip
 
