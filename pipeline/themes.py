@@ -219,6 +219,15 @@ def representatives(
     return [cite(row, quotes=quotes) for _, row in picked.iterrows()]
 
 
+def coder_sources(codings: pd.DataFrame) -> list[dict]:
+    """Who coded and where (Label Studio or an imported QDA project), for the provenance."""
+    coded = codings[codings["status"] == "coded"]
+    return [
+        {"coder": coder, "origin": origin, "segments": int(rows["segment_id"].nunique())}
+        for (coder, origin), rows in coded.groupby(["coder", "origin"], sort=True)
+    ]
+
+
 def theme_report(
     ws: Workspace,
     config: StudyConfig,
@@ -294,6 +303,7 @@ def theme_report(
         "study": config.study,
         "round": round_no,
         "basis": assigned.basis,
+        "coders": coder_sources(codings) if assigned.basis == HUMAN else [],
         "codebook": ws.display(loaded.path),
         "codebook_sha256": loaded.sha256,
         "codebook_changes": changes,

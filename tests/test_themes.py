@@ -164,9 +164,16 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     assert (table["speakers"] <= table["segments"]).all() and table["share"].between(0, 1).all()
 
     coded = codings([(segments["segment_id"].iloc[3], "A", "china-dystopie")])
-    write_table(coded, CODINGS, ws.codings(1))
+    imported = codings([(segments["segment_id"].iloc[i], "C", "havenots") for i in (3, 4, 4)])
+    imported = imported.assign(origin="qdpx:maxqda.qdpx")
+    write_table(pd.concat([coded, imported]), CODINGS, ws.codings(1))
     human = theme_report(ws, config, 1, segments, tokens, markers)
     assert human["basis"] == HUMAN
+    assert section["coders"] == []  # suggestions have no coders
+    assert human["coders"] == [
+        {"coder": "A", "origin": "labelstudio", "segments": 1},
+        {"coder": "C", "origin": "qdpx:maxqda.qdpx", "segments": 2},
+    ]
     china = next(t for t in human["themes"] if t["id"] == "china-dystopie")
     assert sum(g["segments"] for g in china["per_group"]) == 1
     absent = {a["theme"] for a in human["absent_or_thin"] if a["status"] == "absent"}
