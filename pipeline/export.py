@@ -115,7 +115,8 @@ def subtitles(segments: pd.DataFrame, kind: str) -> str:
     blocks = ["WEBVTT"] if kind == "vtt" else []
     for n, row in enumerate(timed.itertuples(), start=1):
         timing = f"{_stamp(row.start, separator)} --> {_stamp(row.end, separator)}"
-        cue = f"{row.speaker}: {row.text}"
+        # one line per cue: a blank line would end the cue, and "-->" is a timing line in VTT
+        cue = f"{row.speaker}: " + " ".join(str(row.text).split()).replace("-->", "→")
         blocks.append(f"{n}\n{timing}\n{cue}" if kind == "srt" else f"{timing}\n{cue}")
     return "\n\n".join(blocks) + "\n"
 

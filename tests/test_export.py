@@ -18,6 +18,7 @@ TURNS = pd.DataFrame(
         ("r-0001", "P02", 3723.5, 3725.25, "Eerst dit."),
         ("r-0000", "F01", 0.0, 1.5, "Welkom allemaal."),
         ("r-0002", "P03", None, None, "Zonder tijd."),
+        ("r-0003", "P03", 3726.0, 3727.0, "Twee\n\nalinea's --> één cue."),
     ],
     columns=["segment_id", "speaker", "start", "end", "text"],
 )
@@ -26,11 +27,13 @@ TURNS = pd.DataFrame(
 def test_srt_and_vtt_cues_by_hand():
     assert subtitles(TURNS, "srt") == (
         "1\n00:00:00,000 --> 00:00:01,500\nF01: Welkom allemaal.\n\n"
-        "2\n01:02:03,500 --> 01:02:05,250\nP02: Eerst dit.\n"
+        "2\n01:02:03,500 --> 01:02:05,250\nP02: Eerst dit.\n\n"
+        "3\n01:02:06,000 --> 01:02:07,000\nP03: Twee alinea's → één cue.\n"
     )
     assert subtitles(TURNS, "vtt") == (
         "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nF01: Welkom allemaal.\n\n"
-        "01:02:03.500 --> 01:02:05.250\nP02: Eerst dit.\n"
+        "01:02:03.500 --> 01:02:05.250\nP02: Eerst dit.\n\n"
+        "01:02:06.000 --> 01:02:07.000\nP03: Twee alinea's → één cue.\n"
     )
 
 
