@@ -94,6 +94,10 @@ def write_xlsx(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
             frame.to_excel(writer, sheet_name=name, index=False)
             sheet = writer.sheets[name]
             sheet.freeze_panes = "A2"
+            for row in sheet.iter_rows(min_row=2):
+                for cell in row:  # speech that starts with "=" is text, not a formula
+                    if cell.data_type == "f":
+                        cell.data_type = "s"
             for column, title in zip(sheet.columns, frame.columns, strict=True):
                 width = 60 if title in ("text", "description", "span_text", "memo") else 16
                 sheet.column_dimensions[column[0].column_letter].width = width

@@ -134,13 +134,18 @@ def test_xlsx_has_segments_codings_and_codebook_sheets(sample):
     segments = read_table(sample.segments, SEGMENTS)
     first = segments["segment_id"].iloc[1]
     rows = [dict(segment_id=first, coder="A", code="havenots", span_start=0, span_end=5,
-                 span_text=segments["text"].iloc[1][:5], memo="kort"),
+                 span_text=segments["text"].iloc[1][:5]),
             dict(segment_id=first, coder="B", status="skipped")]  # fmt: skip
     frame = frame_of(rows, CODINGS, in_codebook=True, origin="labelstudio")
     frame["status"] = frame["status"].fillna("coded")
+    frame.loc[0, "memo"] = "=HYPERLINK(\"http://x\")"  # text, never a formula
     write_table(frame, CODINGS, sample.codings(1))
 
     path = write_xlsx(sample, config, 1)
+    import openpyxl
+
+    memo = openpyxl.load_workbook(path)["codings"]["G2"]
+    assert (memo.value, memo.data_type) == ('=HYPERLINK("http://x")', "s")
 
     sheets = pd.read_excel(path, sheet_name=None, keep_default_na=False)
     assert list(sheets) == ["segments", "codings", "codebook"]
@@ -149,7 +154,7 @@ def test_xlsx_has_segments_codings_and_codebook_sheets(sample):
     assert sheets["segments"]["codes"].tolist() == csv["codes"].tolist()
     (coded,) = sheets["codings"].itertuples()  # the skip is not a coding
     assert (coded.coder, coded.code, coded.span_text, coded.memo) == (
-        "A", "havenots", segments["text"].iloc[1][:5], "kort"
+        "A", "havenots", segments["text"].iloc[1][:5], '=HYPERLINK("http://x")'
     )  # fmt: skip
     book = load_round(sample, config, 1).book
     assert sheets["codebook"]["id"].tolist() == book.ids
