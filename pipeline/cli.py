@@ -55,6 +55,10 @@ WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Study workspace (holds cda.yaml and data/).")
 ]
 RoundOpt = Annotated[int, typer.Option("--round", help="Coding round.", min=1)]
+XsdOpt = Annotated[
+    Path | None,
+    typer.Option(help="Validate against this REFI-QDA XSD (from qdasoftware.org) first."),
+]
 
 
 @app.callback()
@@ -740,6 +744,7 @@ def export_qdpx(
             "--audio/--no-audio", help="Include the recordings' audio (default: export.audio)."
         ),
     ] = None,
+    xsd: XsdOpt = None,
 ) -> None:
     """The round as a REFI-QDA project (transcripts, codebook, codings, memos) for QDA tools."""
     from pipeline.qdpx import write_qdpx
@@ -747,16 +752,19 @@ def export_qdpx(
     ws = _ws(workspace)
     config = load_config(ws)
     audio = config.export.audio if audio is None else audio
-    out.print(f"wrote {ws.display(write_qdpx(ws, config, round_no, audio=audio))}")
+    path = write_qdpx(ws, config, round_no, audio=audio, xsd=xsd)
+    out.print(f"wrote {ws.display(path)}" + (f" (valid against {xsd.name})" if xsd else ""))
 
 
 @export_app.command("qdc")
-def export_qdc(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
+def export_qdc(
+    workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1, xsd: XsdOpt = None
+) -> None:
     """The round's codebook as REFI-QDA codebook exchange (.qdc) for ATLAS.ti, NVivo, MAXQDA."""
     from pipeline.export import write_qdc
 
     ws = _ws(workspace)
-    out.print(f"wrote {ws.display(write_qdc(ws, load_config(ws), round_no))}")
+    out.print(f"wrote {ws.display(write_qdc(ws, load_config(ws), round_no, xsd=xsd))}")
 
 
 @export_app.command("srt")

@@ -161,10 +161,15 @@ def qdc(book: Codebook, *, origin: str) -> str:
     return refi.xml_text(root, refi.CODEBOOK_NS)
 
 
-def write_qdc(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
+def write_qdc(
+    ws: Workspace, config: StudyConfig, round_no: int, *, xsd: Path | None = None
+) -> Path:
     from pipeline import __version__
 
     book = load_round(ws, config, round_no).book
     path = ws.exports / f"round-{round_no}" / f"{config.study}-round-{round_no}.qdc"
-    write_text(path, qdc(book, origin=f"cda-pipeline {__version__}"), only_if_changed=True)
+    text = qdc(book, origin=f"cda-pipeline {__version__}")
+    if xsd is not None:
+        refi.check_against(text, xsd, what=ws.display(path))
+    write_text(path, text, only_if_changed=True)
     return path

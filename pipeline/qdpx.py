@@ -240,8 +240,16 @@ def archive_bytes(project: Project) -> bytes:
     return buffer.getvalue()
 
 
-def write_qdpx(ws: Workspace, config: StudyConfig, round_no: int, *, audio: bool = False) -> Path:
-    """``exports/round-N/<study>-round-N.qdpx`` (written only when its content changed)."""
+def write_qdpx(
+    ws: Workspace,
+    config: StudyConfig,
+    round_no: int,
+    *,
+    audio: bool = False,
+    xsd: Path | None = None,
+) -> Path:
+    """``exports/round-N/<study>-round-N.qdpx`` (written only when its content changed);
+    with ``xsd``, only if ``project.qde`` validates against that REFI-QDA schema."""
     from pipeline import __version__
 
     book = load_round(ws, config, round_no).book
@@ -264,6 +272,8 @@ def write_qdpx(ws: Workspace, config: StudyConfig, round_no: int, *, audio: bool
             "; ".join(project.skipped[:5]) + (" …" if len(project.skipped) > 5 else ""),
         )  # fmt: skip
     path = ws.exports / f"round-{round_no}" / f"{config.study}-round-{round_no}.qdpx"
+    if xsd is not None:
+        refi.check_against(project.xml, xsd, what=f"{ws.display(path)}: project.qde")
     data = archive_bytes(project)
     if not (path.is_file() and path.read_bytes() == data):
         with atomic_path(path) as tmp:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pandas as pd
 
 from pipeline.citation import clock
 from pipeline.codebook import Codebook
+from pipeline.errors import CdaError
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -104,3 +106,25 @@ def transcript(segments: pd.DataFrame) -> tuple[str, dict[str, tuple[int, int]]]
         lines.append(line)
         offset += len(line)
     return "".join(lines), where
+
+
+def check_against(xml: str, xsd: Path, *, what: str) -> None:
+    """Validate ``xml`` with a REFI-QDA XSD the user has (Project.xsd or Codebook.xsd from
+    www.qdasoftware.org); the schema is not bundled, so this runs only when asked for."""
+    from lxml import etree  # a dependency of python-docx
+
+    try:
+        schema = etree.XMLSchema(etree.parse(str(xsd)))
+    except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+        raise CdaError(f"{xsd}: not a readable XML schema ({exc})", hint=_XSD_HINT) from None
+    document = etree.fromstring(xml.encode("utf-8"))
+    if schema.validate(document):
+        return
+    errors = [f"line {e.line}: {e.message}" for e in schema.error_log][:5]
+    raise CdaError(
+        f"{what} does not validate against {xsd.name}: " + "; ".join(errors),
+        hint="nothing was written; please report this with the schema version you used",
+    )
+
+
+_XSD_HINT = "download Project.xsd or Codebook.xsd from https://www.qdasoftware.org"

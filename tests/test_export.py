@@ -138,7 +138,7 @@ def test_xlsx_has_segments_codings_and_codebook_sheets(sample):
             dict(segment_id=first, coder="B", status="skipped")]  # fmt: skip
     frame = frame_of(rows, CODINGS, in_codebook=True, origin="labelstudio")
     frame["status"] = frame["status"].fillna("coded")
-    frame.loc[0, "memo"] = "=HYPERLINK(\"http://x\")"  # text, never a formula
+    frame.loc[0, "memo"] = '=HYPERLINK("http://x")'  # text, never a formula
     write_table(frame, CODINGS, sample.codings(1))
 
     path = write_xlsx(sample, config, 1)
@@ -160,3 +160,43 @@ def test_xlsx_has_segments_codings_and_codebook_sheets(sample):
     assert sheets["codebook"]["id"].tolist() == book.ids
     kloof = sheets["codebook"].set_index("id").loc["havenots", "parent"]
     assert kloof == "digitale-kloof"
+
+
+def _codebook_xsd(path, color_use: str):
+    """A small schema of our own for the REFI-QDA codebook (the published one is not bundled):
+    enough to see that --xsd validates, and that a violation stops the export."""
+    path.write_text(f"""<?xml version="1.0"?>
+<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns="urn:QDA-XML:codebook:1.0"
+    targetNamespace="urn:QDA-XML:codebook:1.0" elementFormDefault="qualified">
+  <xsd:element name="CodeBook"><xsd:complexType><xsd:sequence>
+    <xsd:element name="Codes" type="CodesType"/></xsd:sequence>
+    <xsd:attribute name="origin" type="xsd:string"/></xsd:complexType></xsd:element>
+  <xsd:complexType name="CodesType"><xsd:sequence>
+    <xsd:element name="Code" type="CodeType" maxOccurs="unbounded"/>
+  </xsd:sequence></xsd:complexType>
+  <xsd:complexType name="CodeType"><xsd:sequence>
+    <xsd:element name="Description" type="xsd:string" minOccurs="0"/>
+    <xsd:element name="Code" type="CodeType" minOccurs="0" maxOccurs="unbounded"/></xsd:sequence>
+    <xsd:attribute name="guid" type="xsd:string" use="required"/>
+    <xsd:attribute name="name" type="xsd:string" use="required"/>
+    <xsd:attribute name="isCodable" type="xsd:boolean" use="required"/>
+    <xsd:attribute name="color" type="xsd:string" use="{color_use}"/></xsd:complexType>
+</xsd:schema>""")
+    return path
+
+
+def test_xsd_option_validates_before_writing(sample, tmp_path):
+    from pipeline.export import write_qdc
+
+    config = load_config(sample)
+    target = sample.exports / "round-1" / f"{config.study}-round-1.qdc"
+    target.unlink(missing_ok=True)
+    with pytest.raises(CdaError) as info:
+        write_qdc(sample, config, 1, xsd=_codebook_xsd(tmp_path / "strict.xsd", "required"))
+    assert "does not validate against strict.xsd: line 4:"  # the first Code in info.value.message
+    assert "color" in info.value.message and not target.exists()
+    assert write_qdc(sample, config, 1, xsd=_codebook_xsd(tmp_path / "ok.xsd", "optional"))
+    assert target.is_file()
+    (tmp_path / "kapot.xsd").write_text("<xsd:schema")
+    with pytest.raises(CdaError, match=r"kapot\.xsd: not a readable XML schema"):
+        write_qdc(sample, config, 1, xsd=tmp_path / "kapot.xsd")
