@@ -88,7 +88,6 @@ def write_xlsx(ws: Workspace, config: StudyConfig, round_no: int) -> Path:
         ]  # fmt: skip
     sheets["codebook"] = codebook_sheet(book)
     path = ws.exports / f"round-{round_no}" / "segments.xlsx"
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
         for name, frame in sheets.items():
             frame.to_excel(writer, sheet_name=name, index=False)

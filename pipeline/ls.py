@@ -661,10 +661,10 @@ def codings_from_export(tasks: list[dict], coder: str, book: Codebook) -> pd.Dat
     return frame.assign(origin="labelstudio")
 
 
-def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(CODINGS_ORDER, na_position="first", kind="stable").reset_index(
-        drop=True
-    )
+def sort_codings(frame: pd.DataFrame) -> pd.DataFrame:
+    """The one row order of codings.parquet, whoever writes it (pull, cda import qdpx)."""
+    order = frame.sort_values(CODINGS_ORDER, na_position="first", kind="stable")
+    return order.reset_index(drop=True)
 
 
 @dataclass
@@ -730,7 +730,7 @@ def _export_round(
     imported = previous[~previous["coder"].isin(coders)]
     frames += [imported] if len(imported) else []
     table = pd.concat(frames, ignore_index=True) if frames else CODINGS.empty()
-    return _sorted(validate(table, CODINGS, where=f"the export of round {round_no}"))
+    return sort_codings(validate(table, CODINGS, where=f"the export of round {round_no}"))
 
 
 def _store_codings(
@@ -752,7 +752,7 @@ def _store_codings(
             ", ".join(f"{c} ({n}×)" for c, n in unknown.items()),
         )  # fmt: skip
     frozen = loaded.book.state == "closed" and path.is_file() and not force
-    if frozen and not _sorted(previous).equals(table):
+    if frozen and not sort_codings(previous).equals(table):
         raise CdaError(
             f"round {round_no} is closed, but Label Studio differs from its frozen codings "
             f"({changed} annotation(s) changed or added)",

@@ -29,9 +29,9 @@ from pipeline.codebook import Codebook, load_round
 from pipeline.config import StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import frame_of, read_table, validate, write_table
-from pipeline.ls import label_studio_coders
+from pipeline.ls import label_studio_coders, sort_codings
 from pipeline.paths import Workspace
-from pipeline.schemas import CODINGS, CODINGS_ORDER, SEGMENTS
+from pipeline.schemas import CODINGS, SEGMENTS
 
 log = logging.getLogger(__name__)
 
@@ -455,11 +455,11 @@ def import_qdpx(
             hint="import them under another name: --coder NAME (one coder per archive)",
         )
     replaced = previous[previous["coder"].isin(coders)]
-    merged = pd.concat([f for f in (previous[~previous["coder"].isin(coders)], table) if len(f)])
-    merged = merged.sort_values(CODINGS_ORDER, na_position="first", kind="stable")
-    merged = validate(merged, CODINGS, where=str(path))
+    kept = previous[~previous["coder"].isin(coders)]
+    merged = validate(pd.concat([f for f in (kept, table) if len(f)]), CODINGS, where=str(path))
+    merged = sort_codings(merged)
     frozen = loaded.book.state == "closed" and path.is_file() and not force
-    if frozen and not merged.equals(validate(previous, CODINGS, where=str(path))):
+    if frozen and not merged.equals(previous):
         raise CdaError(
             f"round {round_no} is closed; importing would change its frozen codings",
             hint="codings.parquet is unchanged; pass --force to import anyway",
