@@ -110,13 +110,13 @@ def _parse(path: Path, root: ET.Element, zf: zipfile.ZipFile, names: dict[str, s
     }
     notes = {}
     for note in root.iterfind("q:Notes/q:Note", NS):
-        text = _plain_text(note, zf, names, f"{where}: Note {note.get('guid')}", required=False)
+        text = _plain_text(note, zf, names, f"{where}: Note {note.get('guid')}")
         notes[_guid(note, "guid", where, "Note")] = (text, note.get("creatingUser"))
     archive = Archive(path, {}, [], codes, users, root.get("creatingUserGUID"))
     for source in root.iterfind("q:Sources/q:TextSource", NS):
         name = source.get("name") or _guid(source, "guid", where, "TextSource")
         label = f"{where}: TextSource '{name}'"
-        text = _plain_text(source, zf, names, label, required=False)
+        text = _plain_text(source, zf, names, label)
         if text is None:
             archive.skipped_sources.append(f"{name} (its text is outside the archive)")
             continue
@@ -164,17 +164,14 @@ def _selection(sel, name: str, text: str, label: str, codes: dict, notes: dict) 
     return Selection(name, guid, start, end, coded, sel.get("creatingUser"), stamp, memos)
 
 
-def _plain_text(element, zf, names: dict[str, str], label: str, *, required: bool) -> str | None:
-    """A source's or note's text: ``PlainTextContent`` or an ``internal://`` file."""
+def _plain_text(element, zf, names: dict[str, str], label: str) -> str | None:
+    """A source's or note's text: ``PlainTextContent`` or an ``internal://`` file; None when
+    it lives outside the archive (the caller reports or skips it)."""
     content = element.find("q:PlainTextContent", NS)
     if content is not None:
         return content.text or ""
     target = element.get("plainTextPath")
-    if not target:
-        if required:
-            raise CdaError(f"{label}: has neither PlainTextContent nor plainTextPath", hint=_HINT)
-        return None
-    if not target.startswith("internal://"):
+    if not target or not target.startswith("internal://"):
         return None
     member = posixpath.join("sources", target.removeprefix("internal://"))
     real = names.get(member.lower())
