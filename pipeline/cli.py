@@ -474,7 +474,10 @@ def codebook_new(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) ->
 
 @codebook_app.command("check")
 def codebook_check(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Validate every round's codebook (and that closed rounds are unchanged)."""
+    """Validate every round's codebook (and that closed rounds are unchanged).
+
+    With segments in the workspace, also warn about keywords and patterns that match none.
+    """
     from pipeline.codebook import load_round, rounds
 
     ws = _ws(workspace)
@@ -499,6 +502,38 @@ def codebook_check(workspace: WorkspaceOpt = Path(".")) -> None:
             loaded.sha256[:12],
         )
     out.print(table)
+    _warn_unmatched(ws, config, found)
+
+
+def _warn_unmatched(ws: Workspace, config, found: list[int]) -> None:
+    """Warn (not fail) about keywords and patterns that match no segment of the workspace."""
+    from rich.markup import escape
+
+    from pipeline.codebook import load_round, round_path
+    from pipeline.nlp import segment_docs
+    from pipeline.suggest import unmatched_terms
+
+    if not ws.segments.is_file():
+        out.print("no segments yet: keywords and patterns not checked against the text")
+        return
+    parsed = segment_docs(ws, config)
+    for round_no in found:
+        dead = unmatched_terms(load_round(ws, config, round_no).book, parsed.docs, parsed.nlp)
+        name = ws.display(round_path(ws, config, round_no))
+        for term in dead:
+            console.print(
+                f"[yellow]warning[/]: {escape(name)}: code '{term.code}': {term.kind} "
+                f"{escape(repr(term.term))} matches no segment",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if dead:
+            console.print(
+                f"[yellow]warning[/]: {escape(name)}: {len(dead)} keyword(s)/pattern(s) match "
+                f"none of the {len(parsed.docs)} segments; check their spelling or drop them",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @codebook_app.command("diff")
@@ -554,10 +589,20 @@ def suggest_cmd(
     round_no: RoundOpt = 1,
     evaluate: Annotated[
         Path | None,
-        typer.Option(help="CSV of expected codes (recording_id,turn,codes) to score against."),
+        typer.Option(
+            help="Score the suggestions against expected codes: precision, recall and F1 per "
+            "code, micro (all) and macro. "
+            "CSV with a header row recording_id,turn,codes: turn is the segment's 1-based turn "
+            "number within its recording; codes are separated by ';'."
+        ),
     ] = None,
 ) -> None:
-    """Machine code suggestions per segment from the round's codebook (keywords, similarity)."""
+    """Machine code suggestions per segment from the round's codebook (keywords, similarity).
+
+    With --evaluate, 'all' pools every (segment, code) pair (micro-average); 'macro' is the
+    unweighted mean over the codes that have expected segments (a code never suggested counts
+    as precision 0); codes suggested but never expected are listed, not averaged.
+    """
     from pipeline.suggest import run_suggest
 
     ws = _ws(workspace)
@@ -573,17 +618,24 @@ def suggest_cmd(
         from pipeline.suggest import evaluate_file
 
         scores = evaluate_file(ws, table, evaluate)
-        view = Table("code", "expected", "suggested", "correct", "precision", "recall")
+        view = Table("code", "expected", "suggested", "correct", "precision", "recall", "F1")
         for row in scores.itertuples(index=False):
             view.add_row(
                 row.code,
                 str(row.expected),
                 str(row.suggested),
                 str(row.correct),
-                f"{row.precision:.2f}",
-                f"{row.recall:.2f}",
+                _num(row.precision),
+                _num(row.recall),
+                _num(row.f1),
             )
         out.print(view)
+        graded = int(((scores["expected"] > 0) & ~scores["code"].isin(["all", "macro"])).sum())
+        out.print(
+            "all: micro-average over (segment, code) pairs; macro: mean over the "
+            f"{graded} code(s) with expected segments (never suggested = precision 0); "
+            "– : undefined (nothing suggested or expected)"
+        )
 
 
 @labelstudio_app.command("start")

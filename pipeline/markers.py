@@ -3,7 +3,8 @@
 CDA reads *how* things are said: who is "we" and who is "them", what must or may happen, how
 firmly claims are made, who is held responsible. The marker lists are the analyst's, not
 ours, so they live in ``codebooks/markers.yaml`` (seeded from ``resources/markers.nl.yaml``),
-validated with line numbers, and matched on lemmas so inflected forms count.
+validated with line numbers, and matched on lemmas so inflected forms count (folded, so a
+spelling with or without diacritics counts too).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from spacy.util import filter_spans
 
 from pipeline import yamlfile
 from pipeline.errors import CdaError
+from pipeline.fold import fold
 from pipeline.schemas import MARKERS
 
 log = logging.getLogger(__name__)
@@ -97,12 +99,14 @@ def build_matchers(
     entries: dict[str, tuple[list[str], list[list[dict[str, Any]]]]], nlp: Language
 ) -> tuple[PhraseMatcher, Matcher]:
     """Matchers for ``{key: (terms, patterns)}``: terms are lemmatised by ``nlp`` itself and
-    matched on lemmas; patterns are raw spaCy Matcher patterns. Shared by markers and codes."""
-    phrases = PhraseMatcher(nlp.vocab, attr="LEMMA")
+    matched on folded lemmas (:func:`folded`: lower case, no diacritics, so "efficientie"
+    finds "efficiëntie" and back); patterns are raw spaCy Matcher patterns, matched on the doc
+    as parsed. Shared by markers and codes; run both with :func:`find`."""
+    phrases = PhraseMatcher(nlp.vocab, attr="ORTH")
     matcher = Matcher(nlp.vocab, validate=True)
     for key, (terms, patterns) in entries.items():
         if terms:
-            phrases.add(key, list(nlp.pipe(terms)))
+            phrases.add(key, [folded(doc) for doc in nlp.pipe(terms)])
         if patterns:
             try:
                 matcher.add(key, patterns)
@@ -112,6 +116,20 @@ def build_matchers(
                     hint="see https://spacy.io/usage/rule-based-matching#matcher",
                 ) from None
     return phrases, matcher
+
+
+def folded(doc: Doc) -> Doc:
+    """A shadow of ``doc`` whose words are its tokens' folded lemmas, token for token, so a
+    match's token offsets are valid in ``doc``. ``doc`` itself (often from the parse cache) is
+    left untouched."""
+    words = [fold(t.lemma_ or t.text) or t.text for t in doc]
+    return Doc(doc.vocab, words=words)
+
+
+def find(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[int, int, int]]:
+    """``(match_id, start, end)`` of both matchers in ``doc`` (terms on its folded lemmas)."""
+    hits = list(phrases(folded(doc))) if len(phrases) else []
+    return hits + (list(matcher(doc)) if len(matcher) else [])
 
 
 def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matcher]:
@@ -126,7 +144,7 @@ def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matc
 def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[str, Span]]:
     """(category/marker, span) pairs; overlapping matches of one category keep the longest."""
     found: dict[str, list[Span]] = {}
-    for match_id, start, end in [*phrases(doc), *(matcher(doc) if len(matcher) else [])]:
+    for match_id, start, end in find(doc, phrases, matcher):
         key = doc.vocab.strings[match_id]
         found.setdefault(key.split("/")[0], []).append(Span(doc, start, end, label=key))
     spans = [span for group in found.values() for span in filter_spans(group)]

@@ -3,8 +3,9 @@
 Two kinds of evidence, kept apart by ``source`` so coders (and agreement statistics) can tell
 them apart:
 
-- ``keyword`` / ``pattern``: the code's keywords matched on lemmas (spaCy PhraseMatcher) and
-  its spaCy patterns. Score 1 − 0.5^n for n distinct matches (one match 0.5, two 0.75, ...).
+- ``keyword`` / ``pattern``: the code's keywords matched on lemmas (spaCy PhraseMatcher),
+  folded on both sides so "efficientie" and "efficiëntie" match each other, and its spaCy
+  patterns. Score 1 − 0.5^n for n distinct matches (one match 0.5, two 0.75, ...).
 - ``similarity:<backend>``: cosine similarity between the segment and the code's label,
   description, inclusion note, keywords and examples. The offline default is TF-IDF over
   lemmas; ``sentence-transformers`` uses a model by name or local path. Evidence is the
@@ -15,7 +16,9 @@ Suggestions are proposals for coders (Label Studio predictions), never codes.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +31,7 @@ from pipeline.codebook import Code, Codebook, Loaded, load_round, require_open
 from pipeline.config import StudyConfig, SuggestConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, write_table
-from pipeline.markers import build_matchers
+from pipeline.markers import build_matchers, find
 from pipeline.nlp import segment_docs
 from pipeline.paths import Workspace
 from pipeline.schemas import DOC_TOPICS, SEGMENTS, SUGGESTIONS, TOPICS
@@ -54,8 +57,7 @@ def keyword_rows(ids: list[str], docs: list[Doc], book: Codebook, nlp: Language)
     rows = []
     for sid, doc in zip(ids, docs, strict=True):
         found: dict[str, list] = {}
-        hits = [*phrases(doc), *(matcher(doc) if len(matcher) else [])]
-        for match_id, start, end in hits:
+        for match_id, start, end in find(doc, phrases, matcher):
             found.setdefault(doc.vocab.strings[match_id], []).append(doc[start:end])
         for key, spans in found.items():
             source, code = key.split("/", 1)
@@ -70,6 +72,42 @@ def keyword_rows(ids: list[str], docs: list[Doc], book: Codebook, nlp: Language)
                 }
             )
     return rows
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A codebook keyword or pattern that matches no segment of the workspace."""
+
+    code: str
+    kind: str  # keyword or pattern
+    term: str
+
+
+def unmatched_terms(book: Codebook, docs: list[Doc], nlp: Language) -> list[Unmatched]:
+    """Every keyword and pattern of ``book`` that matches none of ``docs``, in codebook order.
+
+    Matched exactly as ``cda suggest`` matches them (:func:`keyword_rows`), one term at a time,
+    so a dead keyword is found before coders rely on its suggestions.
+    """
+    entries: dict[str, tuple[list[str], list]] = {}
+    terms: dict[str, Unmatched] = {}
+    for code in book.codes:
+        for i, keyword in enumerate(code.keywords):
+            entries[f"keyword/{code.id}/{i}"] = ([keyword], [])
+            terms[f"keyword/{code.id}/{i}"] = Unmatched(code.id, "keyword", keyword)
+        for i, pattern in enumerate(code.patterns):
+            entries[f"pattern/{code.id}/{i}"] = ([], [pattern])
+            shown = json.dumps(pattern, ensure_ascii=False)
+            terms[f"pattern/{code.id}/{i}"] = Unmatched(code.id, "pattern", shown)
+    if not entries:
+        return []
+    phrases, matcher = build_matchers(entries, nlp)
+    seen: set[str] = set()
+    for doc in docs:
+        seen.update(doc.vocab.strings[match_id] for match_id, _, _ in find(doc, phrases, matcher))
+        if len(seen) == len(entries):
+            break
+    return [term for key, term in terms.items() if key not in seen]
 
 
 def code_text(code: Code) -> str:
@@ -235,10 +273,15 @@ def evaluate(
     segment_ids: list[str],
     min_score: float = 0.0,
 ) -> pd.DataFrame:
-    """Precision and recall per code (and ``all``, micro-averaged) against expected codes.
+    """Precision, recall and F1 per code, then ``all`` (micro) and ``macro``.
 
     A (segment, code) pair counts as suggested when any source scores it >= ``min_score``;
     ``expected`` has ``segment_id`` and ``code``; ``segment_ids`` is the evaluated set.
+    Per code: precision = correct / suggested, recall = correct / expected,
+    F1 = 2PR / (P + R) (undefined, NaN, where its parts are). ``all`` pools every
+    (segment, code) pair (micro-average). ``macro`` is the unweighted mean over the codes that
+    have expected segments; there a code never suggested counts as precision 0 (and F1 0 when
+    precision and recall are both 0), and codes suggested but never expected are not averaged.
     """
     predicted = suggestions[suggestions["score"] >= min_score]
     pred = set(zip(predicted["segment_id"], predicted["code"], strict=True))
@@ -251,32 +294,70 @@ def evaluate(
         p = {x for x in pred if code in ("all", x[1])}
         g = {x for x in gold if code in ("all", x[1])}
         tp = len(p & g)
+        precision = tp / len(p) if p else float("nan")
+        recall = tp / len(g) if g else float("nan")
         rows.append(
             {
                 "code": code,
                 "expected": len(g),
                 "suggested": len(p),
                 "correct": tp,
-                "precision": tp / len(p) if p else float("nan"),
-                "recall": tp / len(g) if g else float("nan"),
+                "precision": precision,
+                "recall": recall,
+                "f1": _f1(precision, recall),
             }
         )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
+    graded = frame[(frame["code"] != "all") & (frame["expected"] > 0)]
+    precision = graded["precision"].fillna(0.0)
+    recall = graded["recall"]
+    f1 = [_f1(p, r) for p, r in zip(precision, recall, strict=True)]
+    macro = {
+        "code": "macro",
+        "expected": int(graded["expected"].sum()),
+        "suggested": int(graded["suggested"].sum()),
+        "correct": int(graded["correct"].sum()),
+        "precision": float(precision.mean()) if len(graded) else float("nan"),
+        "recall": float(recall.mean()) if len(graded) else float("nan"),
+        "f1": float(np.mean(f1)) if len(graded) else float("nan"),
+    }
+    return pd.concat([frame, pd.DataFrame([macro], columns=EVALUATION_COLUMNS)], ignore_index=True)
+
+
+EVALUATION_COLUMNS = ["code", "expected", "suggested", "correct", "precision", "recall", "f1"]
+
+EXPECTED_FORMAT = (
+    "CSV with a header row recording_id,turn,codes: one row per segment, turn = the segment's "
+    "1-based turn number within its recording (segment id <recording_id>-<turn as 4 digits>), "
+    "codes separated by ';' (may be empty)."
+)
+
+
+def _f1(precision: float, recall: float) -> float:
+    if math.isnan(precision) or math.isnan(recall):
+        return float("nan")
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def expected_codes(path) -> pd.DataFrame:
-    """``recording_id,turn,codes`` (codes separated by ';') → (segment_id, code) rows."""
+    """``recording_id,turn,codes`` (:data:`EXPECTED_FORMAT`) → (segment_id, code) rows."""
     from pipeline.transcript import segment_id
 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = {"recording_id", "turn", "codes"} - set(frame.columns)
     if missing:
         raise CdaError(
-            f"{path}: missing column(s) {', '.join(sorted(missing))}",
-            hint="expected recording_id,turn,codes",
+            f"{path}: missing column(s) {', '.join(sorted(missing))}", hint=EXPECTED_FORMAT
+        )
+    bad = [i + 2 for i, t in enumerate(frame["turn"]) if not t.strip().isdigit() or int(t) < 1]
+    if bad:
+        lines = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        raise CdaError(
+            f"{path}: 'turn' is not a turn number (1, 2, ...) on line(s) {lines}",
+            hint=EXPECTED_FORMAT,
         )
     rows = [
-        {"segment_id": segment_id(r.recording_id, int(r.turn)), "code": code.strip()}
+        {"segment_id": segment_id(r.recording_id.strip(), int(r.turn)), "code": code.strip()}
         for r in frame.itertuples(index=False)
         for code in r.codes.split(";")
         if code.strip()

@@ -58,6 +58,24 @@ def test_workshop_talk_markers_by_hand(nlp, spec) -> None:
     ]
 
 
+def test_marker_terms_fold_diacritics_but_the_table_keeps_the_text(nlp) -> None:
+    data, lines = yamlfile.load_text(
+        "version: 1\nlanguage: nl\ncategories:\n  modality:\n    markers:\n"
+        "      - id: mogen\n        terms: [mogen]\n"
+        "  actor:\n    markers:\n      - id: eu\n        terms: [Europese Unie]\n"
+    )
+    spec = yamlfile.parse(MarkerSet, Path("m.yaml"), data, lines)
+    text = "Je mógen ze niet dwingen, zegt de Europése Unie."
+    table = marker_table(["s0"], [nlp(text)], spec, nlp)
+    # written with accents in the text, without in the list: both found, shown as written
+    assert table[["marker", "text", "lemma"]].values.tolist() == [
+        ["mogen", "mógen", "mógen"],
+        ["eu", "Europése Unie", "europése unie"],
+    ]
+    for row in table.itertuples():
+        assert text[row.start_char : row.end_char] == row.text
+
+
 def test_offsets_point_at_the_matched_text(nlp, spec) -> None:
     text = "Ik weet niet of de Belastingdienst dat mag."
     docs = [nlp(text)]

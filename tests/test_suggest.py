@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import sample_through_nlp
@@ -168,3 +169,125 @@ def test_closed_round_suggestions_are_never_rewritten(sample: Workspace) -> None
     with pytest.raises(CdaError, match="round 1 is closed"):
         run_suggest(sample, config, round_no=1)
     assert sample.suggestions(1).read_bytes() == before
+
+
+def test_keywords_fold_diacritics_both_ways(nlp) -> None:
+    codes = [
+        {"id": "efficientie", "label": "E", "description": "d", "keywords": ["efficientie"]},
+        {"id": "ideeen", "label": "I", "description": "d", "keywords": ["ideeën"]},
+    ]
+    texts = ["De efficiëntie van de overheid.", "Goede ideeen, Efficientie ook.", "Niets."]
+    table = run(nlp, texts, codes, similarity="none")
+    assert table[["segment_id", "code", "evidence"]].values.tolist() == [
+        ["s0", "efficientie", "efficiëntie"],  # evidence as written
+        ["s1", "efficientie", "Efficientie"],
+        ["s1", "ideeen", "ideeen"],
+    ]
+
+
+@pytest.fixture(scope="module")
+def open_sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The sample with round 1 still open (``sample`` gets closed by a test above)."""
+    return sample_through_nlp(tmp_path_factory.mktemp("open") / "ws")
+
+
+def test_codebook_check_warns_about_keywords_and_patterns_that_match_nothing(
+    open_sample: Workspace,
+) -> None:
+    sample = open_sample
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    path = sample.codebooks / "digitalisering-cohesie" / "round-1.yaml"
+    original = path.read_text(encoding="utf-8")
+    extra = (
+        "  - id: proef\n    label: Proef\n    description: Een code om te testen.\n"
+        "    keywords: [China, efficientie, zwijnenstal]\n"
+        '    patterns: [[{"LOWER": "kredietsysteem"}], [{"LOWER": "xylofoon"}]]\n'
+    )
+    path.write_text(original + extra, encoding="utf-8")
+    try:
+        result = CliRunner().invoke(app, ["codebook", "check", "-w", str(sample.root)])
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert result.exit_code == 0, result.output
+    lines = [ln for ln in result.output.splitlines() if "code 'proef'" in ln]
+    # China and kredietsysteem occur in the sample; "efficientie" is there as efficiëntie
+    assert lines == [
+        "warning: codebooks/digitalisering-cohesie/round-1.yaml: code 'proef': keyword "
+        "'zwijnenstal' matches no segment",
+        "warning: codebooks/digitalisering-cohesie/round-1.yaml: code 'proef': pattern "
+        '\'[{"LOWER": "xylofoon"}]\' matches no segment',
+    ]
+
+
+def test_evaluate_f1_micro_and_macro_by_hand() -> None:
+    suggestions = pd.DataFrame(
+        {
+            "segment_id": ["a", "a", "b", "c", "c"],
+            "code": ["x", "y", "x", "x", "z"],
+            "score": [0.5, 0.9, 0.2, 0.8, 0.7],
+        }
+    )
+    expected = pd.DataFrame({"segment_id": ["a", "b", "d", "d"], "code": ["x", "y", "x", "w"]})
+    scores = evaluate(suggestions, expected, segment_ids=["a", "b", "c", "d"]).set_index("code")
+    assert list(scores.index) == ["w", "x", "y", "z", "all", "macro"]
+    # x: suggested {ax, bx, cx}, expected {ax, dx}: P 1/3, R 1/2, F1 = 2PR/(P+R) = 0.4
+    assert scores.loc["x", ["precision", "recall", "f1"]].tolist() == pytest.approx(
+        [1 / 3, 1 / 2, 0.4]
+    )
+    # y: suggested {ay}, expected {by}: P 0, R 0, F1 0
+    assert scores.loc["y", ["precision", "recall", "f1"]].tolist() == [0, 0, 0]
+    # w: expected, never suggested: P undefined; z: suggested, never expected: R undefined
+    assert np.isnan(scores.loc["w", "precision"]) and scores.loc["w", "recall"] == 0
+    assert np.isnan(scores.loc["z", "recall"]) and np.isnan(scores.loc["z", "f1"])
+    # all (micro): 1 correct of 5 suggested and 4 expected: P .2, R .25, F1 = .1 / .45
+    assert scores.loc["all", ["precision", "recall", "f1"]].tolist() == pytest.approx(
+        [0.2, 0.25, 0.1 / 0.45]
+    )
+    # macro over the codes with expected segments (w, x, y; not z), w's precision as 0:
+    # P (0 + 1/3 + 0) / 3, R (0 + 1/2 + 0) / 3, F1 (0 + .4 + 0) / 3
+    assert scores.loc["macro", ["precision", "recall", "f1"]].tolist() == pytest.approx(
+        [1 / 9, 1 / 6, 0.4 / 3]
+    )
+
+
+def test_expected_codes_format_is_in_help_and_a_bad_turn_is_named(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["suggest", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    help_text = " ".join(result.output.split())
+    assert "recording_id,turn,codes" in help_text and "1-based" in help_text
+    assert "separated by ';'" in help_text and "macro" in help_text
+    bad = tmp_path / "expected.csv"
+    bad.write_text("recording_id,turn,codes\nburgers,4,x\nburgers,vier,y\n", encoding="utf-8")
+    with pytest.raises(CdaError, match=r"expected.csv: 'turn' .* line\(s\) 3") as info:
+        expected_codes(bad)
+    assert "1-based" in info.value.hint
+
+
+def test_cli_evaluate_prints_f1_and_macro(open_sample: Workspace) -> None:
+    sample = open_sample
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    csv_path = ROOT / "data" / "sample" / "expected_codes.csv"
+    result = CliRunner().invoke(
+        app,
+        ["suggest", "-w", str(sample.root), "--evaluate", str(csv_path)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    table = run_suggest(sample, load_config(sample), round_no=1).table
+    expected = expected_codes(csv_path)
+    segments = read_table(sample.segments, SEGMENTS)
+    scores = evaluate(table, expected, segment_ids=segments["segment_id"].tolist())
+    macro = scores.set_index("code").loc["macro"]
+    row = next(ln for ln in result.output.splitlines() if ln.strip("│ ").startswith("macro"))
+    assert f"{macro['f1']:.3f}" in row and f"{macro['precision']:.3f}" in row
+    assert "F1" in result.output and "micro" in result.output

@@ -1,0 +1,20 @@
+"""Fold text for comparing words: lower case, diacritics removed ("Efficiëntie" → "efficientie").
+
+Dutch writes diacritics inconsistently (efficiëntie / efficientie, één / een, ideeën / ideeen),
+and so do transcribers and codebook authors. Wherever the pipeline compares an analyst's word
+with the text (codebook keywords, discourse-marker terms, guided-topic seeds), both sides are
+folded the same way, so neither spelling misses the other. What is shown stays as written.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def fold(text: str) -> str:
+    """Case-folded, with the combining marks that Unicode decomposition separates dropped.
+
+    Letters without a decomposition (ø, ł, æ) are kept as they are.
+    """
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
