@@ -17,16 +17,17 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import CdaError
+from pipeline.spoken import noise_mask
 from pipeline.topics import spoken_stopwords
 
 
 def content_mask(tokens: pd.DataFrame) -> pd.Series:
-    """Alphabetic, non-stop-word tokens (spaCy's list plus fillers of spoken Dutch)."""
-    stop = spoken_stopwords()
+    """Alphabetic, non-stop-word tokens: spaCy's stop list, and no fillers, hesitations or
+    transcriber notes (:func:`pipeline.spoken.noise_mask`, shared with the topics stage)."""
     return (
         tokens["is_alpha"].astype(bool)
         & ~tokens["is_stop"].astype(bool)
-        & ~tokens["lemma"].isin(stop)
+        & ~noise_mask(tokens, fillers=spoken_stopwords())
         & (tokens["lemma"].str.len() > 1)
     )
 

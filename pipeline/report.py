@@ -23,8 +23,17 @@ from pipeline.citation import cite, clock
 from pipeline.config import StudyConfig, stage_snapshot
 from pipeline.io import read_csv, read_table, sha256_file, write_text
 from pipeline.paths import Workspace
-from pipeline.schemas import DOC_TOPICS, MARKERS, REPLACEMENTS, SEGMENTS, TOKENS, TOPICS
+from pipeline.schemas import (
+    DOC_TOPICS,
+    MARKERS,
+    OLD_OUTLIER_LABEL,
+    REPLACEMENTS,
+    SEGMENTS,
+    TOKENS,
+    TOPICS,
+)
 from pipeline.themes import theme_report
+from pipeline.topics import OUTLIER, TOO_SHORT
 
 
 def speaking_time(segments: pd.DataFrame) -> pd.Series:
@@ -70,17 +79,22 @@ def speakers_table(segments: pd.DataFrame) -> list[dict]:
     return rows
 
 
+KINDS = {OUTLIER: "outliers", TOO_SHORT: "too short"}
+
+
 def topics_table(
     topics: pd.DataFrame, doc_topics: pd.DataFrame, segments: pd.DataFrame, *, quotes: bool
 ) -> tuple[list[dict], list[str]]:
+    """Rows of the report's topic table: topics by size, then outliers (-1), then too-short
+    units (-2), each with units per group and breadth (distinct speakers) per group."""
     groups = sorted(segments["group"].unique())
     merged = doc_topics.merge(segments[["segment_id", "group", "speaker"]], on="segment_id")
     by_id = segments.set_index("segment_id", drop=False)
     rows = []
-    ordered = topics.assign(_outlier=topics["topic"] < 0).sort_values(
-        ["_outlier", "size"], ascending=[True, False]
+    ordered = topics.assign(_special=-topics["topic"].clip(upper=0)).sort_values(
+        ["_special", "size", "topic"], ascending=[True, False, True]
     )
-    for topic in ordered.drop(columns="_outlier").itertuples(index=False):
+    for topic in ordered.drop(columns="_special").itertuples(index=False):
         members = merged[merged["topic"] == topic.topic]
         per_group = {g: int((members["group"] == g).sum()) for g in groups}
         breadth = {g: int(members[members["group"] == g]["speaker"].nunique()) for g in groups}
@@ -98,6 +112,9 @@ def topics_table(
                 "breadth": breadth,
                 "representatives": reps,
                 "outlier": topic.topic < 0,
+                "kind": "outliers or too short"
+                if topic.label == OLD_OUTLIER_LABEL
+                else KINDS.get(topic.topic, "topic"),
             }
         )
     return rows, groups
@@ -154,6 +171,8 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         stage: json.loads(stage_snapshot(config, stage))[stage]
         for stage in ("transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
     }
+    # The round this report is of (`cda report --round N`), not cda.yaml's default round.
+    settings["report"]["round"] = round_no
     return {
         "study": config.study,
         "round": round_no,
@@ -164,6 +183,7 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         "topics": topic_rows,
         "themes": themes,
         "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
+        "min_tokens": config.topics.min_tokens,
         "replacements": replacements.groupby("recording_id")["replacements"].sum().to_dict(),
         "undiarised": sorted(
             segments.loc[segments["speaker"] == "unknown", "recording_id"].unique()

@@ -166,13 +166,27 @@ TOKENS = Schema(
     ),
 )
 
+OLD_OUTLIER_LABEL = "-1_outliers_or_too_short"
+
+
+def _topics_v2_to_v3(frame: pd.DataFrame) -> pd.DataFrame:
+    """v2 files put too-short units into the outlier row (-1): say so in its label."""
+    return frame.assign(label=frame["label"].where(frame["topic"] != -1, OLD_OUTLIER_LABEL))
+
+
 TOPICS = Schema(
     name="topics",
-    version=2,
+    version=3,
     producer="topics",
     key=("topic",),
+    upgrades=((2, _topics_v2_to_v3),),
     columns=(
-        Column("topic", "int64", doc="-1 is the outlier topic"),
+        Column(
+            "topic",
+            "int64",
+            doc="-1: outliers (the clusterer put them in no topic); -2: too short to model "
+            "(fewer than topics.min_tokens content words)",
+        ),
         Column("label", "string", nonblank=True),
         Column("keywords", "string", doc="top terms, '; '-separated, best first"),
         Column("size", "int64", doc="units (segments or sentence windows)"),
@@ -181,16 +195,34 @@ TOPICS = Schema(
     ),
 )
 
+
+def _doc_topics_v2_to_v3(frame: pd.DataFrame) -> pd.DataFrame:
+    """v2 files have no centrality (and count too-short units as outliers, topic -1)."""
+    return frame.assign(centrality=float("nan"))
+
+
 DOC_TOPICS = Schema(
     name="doc_topics",
-    version=2,
+    version=3,
     producer="topics",
     key=("segment_id", "unit"),
+    upgrades=((2, _doc_topics_v2_to_v3),),
     columns=(
         Column("segment_id", "string", nonblank=True),
         Column("unit", "int64", doc="0 for whole segments, else the sentence window"),
-        Column("topic", "int64"),
-        Column("probability", "float64", doc="cluster membership strength; 0 for outliers"),
+        Column(
+            "topic",
+            "int64",
+            doc="as in topics: -1 outlier, -2 too short to model (v2 files: -1 for both)",
+        ),
+        Column("probability", "float64", doc="cluster membership strength; 0 for -1 and -2"),
+        Column(
+            "centrality",
+            "float64",
+            nullable=True,
+            doc="cosine similarity of the unit's embedding to its topic's centroid; "
+            "empty for -1 and -2",
+        ),
     ),
 )
 

@@ -26,6 +26,8 @@ from pipeline import theme_figures as figs
 from pipeline.citation import cite
 from pipeline.codebook import Codebook, diff, load_round, round_path
 from pipeline.config import ADJUDICATION, StudyConfig
+from pipeline.corpus import content_mask
+from pipeline.examples import centrality, pick
 from pipeline.framing import actors, first_mentions, key_lemmas, marker_rates, theme_segments
 from pipeline.io import read_table, write_text
 from pipeline.paths import Workspace
@@ -207,16 +209,58 @@ def absent_themes(
 
 
 def representatives(
-    segments: pd.DataFrame, assigned: pd.DataFrame, code: str, *, quotes: bool, n: int = 3
+    segments: pd.DataFrame,
+    assigned: pd.DataFrame,
+    code: str,
+    *,
+    tokens: pd.DataFrame,
+    quotes: bool,
+    n: int = 3,
 ) -> list[dict]:
-    """Up to ``n`` participant segments of the theme from different speakers, longest first."""
+    """Up to ``n`` participant segments of the theme, by the shared rule of
+    :func:`pipeline.examples.pick`: most central first, spread over groups and speakers.
+
+    Centrality is the cosine similarity of a segment's content-lemma TF-IDF vector to the
+    theme's centroid, both computed over the theme's participant segments only (see
+    :func:`theme_centrality`), so it says how typical the segment's words are of the theme.
+    """
     members = theme_segments(assigned, code)
     seg = participant_segments(segments)
-    seg = seg[seg["segment_id"].isin(members)].sort_values(
-        ["seconds", "segment_id"], ascending=[False, True]
-    )
-    picked = seg.drop_duplicates("speaker").head(n)
-    return [cite(row, quotes=quotes) for _, row in picked.iterrows()]
+    seg = seg[seg["segment_id"].isin(members)]
+    scores = theme_centrality(tokens, seg["segment_id"].tolist())
+    seg = seg.assign(score=seg["segment_id"].map(scores))
+    by_id = seg.set_index("segment_id", drop=False)
+    picked = pick(seg, n=n)
+    return [
+        {**cite(by_id.loc[sid], quotes=quotes), "centrality": _rounded(by_id.at[sid, "score"])}
+        for sid in picked
+    ]
+
+
+def theme_centrality(tokens: pd.DataFrame, segment_ids: list[str]) -> pd.Series:
+    """Centrality of each segment among ``segment_ids`` (a theme's participant segments).
+
+    Content lemmas (:func:`pipeline.corpus.content_mask`) counted per segment; TF-IDF as
+    scikit-learn computes it by default, over these segments only: tf = count,
+    idf = ln((1 + n) / (1 + df)) + 1, each row scaled to unit length; the score is the cosine
+    of a row with the mean of the rows (:func:`pipeline.examples.centrality`). A segment
+    without content words scores NaN and is shown last.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not segment_ids:
+        return pd.Series(dtype=float)
+    mine = tokens[tokens["segment_id"].isin(segment_ids)]
+    lemmas = mine[content_mask(mine)].groupby("segment_id", sort=False)["lemma"].apply(list)
+    docs = [lemmas.get(sid, []) for sid in segment_ids]
+    if not any(docs):
+        return pd.Series(np.nan, index=segment_ids)
+    matrix = TfidfVectorizer(analyzer=lambda words: words).fit_transform(docs)
+    return pd.Series(centrality(matrix, np.zeros(len(docs), dtype=int)), index=segment_ids)
+
+
+def _rounded(value: float) -> float | None:
+    return None if pd.isna(value) else round(float(value), 4)
 
 
 def coder_sources(codings: pd.DataFrame) -> list[dict]:
@@ -287,7 +331,7 @@ def theme_report(
                 "actors": actors(markers, members) if markers is not None else [],
                 "first_mentions": first_mentions(segments, members),
                 "representatives": representatives(
-                    segments, assigned.table, code.id, quotes=config.report.quotes
+                    segments, assigned.table, code.id, tokens=tokens, quotes=config.report.quotes
                 ),
             }
         )

@@ -22,8 +22,16 @@ topic per ~15 units) gave no outliers and ARI 0.97 (NPMI -0.34). Analysts need t
 can reproduce, so below ``small_corpus`` (500) units "auto" means PCA + k-means; above it,
 UMAP (10 neighbours, fixed seed) + HDBSCAN (clusters of 5+), where density clustering pays
 off. ``min_df`` is 1: with few topics a higher min_df drops exactly the topic-specific words.
-Outliers (HDBSCAN) stay topic -1 unless ``outliers: reduce``. Facilitator turns are excluded
-by default. ``quality.json`` reports coherence and stability for whatever is chosen.
+Outliers (HDBSCAN) stay topic -1 unless ``outliers: reduce``; units with fewer than
+``min_tokens`` content words are never modelled and get topic -2 (too short), so the outlier
+share means what it says. Facilitator turns are excluded by default. ``quality.json`` reports
+coherence and stability for whatever is chosen.
+
+Examples: a topic's representative segments follow :mod:`pipeline.examples` (most central
+first, spread over groups and speakers), scored by centrality, the cosine similarity of a
+unit's embedding (as the embedder made it, before BERTopic's guided nudging) to its topic's
+centroid. Cluster probability is not used: k-means gives every unit 1.0 and HDBSCAN gives 1.0 to
+every core point, so it cannot say which of a topic's units are typical.
 """
 
 from __future__ import annotations
@@ -41,11 +49,14 @@ from sklearn.decomposition import TruncatedSVD
 
 from pipeline.config import StudyConfig, TopicsConfig
 from pipeline.errors import CdaError
+from pipeline.examples import centrality, pick
 from pipeline.io import read_table, write_table
 from pipeline.paths import Workspace
 from pipeline.schemas import DOC_TOPICS, SEGMENTS, TOKENS, TOPICS
+from pipeline.spoken import noise_mask
 
 OUTLIER = -1
+TOO_SHORT = -2  # units with fewer than topics.min_tokens content words: never modelled
 # BERTopic warns on every outlier reduction that manual assignment must come last: it does.
 logging.getLogger("BERTopic").setLevel(logging.ERROR)
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]+\b"
@@ -63,7 +74,8 @@ def spoken_stopwords() -> frozenset[str]:
 
 
 def documents(segments: pd.DataFrame, tokens: pd.DataFrame, cfg: TopicsConfig) -> pd.Series:
-    """Content lemmas per unit (alphabetic, no stop words or fillers), space-joined.
+    """Content lemmas per unit (alphabetic, no stop words, fillers, hesitations or transcriber
+    notes: :func:`pipeline.spoken.noise_mask`), space-joined.
 
     The index is ``(segment_id, unit)``: unit 0 for whole segments, else the window number
     of ``window_sentences`` sentences within the segment.
@@ -73,8 +85,7 @@ def documents(segments: pd.DataFrame, tokens: pd.DataFrame, cfg: TopicsConfig) -
         tokens["is_alpha"]
         & ~tokens["is_stop"]
         & (tokens["lemma"].str.len() > 2)
-        & ~tokens["lemma"].isin(spoken_stopwords())
-        & ~tokens["text"].str.lower().isin(spoken_stopwords())
+        & ~noise_mask(tokens, fillers=spoken_stopwords())
         & tokens["segment_id"].isin(keep["segment_id"])
     ].copy()
     if cfg.unit == "window":
@@ -223,6 +234,7 @@ class TopicModel:
     docs: pd.Series
     """The unit documents that were modelled (index: segment_id, unit)."""
     embeddings: np.ndarray | None = None
+    """The embedding of each modelled unit, as the embedder made it (rows align with docs)."""
 
 
 def usable_docs(docs: pd.Series, cfg: TopicsConfig) -> pd.Series:
@@ -237,10 +249,16 @@ def usable_docs(docs: pd.Series, cfg: TopicsConfig) -> pd.Series:
 
 
 def assign(docs: pd.Series, cfg: TopicsConfig, *, seed: int, seeds: list[list[str]] | None = None):
-    """Fit BERTopic on ``docs``; return the fitted model and the topic of each doc."""
+    """Fit BERTopic on ``docs``; return the fitted model, the topic of each doc and the docs'
+    embeddings (computed here with the model's own embedder, so they are the ones it used)."""
+    from bertopic.backend._utils import select_backend
+
     model = build_model(cfg, len(docs), seed=seed, seeds=seeds)
     texts = docs.tolist()
-    topics, _ = model.fit_transform(texts)
+    model.embedding_model = select_backend(model.embedding_model)
+    embeddings = np.asarray(model.embedding_model.embed_documents(texts), dtype=float)
+    # BERTopic's guided modelling moves seeded documents' embeddings in place: give it a copy.
+    topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
     if cfg.outliers == "reduce" and OUTLIER in topics:
         topics = model.reduce_outliers(texts, topics, strategy="c-tf-idf", threshold=0.1)
         model.update_topics(
@@ -250,24 +268,39 @@ def assign(docs: pd.Series, cfg: TopicsConfig, *, seed: int, seeds: list[list[st
             ctfidf_model=model.ctfidf_model,
             representation_model=model.representation_model,
         )
-    return model, np.asarray(topics)
+    return model, np.asarray(topics), embeddings
 
 
 def fit_topics(
-    docs: pd.Series, cfg: TopicsConfig, seeds: list[list[str]] | None = None
+    docs: pd.Series,
+    cfg: TopicsConfig,
+    seeds: list[list[str]] | None = None,
+    *,
+    segments: pd.DataFrame | None = None,
 ) -> TopicModel:
-    """Fit topics on unit documents (index ``(segment_id, unit)``)."""
+    """Fit topics on unit documents (index ``(segment_id, unit)``).
+
+    Units with fewer than ``min_tokens`` content words are not modelled: they get topic
+    :data:`TOO_SHORT`, apart from the clusterer's outliers (:data:`OUTLIER`). Each unit's
+    ``centrality`` is the cosine similarity of its embedding to its topic's centroid; a topic's
+    representative segments follow :func:`pipeline.examples.pick` over it, spread over the
+    groups and speakers of ``segments`` (without ``segments``: by centrality alone).
+    """
     usable = usable_docs(docs, cfg)
-    model, topics = assign(usable, cfg, seed=cfg.random_state, seeds=seeds)
+    model, topics, embeddings = assign(usable, cfg, seed=cfg.random_state, seeds=seeds)
     probs = model.probabilities_
     probability = np.asarray(probs, dtype=float) if probs is not None else np.ones(len(topics))
     probability = np.where(topics == OUTLIER, 0.0, np.nan_to_num(probability, nan=0.0))
+    # Centrality, not probability, says which units are typical: with k-means every
+    # probability is 1.0, and HDBSCAN gives 1.0 to every core point, so both tie en masse.
+    central = np.where(topics == OUTLIER, np.nan, centrality(embeddings, topics))
     doc_topics = pd.DataFrame(
         {
             "segment_id": usable.index.get_level_values("segment_id"),
             "unit": usable.index.get_level_values("unit").astype(int),
             "topic": topics.astype(int),
             "probability": probability.round(4),
+            "centrality": central.round(4),
         }
     )
     skipped = docs.index.difference(usable.index, sort=False)
@@ -278,45 +311,54 @@ def fit_topics(
                 {
                     "segment_id": skipped.get_level_values("segment_id"),
                     "unit": skipped.get_level_values("unit").astype(int),
-                    "topic": OUTLIER,
+                    "topic": TOO_SHORT,
                     "probability": 0.0,
+                    "centrality": np.nan,
                 }
             ),
         ],
         ignore_index=True,
     )
+    meta = _speakers(segments, doc_topics["segment_id"])
     rows = []
     for topic in sorted(t for t in set(topics.tolist()) if t != OUTLIER):
         words = [w for w, _ in (model.get_topic(topic) or [])][: cfg.top_words]
-        members = np.flatnonzero(topics == topic)
-        best = members[np.argsort(-probability[members], kind="stable")][: cfg.representatives]
+        members = doc_topics[doc_topics["topic"] == topic]
+        candidates = members.assign(score=members["centrality"]).join(meta, on="segment_id")
         rows.append(
             {
                 "topic": int(topic),
                 "label": f"{topic}_" + "_".join(words[:3]),
                 "keywords": "; ".join(words),
                 "size": len(members),
-                "representative_segments": "; ".join(
-                    dict.fromkeys(usable.index[best].get_level_values("segment_id"))
-                ),
+                "representative_segments": "; ".join(pick(candidates, n=cfg.representatives)),
                 "code": None,
             }
         )
-    rows.append(
-        {
-            "topic": OUTLIER,
-            "label": "-1_outliers",
-            "keywords": "",
-            "size": int((doc_topics["topic"] == OUTLIER).sum()),
-            "representative_segments": "",
-            "code": None,
-        }
-    )
+    for topic, label in ((OUTLIER, "-1_outliers"), (TOO_SHORT, "-2_too_short")):
+        rows.append(
+            {
+                "topic": topic,
+                "label": label,
+                "keywords": "",
+                "size": int((doc_topics["topic"] == topic).sum()),
+                "representative_segments": "",
+                "code": None,
+            }
+        )
     return TopicModel(
         pd.DataFrame(rows, columns=TOPICS.names),
         doc_topics.sort_values(["segment_id", "unit"], ignore_index=True),
         usable,
+        embeddings,
     )
+
+
+def _speakers(segments: pd.DataFrame | None, ids: pd.Series) -> pd.DataFrame:
+    """Group and speaker per segment id, for spreading examples (one blank group without)."""
+    if segments is None:
+        return pd.DataFrame({"group": "", "speaker": ""}, index=pd.Index(ids.unique()))
+    return segments.set_index("segment_id")[["group", "speaker"]]
 
 
 def run_topics(ws: Workspace, config: StudyConfig, *, round_no: int = 1) -> TopicModel:
@@ -325,16 +367,17 @@ def run_topics(ws: Workspace, config: StudyConfig, *, round_no: int = 1) -> Topi
     segments = read_table(ws.segments, SEGMENTS)
     tokens = read_table(ws.tokens, TOKENS)
     docs = documents(segments, tokens, config.topics)
-    seeds, book = None, None
+    guidance, seeds = None, None
     if round_no > 1:
-        from pipeline.topics_outputs import guide
+        from pipeline.topics_outputs import guide, seed_lists
 
-        book, seeds = guide(ws, config, round_no)
-    model = fit_topics(docs, config.topics, seeds=seeds)
-    if book is not None:
+        guidance = guide(ws, config, round_no)
+        seeds = seed_lists(guidance.lemmas, usable_docs(docs, config.topics))
+    model = fit_topics(docs, config.topics, seeds=seeds, segments=segments)
+    if guidance is not None:
         from pipeline.topics_outputs import map_codes
 
-        model = map_codes(model, book)
+        model = map_codes(model, guidance.lemmas)
     write_table(model.topics, TOPICS, ws.topics(round_no))
     write_table(model.doc_topics, DOC_TOPICS, ws.doc_topics(round_no))
     write_outputs(ws, config, round_no, model, segments)

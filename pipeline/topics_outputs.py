@@ -14,17 +14,20 @@ import itertools
 import json
 import math
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import yaml
+from spacy.language import Language
 
 from pipeline.codebook import Codebook, load_round, study_dir
 from pipeline.config import StudyConfig
+from pipeline.fold import fold
 from pipeline.io import write_table, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import TOPIC_GROUPS, TOPIC_TIMES
-from pipeline.topics import OUTLIER, TopicModel, assign
+from pipeline.topics import OUTLIER, TOO_SHORT, TopicModel, assign
 
 BINS = 10
 
@@ -57,14 +60,17 @@ def quality(model: TopicModel, config: StudyConfig) -> dict:
     coherence = {
         int(row.topic): round(npmi(row.keywords.split("; ")[:10], unit_words), 4)
         for row in model.topics.itertuples()
-        if row.topic != OUTLIER and row.keywords
+        if row.topic >= 0 and row.keywords
     }
-    _, other = assign(model.docs, config.topics, seed=config.topics.stability_seed)
+    _, other, _ = assign(model.docs, config.topics, seed=config.topics.stability_seed)
     first = model.doc_topics.set_index(["segment_id", "unit"])["topic"].reindex(model.docs.index)
     ari = adjusted_rand_score(first.to_numpy(), other)
     values = [v for v in coherence.values() if not math.isnan(v)]
     return {
+        # modelled units only: too-short units (topic -2) are neither outliers nor topics
         "units": len(model.docs),
+        "too_short": int((model.doc_topics["topic"] == TOO_SHORT).sum()),
+        "min_tokens": config.topics.min_tokens,
         "topics": len(coherence),
         "outlier_share": round(float((first == OUTLIER).mean()), 4),
         "coherence_npmi": coherence,
@@ -106,7 +112,7 @@ def candidates(model: TopicModel, config: StudyConfig) -> str:
     """Each topic as a candidate code, in the codebook format (valid as ``round-1.yaml``)."""
     codes = []
     for row in model.topics.itertuples():
-        if row.topic == OUTLIER:
+        if row.topic < 0:  # outliers and too-short units are no candidate codes
             continue
         words = row.keywords.split("; ")
         codes.append(
@@ -146,7 +152,7 @@ def figures(
     folder = ws.round_dir(round_no) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     labels = model.topics.set_index("topic")["label"]
-    real = groups[groups["topic"] != OUTLIER]
+    real = groups[groups["topic"] >= 0]
 
     table = real.pivot_table(index="topic", columns="group", values="units", fill_value=0)
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(3, len(table)) + 1))
@@ -157,7 +163,7 @@ def figures(
     fig.savefig(folder / "topics_per_group.png", dpi=120)
     plt.close(fig)
 
-    timeline = times[times["topic"] != OUTLIER].groupby(["bin", "topic"])["units"].sum()
+    timeline = times[times["topic"] >= 0].groupby(["bin", "topic"])["units"].sum()
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for topic, series in timeline.unstack(fill_value=0).items():
         ax.plot(series.index * 10, series.values, marker="o", label=labels.get(topic, topic))
@@ -209,22 +215,71 @@ def write_outputs(
 # guided rounds ------------------------------------------------------------------------------
 
 
-def guide(ws: Workspace, config: StudyConfig, round_no: int) -> tuple[Codebook, list[list[str]]]:
-    """Seed words per code (single lower-cased keywords) from the round's codebook."""
+@dataclass(frozen=True)
+class Guide:
+    """A round's codebook as topic guidance: each code's seed lemmas, folded."""
+
+    book: Codebook
+    lemmas: dict[str, frozenset[str]]
+    """code id → folded lemmas of its single-word keywords (what a topic word is compared to)."""
+
+
+def code_lemmas(book: Codebook, nlp: Language) -> dict[str, frozenset[str]]:
+    """Folded lemmas of each code's single-word keywords, lemmatised by the study's pipeline.
+
+    Topic words are content lemmas of the text, so a keyword is compared as a lemma too
+    ("toeslagen" → toeslag, "Algoritmes" → algoritme), folded on both sides (efficiëntie =
+    efficientie). Multi-word keywords name phrases, not topic words, and are left out.
+    """
+    out: dict[str, frozenset[str]] = {}
+    for code in book.codes:
+        words = [k.strip() for k in code.keywords if k.strip() and " " not in k.strip()]
+        lemmas = {
+            fold(token.lemma_ or token.text)
+            for doc in nlp.pipe(words)
+            for token in doc
+            if token.is_alpha
+        }
+        if lemmas:
+            out[code.id] = frozenset(lemmas)
+    return out
+
+
+def guide(ws: Workspace, config: StudyConfig, round_no: int) -> Guide:
+    """The round's codebook with its codes' seed lemmas (see :func:`code_lemmas`)."""
+    from pipeline.nlp import load_pipeline
+
     book = load_round(ws, config, round_no).book
-    seeds = [[k.lower() for k in code.keywords if " " not in k.strip()] for code in book.codes]
-    return book, [s for s in seeds if s]
+    nlp, _ = load_pipeline(config.nlp.model, config.language)
+    return Guide(book, code_lemmas(book, nlp))
 
 
-def map_codes(model: TopicModel, book: Codebook) -> TopicModel:
-    """Name each topic after the code whose keywords overlap its words most (if any)."""
+def seed_lists(lemmas: dict[str, frozenset[str]], docs: pd.Series) -> list[list[str]]:
+    """BERTopic seed words per code: the words of ``docs`` whose fold is one of the code's
+    lemmas (as spelled in the text, so BERTopic finds them); codes with none are left out."""
+    vocabulary = sorted({w for doc in docs for w in doc.split()})
+    by_fold: dict[str, list[str]] = {}
+    for word in vocabulary:
+        by_fold.setdefault(fold(word), []).append(word)
+    seeds = [
+        sorted(w for lemma in code for w in by_fold.get(lemma, [])) for code in lemmas.values()
+    ]
+    return [s for s in seeds if s]
+
+
+def map_codes(model: TopicModel, lemmas: dict[str, frozenset[str]]) -> TopicModel:
+    """Name each topic after the code whose seed lemmas overlap its words most (if any).
+
+    Topic words are folded like the lemmas; a tie goes to the code listed first.
+    """
     topics = model.topics.copy()
-    keywords = {c.id: {k.lower() for k in c.keywords} for c in book.codes if c.keywords}
+    order = {code: i for i, code in enumerate(lemmas)}
     for index, row in topics.iterrows():
-        if row["topic"] == OUTLIER:
+        if row["topic"] < 0:
             continue
-        words = set(row["keywords"].split("; "))
-        best = max(keywords, key=lambda c: (len(keywords[c] & words), c), default=None)
-        if best is not None and keywords[best] & words:
+        words = {fold(w) for w in row["keywords"].split("; ") if w}
+        overlap = {code: len(seeds & words) for code, seeds in lemmas.items()}
+        best = max(overlap, key=lambda c: (overlap[c], -order[c]), default=None)
+        if best is not None and overlap[best]:
             topics.at[index, "code"] = best
-    return TopicModel(topics, model.doc_topics, model.docs)
+    return TopicModel(topics, model.doc_topics, model.docs, model.embeddings)

@@ -442,3 +442,25 @@ def test_codings_v1_files_are_read_as_v2_pulled_from_label_studio(tmp_path: Path
     with pytest.raises(CdaError) as info:
         read_table(path, CODINGS)
     _assert_names(info.value, path, ["codings.v0", CODINGS.tag])
+
+
+def test_topics_v2_files_say_their_outlier_row_holds_too_short_units_too(tmp_path: Path) -> None:
+    """Before topic -2, units too short to model were counted in the outlier row."""
+    from pipeline.schemas import DOC_TOPICS, OLD_OUTLIER_LABEL, TOPICS
+
+    topics = pd.DataFrame(
+        {"topic": [0, -1], "label": ["0_china", "-1_outliers"], "keywords": ["china", ""],
+         "size": [5, 9], "representative_segments": ["r-0001", ""], "code": [None, None]}
+    )  # fmt: skip
+    path = tmp_path / "topics.parquet"
+    _write_raw_parquet(topics, path, "topics.v2")
+    table = read_table(path, TOPICS)
+    assert table["label"].tolist() == ["0_china", OLD_OUTLIER_LABEL]
+    assert table["size"].tolist() == [5, 9]
+    doc_topics = pd.DataFrame(
+        {"segment_id": ["r-0001"], "unit": [0], "topic": [0], "probability": [1.0]}
+    )
+    path = tmp_path / "doc_topics.parquet"
+    _write_raw_parquet(doc_topics, path, "doc_topics.v2")
+    table = read_table(path, DOC_TOPICS)
+    assert table["centrality"].isna().all() and table["topic"].tolist() == [0]

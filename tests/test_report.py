@@ -136,6 +136,7 @@ def context(segments: pd.DataFrame, tokens: pd.DataFrame, *, quotes: bool) -> di
         "topics": rows,
         "themes": None,
         "max_topic": 3,
+        "min_tokens": 4,
         "replacements": {"a": 2},
         "undiarised": [],
         "provenance": {
@@ -179,6 +180,68 @@ def test_outliers_are_listed_last_even_when_largest(segments: pd.DataFrame) -> N
     topics = pd.concat([topics, pd.DataFrame([outlier])], ignore_index=True)
     rows, _ = topics_table(topics, doc_topics, segments, quotes=False)
     assert [r["topic"] for r in rows] == [1, 0, -1]
+
+
+def test_too_short_units_are_their_own_row_not_outliers(segments, tokens) -> None:
+    topics, doc_topics = topic_tables(segments)
+    special = pd.DataFrame(
+        [
+            {"topic": -1, "label": "-1_outliers", "keywords": "", "size": 0,
+             "representative_segments": ""},
+            {"topic": -2, "label": "-2_too_short", "keywords": "", "size": 1,
+             "representative_segments": ""},
+        ]
+    )  # fmt: skip
+    topics = pd.concat([topics, special], ignore_index=True)
+    short = pd.DataFrame({"segment_id": ["a-0001"], "unit": [0], "topic": [-2]})
+    doc_topics = pd.concat([doc_topics, short], ignore_index=True)
+    rows, _ = topics_table(topics, doc_topics, segments, quotes=False)
+    assert [(r["topic"], r["kind"]) for r in rows] == [
+        (1, "topic"), (0, "topic"), (-1, "outliers"), (-2, "too short"),
+    ]  # fmt: skip
+    assert rows[-1]["per_group"] == {"burgers": 1, "deskundigen": 0}
+    page = render({**context(segments, tokens, quotes=False), "topics": rows})
+    assert "too short: fewer than 4 content words" in page
+    assert "outliers: in no topic" in page and "too short or unassigned" not in page
+    # a topics table from before -2 existed says its outlier row holds both
+    old = topics[topics["topic"] != -2].replace({"-1_outliers": "-1_outliers_or_too_short"})
+    rows, _ = topics_table(old, doc_topics, segments, quotes=False)
+    assert rows[-1]["kind"] == "outliers or too short"
+    page = render({**context(segments, tokens, quotes=False), "topics": rows})
+    assert "rerun <code>cda topics</code> to tell them apart" in page
+
+
+def test_round_2_provenance_shows_round_2(tmp_path: Path) -> None:
+    import html
+    import json
+
+    from helpers import sample_through_nlp
+
+    from pipeline.config import load_config
+    from pipeline.io import read_table, write_table
+    from pipeline.report import run_report
+
+    ws = sample_through_nlp(tmp_path / "ws")
+    config = load_config(ws)
+    assert config.report.round == 1  # cda.yaml says round 1; the report is of round 2
+    first = read_table(ws.segments, SEGMENTS)["segment_id"].iloc[1]
+    topics = pd.DataFrame(
+        [{"topic": 0, "label": "0_x", "keywords": "x", "size": 1,
+          "representative_segments": first, "code": None}]
+    )  # fmt: skip
+    write_table(topics, TOPICS, ws.topics(2))
+    write_table(
+        pd.DataFrame({"segment_id": [first], "unit": [0], "topic": [0], "probability": [1.0],
+                      "centrality": [1.0]}),
+        DOC_TOPICS,
+        ws.doc_topics(2),
+    )  # fmt: skip
+    report = run_report(ws, config, round_no=2)
+    settings = json.loads(report.context["provenance"]["settings"])
+    assert settings["report"]["round"] == 2
+    page = html.unescape(report.path.read_text(encoding="utf-8"))
+    assert '"round": 2' in page and '"round": 1' not in page
+    assert report.path == ws.report_dir(2) / "index.html"
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import sample_through_nlp
@@ -10,7 +11,7 @@ from pipeline.config import TopicsConfig
 from pipeline.errors import CdaError
 from pipeline.nlp import analyse, load_pipeline
 from pipeline.schemas import SEGMENTS
-from pipeline.topics import OUTLIER, documents, fit_topics
+from pipeline.topics import OUTLIER, TOO_SHORT, TopicModel, documents, fit_topics
 
 CHINA = [
     "In China hangen overal camera's en het sociaal kredietsysteem volgt burgers.",
@@ -82,7 +83,7 @@ def test_same_input_same_topics(nlp) -> None:
     pd.testing.assert_frame_equal(first.doc_topics, second.doc_topics)
 
 
-def test_facilitator_excluded_by_default_and_short_turns_are_outliers(nlp) -> None:
+def test_facilitator_excluded_by_default_and_short_turns_are_too_short_not_outliers(nlp) -> None:
     texts = [*CHINA, *TOESLAGEN, "Wat vinden jullie van camera's in China?", "Ja."]
     roles = ["participant"] * (len(texts) - 2) + ["facilitator", "participant"]
     segments = frame(texts, roles)
@@ -91,7 +92,15 @@ def test_facilitator_excluded_by_default_and_short_turns_are_outliers(nlp) -> No
     facilitator_id = segments["segment_id"].iloc[-2]
     short_id = segments["segment_id"].iloc[-1]
     assert facilitator_id not in ids
-    assert model.doc_topics.set_index("segment_id").loc[short_id, "topic"] == OUTLIER
+    # "Ja." has no content word (< min_tokens 4): too short, its own topic, not an outlier
+    short = model.doc_topics.set_index("segment_id").loc[short_id]
+    assert short["topic"] == TOO_SHORT and short["probability"] == 0
+    sizes = model.topics.set_index("topic")["size"]
+    # content words: CHINA[3] "sociaal kredietsysteem china" and CHINA[4] "gezichtsherkenning
+    # china controlestaat" have 3, "Ja." none: three units below min_tokens 4
+    assert sizes[TOO_SHORT] == 3 and sizes[OUTLIER] == 0  # k-means leaves no outliers
+    assert model.topics.set_index("topic").loc[TOO_SHORT, "label"] == "-2_too_short"
+    assert short_id not in model.docs.index.get_level_values("segment_id")
     included = fit(segments, nlp, n_topics=2, include_facilitator=True)
     assert facilitator_id in set(included.doc_topics["segment_id"])
 
@@ -173,7 +182,19 @@ def test_stage_outputs_on_the_sample(sample_ws) -> None:
         assert share == pytest.approx(1.0, abs=1e-3), group
     assert set(times["bin"]) <= set(range(10)) and times["units"].sum() == len(modelled)
     assert -1 <= quality["stability_ari"] <= 1
-    assert set(quality["coherence_npmi"]) == {str(t) for t in topics["topic"] if t != OUTLIER}
+    # too-short units are counted apart, never as outliers
+    too_short = int((doc_topics["topic"] == TOO_SHORT).sum())
+    assert too_short > 0 and quality["too_short"] == too_short
+    assert quality["units"] + too_short == len(doc_topics)
+    outliers = int((doc_topics["topic"] == OUTLIER).sum())
+    assert quality["outlier_share"] == pytest.approx(outliers / quality["units"], abs=1e-4)
+    # each topic's examples cover every group it has members in, up to the three shown
+    group = segments.set_index("segment_id")["group"]
+    for row in topics[topics["topic"] >= 0].itertuples():
+        members = doc_topics.loc[doc_topics["topic"] == row.topic, "segment_id"]
+        shown = set(group[row.representative_segments.split("; ")])
+        assert len(shown) == min(3, group[members].nunique()), row
+    assert set(quality["coherence_npmi"]) == {str(t) for t in topics["topic"] if t >= 0}
     for name in ("topics_per_group", "topics_over_time", "topic_map"):
         data = (folder / "figures" / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -183,7 +204,7 @@ def test_stage_outputs_on_the_sample(sample_ws) -> None:
     check.parent.mkdir()
     check.write_text(candidates.read_text())
     book = load(check).book
-    assert len(book.codes) == (topics["topic"] != OUTLIER).sum()
+    assert len(book.codes) == (topics["topic"] >= 0).sum()
     ids = set(segments["segment_id"])
     assert all(set(code.segments) <= ids and code.segments for code in book.codes)
 
@@ -215,3 +236,128 @@ def load_round_ids(ws, config, round_no: int) -> list[str]:
     from pipeline.codebook import load_round
 
     return load_round(ws, config, round_no).book.ids
+
+
+# representative segments (issue 15, §7) ------------------------------------------------------
+
+
+def test_representatives_are_the_most_central_units_spread_over_groups(nlp) -> None:
+    # Burgers' turns come first in the file, so with k-means (every probability 1.0) a stable
+    # sort picked three burgers as each topic's examples.
+    texts = CHINA + TOESLAGEN + CHINA[::-1] + TOESLAGEN[::-1]
+    segments = frame(texts)
+    half = len(CHINA) + len(TOESLAGEN)
+    segments["group"] = ["burgers"] * half + ["deskundigen"] * half
+    segments["speaker"] = [f"P{i % 3 + (1 if i < half else 4):02d}" for i in range(2 * half)]
+    segments["segment_id"] = [f"{g[0]}-{i:04d}" for i, g in enumerate(segments["group"])]
+    _, tokens = analyse(segments, nlp)
+    config = TopicsConfig(n_topics=2, min_tokens=2)
+    model = fit_topics(documents(segments, tokens, config), config, segments=segments)
+
+    units = model.doc_topics.set_index("segment_id")
+    group = segments.set_index("segment_id")["group"]
+    # centrality recomputed from the stored embeddings: cosine to the mean unit vector
+    emb = model.embeddings / np.linalg.norm(model.embeddings, axis=1, keepdims=True)
+    ids = model.docs.index.get_level_values("segment_id")
+    for row in model.topics[model.topics["topic"] >= 0].itertuples():
+        members = units.index[units["topic"] == row.topic]
+        rows = emb[np.isin(ids, members)]
+        centroid = rows.mean(axis=0)
+        expected = rows @ centroid / np.linalg.norm(centroid)
+        got = units.loc[ids[np.isin(ids, members)], "centrality"].to_numpy()
+        assert got == pytest.approx(expected, abs=1e-4)
+        reps = row.representative_segments.split("; ")
+        assert len(reps) == 3
+        assert reps[0] == units.loc[members, "centrality"].idxmax()  # most central first
+        assert set(group[reps]) == {"burgers", "deskundigen"}
+        speakers = segments.set_index("segment_id").loc[reps, "speaker"]
+        assert speakers.is_unique
+
+
+# guided rounds compare like with like (issue 15, §8) ----------------------------------------
+
+
+def test_code_lemmas_and_mapping_compare_lemmas_folded(nlp) -> None:
+    from pipeline.codebook import Codebook
+    from pipeline.topics_outputs import code_lemmas, map_codes, seed_lists
+
+    book = Codebook.model_validate(
+        {
+            "study": "s",
+            "round": 2,
+            "codes": [
+                {"id": "geld", "label": "G", "description": "d",
+                 "keywords": ["Toeslagen", "Algoritmes", "geen geld"]},
+                {"id": "snel", "label": "S", "description": "d", "keywords": ["efficientie"]},
+            ],
+        }
+    )  # fmt: skip
+    lemmas = code_lemmas(book, nlp)
+    # lemmatised by the pipeline, folded; the phrase "geen geld" is no topic word
+    assert lemmas == {"geld": {"toeslag", "algoritme"}, "snel": {"efficientie"}}
+    docs = pd.Series(["toeslag algoritme ouders", "efficiëntie overheid", "china"])
+    # seeds as the text spells them, so BERTopic finds them in its vocabulary
+    assert seed_lists(lemmas, docs) == [["algoritme", "toeslag"], ["efficiëntie"]]
+    topics = pd.DataFrame(
+        {
+            "topic": [0, 1, 2, -1, -2],
+            "label": ["0_a", "1_b", "2_c", "-1_outliers", "-2_too_short"],
+            "keywords": ["ouders; toeslag; algoritme", "overheid; efficiëntie", "china", "", ""],
+            "size": [3, 2, 1, 0, 0],
+            "representative_segments": "",
+            "code": None,
+        }
+    )
+    mapped = map_codes(TopicModel(topics, pd.DataFrame(), docs), lemmas).topics
+    assert mapped["code"].tolist() == ["geld", "snel", None, None, None]
+
+
+@pytest.fixture(scope="module")
+def inflected_round(tmp_path_factory: pytest.TempPathFactory):
+    """The sample with a round 2 derived from round 1 whose keywords are written as the
+    participants said them (toeslagen, algoritmes, winnaars), not as lemmas."""
+    import yaml
+
+    from pipeline.codebook import new_round, round_path
+    from pipeline.config import load_config
+    from pipeline.io import read_table
+    from pipeline.schemas import TOKENS
+    from pipeline.suggest import run_suggest
+    from pipeline.topics import run_topics
+
+    ws = sample_through_nlp(tmp_path_factory.mktemp("inflected") / "ws")
+    config = load_config(ws)
+    path = new_round(ws, config, 2)
+    tokens = read_table(ws.tokens, TOKENS)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for code in data["codes"]:
+        forms = []
+        for keyword in code["keywords"]:
+            same = tokens[(tokens["lemma"] == keyword.lower())]
+            forms += sorted(set(same["text"].str.lower()) - {keyword.lower()})
+        code["keywords"] = forms  # only forms that differ from their lemma
+    round_path(ws, config, 2).write_text(
+        yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+    run_topics(ws, config, round_no=2)
+    return ws, data, run_suggest(ws, config, round_no=2).table
+
+
+def test_guided_round_with_inflected_keywords_maps_codes_and_suggests(inflected_round) -> None:
+    from pipeline.io import read_table
+    from pipeline.schemas import TOPICS
+
+    ws, data, suggestions = inflected_round
+    keywords = {c["id"]: c["keywords"] for c in data["codes"]}
+    assert "toeslagen" in keywords["vertrouwen-overheid"]
+    assert "algoritmes" in keywords["vertrouwen-overheid"]
+    assert "toeslag" not in keywords["vertrouwen-overheid"]
+    topics = read_table(ws.topics(2), TOPICS)
+    mapped = topics.dropna(subset=["code"])
+    assert len(mapped) >= 2, topics
+    nlp = load_pipeline("not-installed", "nl")[0]
+    for row in mapped.itertuples():
+        lemmas = {t.lemma_ for k in keywords[row.code] for t in nlp(k)}
+        assert lemmas & set(row.keywords.split("; ")), row  # a keyword's lemma is a topic word
+    guided = suggestions[suggestions["source"] == "topic:guided"]
+    assert len(guided) > 0 and set(guided["code"]) <= set(mapped["code"])
