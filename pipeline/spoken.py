@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 HESITATION = re.compile(r"^(?:e+h+m*|e+u+h+m*|u+h+m*|u+m+|h+m+|m+h*m+|e+r+m+)$")
@@ -31,38 +32,41 @@ CLOSE = set(OPEN.values())
 def noise_mask(tokens: pd.DataFrame, *, fillers: frozenset[str]) -> pd.Series:
     """True for tokens (rows of a tokens table) that are fillers, hesitations or inside a
     transcriber note; the index is ``tokens``'s."""
-    forms = tokens["text"].str.lower()
-    mask = (
-        tokens["lemma"].isin(fillers)
-        | forms.isin(fillers)
-        | forms.str.fullmatch(HESITATION.pattern).fillna(False).astype(bool)
-    )
-    return mask | note_mask(tokens)
+    # Decide per distinct form, not per token: a corpus has far fewer forms than tokens.
+    noisy = {
+        form
+        for form in tokens["text"].dropna().unique()
+        if form.lower() in fillers or HESITATION.match(form.lower())
+    }
+    mask = tokens["lemma"].isin(fillers) | tokens["text"].isin(noisy)
+    return mask.fillna(False).astype(bool) | note_mask(tokens)
 
 
 def note_mask(tokens: pd.DataFrame) -> pd.Series:
     """True for tokens inside a bracketed span, brackets included (see the module doc)."""
-    inside = pd.Series(False, index=tokens.index)
-    bracketed = tokens.loc[tokens["text"].isin(OPEN.keys() | CLOSE), "segment_id"]
-    for _, part in tokens[tokens["segment_id"].isin(bracketed)].groupby("segment_id", sort=False):
-        part = part.sort_values("token_index")
-        rows = part.index
-        stack: list[tuple[str, int]] = []  # (closing bracket expected, position opened)
-        sentence = None
-        for position, (text, current) in enumerate(
-            zip(part["text"], part["sentence_index"], strict=True)
-        ):
-            if current != sentence:  # a note ends within its sentence: forget open brackets
-                stack, sentence = [], current
-            if text in OPEN:
-                stack.append((OPEN[text], position))
-                continue
-            if text not in CLOSE:
-                continue
+    inside = np.zeros(len(tokens), dtype=bool)
+    is_bracket = tokens["text"].isin(OPEN.keys() | CLOSE).to_numpy(dtype=bool)
+    if not is_bracket.any():
+        return pd.Series(inside, index=tokens.index)
+    segments = set(tokens.loc[is_bracket, "segment_id"].unique())
+    has = tokens["segment_id"].isin(segments).to_numpy(dtype=bool)
+    part = tokens.loc[has, ["segment_id", "token_index", "sentence_index", "text"]]
+    part = part.assign(_row=np.flatnonzero(has)).sort_values(["segment_id", "token_index"])
+    rows = part["_row"].to_numpy()
+    stack: list[tuple[str, int]] = []  # (closing bracket expected, position it opened at)
+    where = None
+    for i, (segment, sentence, text) in enumerate(
+        zip(part["segment_id"], part["sentence_index"], part["text"], strict=True)
+    ):
+        if (segment, sentence) != where:  # a note ends within its sentence: forget the rest
+            stack, where = [], (segment, sentence)
+        if text in OPEN:
+            stack.append((OPEN[text], i))
+        elif text in CLOSE:
             # The innermost open span this bracket closes; brackets opened inside it and never
             # closed end with it. A closer that matches nothing open is ignored.
             depth = next((d for d in reversed(range(len(stack))) if stack[d][0] == text), None)
             if depth is not None:
-                inside.loc[rows[stack[depth][1] : position + 1]] = True
+                inside[rows[stack[depth][1] : i + 1]] = True
                 del stack[depth:]
-    return inside
+    return pd.Series(inside, index=tokens.index)

@@ -251,7 +251,10 @@ def theme_centrality(tokens: pd.DataFrame, segment_ids: list[str]) -> pd.Series:
     if not segment_ids:
         return pd.Series(dtype=float)
     mine = tokens[tokens["segment_id"].isin(segment_ids)]
-    lemmas = mine[content_mask(mine)].groupby("segment_id", sort=False)["lemma"].apply(list)
+    content = mine[content_mask(mine)]
+    lemmas: dict[str, list[str]] = {}
+    for sid, lemma in zip(content["segment_id"].tolist(), content["lemma"].tolist(), strict=True):
+        lemmas.setdefault(sid, []).append(lemma)
     docs = [lemmas.get(sid, []) for sid in segment_ids]
     if not any(docs):
         return pd.Series(np.nan, index=segment_ids)
