@@ -174,6 +174,12 @@ class ReportConfig(Section):
     quotes: bool = Field(False, description="show pseudonymised verbatim text (opt-in)")
     thin_segments: int = Field(3, ge=1, description="fewer segments than this: a thin theme")
     thin_speakers: int = Field(2, ge=1, description="fewer speakers than this: a thin theme")
+    coding_basis: str = Field(
+        "settled",
+        pattern=r"^(settled|union|intersection|coder:\S.*)$",
+        description="which human codes count: settled (adjudicated, else what every coder "
+        "who coded the segment agrees on), union, intersection, or coder:<name>",
+    )
 
 
 class ExportConfig(Section):
