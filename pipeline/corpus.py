@@ -31,6 +31,15 @@ def content_mask(tokens: pd.DataFrame) -> pd.Series:
     )
 
 
+def words_per_segment(tokens: pd.DataFrame) -> pd.Series:
+    """Words per segment: tokens that are not punctuation (numbers and placeholders count).
+
+    The one definition of "words" behind every rate and share in the report, so a count can
+    be checked by hand against the tokens table.
+    """
+    return tokens[~tokens["is_punct"].astype(bool)].groupby("segment_id").size()
+
+
 # concordance --------------------------------------------------------------------------------
 
 

@@ -438,3 +438,51 @@ DISAGREEMENTS = Schema(
         Column("without_code", "string", doc="coders who coded the segment without it"),
     ),
 )
+
+THEMES = Schema(
+    name="themes",
+    version=2,
+    producer="report",
+    key=("theme", "group"),
+    columns=(
+        Column("theme", "string", nonblank=True, doc="code id; child codes count for the parent"),
+        Column("group", "string", nonblank=True),
+        Column("segments", "int64", doc="participant segments carrying the theme"),
+        Column("speakers", "int64", doc="distinct participants among them (breadth)"),
+        Column("seconds", "float64", nullable=True, doc="their speaking time; empty untimed"),
+        Column("words", "int64", doc="their words (tokens that are not punctuation)"),
+        Column("share", "float64", nullable=True, doc="of the group's participant time or words"),
+        Column("share_of", "string", allowed=("time", "words"), doc="what share is a share of"),
+        Column(
+            "unresolved", "int64", doc="segments where coders differ on it and nobody adjudicated"
+        ),
+    ),
+)
+
+FRAMING = Schema(
+    name="framing",
+    version=1,
+    producer="report",
+    key=("theme", "group_a", "group_b", "kind", "item"),
+    columns=(
+        Column("theme", "string", nonblank=True),
+        Column("group_a", "string", nonblank=True),
+        Column("group_b", "string", nonblank=True),
+        Column("kind", "string", allowed=("marker", "word"), doc="marker category or key lemma"),
+        Column("item", "string", nonblank=True, doc="the marker category or the lemma"),
+        Column("count_a", "int64", doc="occurrences in group a's theme segments"),
+        Column("count_b", "int64"),
+        Column("size_a", "int64", doc="words (markers) or content words (lemmas) of those"),
+        Column("size_b", "int64"),
+        Column("per_1000_a", "float64"),
+        Column("per_1000_b", "float64"),
+        Column("users_a", "int64", doc="speakers of group a who used it in the theme"),
+        Column("users_b", "int64"),
+        Column("speakers_a", "int64", doc="speakers of group a with words in the theme"),
+        Column("speakers_b", "int64"),
+        Column("log_ratio", "float64", doc="log2 of the rate ratio a/b, 0.5 for a zero count"),
+        Column("g2", "float64", doc="log-likelihood of the count difference"),
+        Column("cliffs_delta", "float64", nullable=True, doc="over speakers' own rates"),
+        Column("p_value", "float64", nullable=True, doc="permutation test over speakers' rates"),
+    ),
+)
