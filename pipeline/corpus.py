@@ -153,9 +153,28 @@ def keyness(
         raise CdaError(f"no segment column '{by}'", hint="group by group, speaker or role")
     meta = segments.set_index("segment_id")[[by, "speaker"]]
     toks = tokens[content_mask(tokens)].join(meta, on="segment_id")
-    if target not in set(toks[by]):
-        raise CdaError(f"no content words where {by} = '{target}'", hint="check the name")
+    return keyness_of(
+        toks, target, reference=reference, by=by, min_freq=min_freq, min_speakers=min_speakers
+    )
+
+
+def keyness_of(
+    toks: pd.DataFrame,
+    target: str,
+    *,
+    reference: str | None = None,
+    by: str = "group",
+    min_freq: int = 5,
+    min_speakers: int = 2,
+) -> pd.DataFrame:
+    """:func:`keyness` on content tokens already labelled with ``by`` and ``speaker``.
+
+    For callers that compare many partitions of one corpus (the report, per theme and group):
+    the content filter and the join are done once instead of per comparison.
+    """
     in_target = toks[by] == target
+    if not in_target.any():  # (not `target in set(...)`: that iterates every token in Python)
+        raise CdaError(f"no content words where {by} = '{target}'", hint="check the name")
     in_ref = toks[by] == reference if reference is not None else ~in_target
     if not in_ref.any():
         raise CdaError(f"no content words where {by} = '{reference}'", hint="check the name")

@@ -25,6 +25,7 @@ Definitions an analyst can recount by hand: *words* are tokens that are not punc
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ import pandas as pd
 from pipeline.citation import clock
 from pipeline.corpus import (
     content_mask,
-    keyness,
+    keyness_of,
     log_likelihood,
     log_ratio,
     words_per_segment,
@@ -43,6 +44,32 @@ from pipeline.stats import cliffs_delta, permutation_test
 CONTRAST_WORDS = 5  # key words per direction in a contrast
 
 
+@dataclass(frozen=True)
+class Talk:
+    """The participants' talk of one report, prepared once for every theme and group.
+
+    ``participants``: participant segments with their ``words``; ``content``: their content
+    tokens (see :func:`pipeline.corpus.content_mask`) labelled with ``group`` and ``speaker``.
+    """
+
+    participants: pd.DataFrame
+    content: pd.DataFrame
+
+    @classmethod
+    def of(cls, participants: pd.DataFrame, tokens: pd.DataFrame) -> Talk:
+        seg = participants[participants["role"] != "facilitator"]
+        if "words" not in seg.columns:
+            counts = seg["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int)
+            seg = seg.assign(words=counts)
+        mine = tokens[tokens["segment_id"].isin(seg["segment_id"])]
+        meta = seg.set_index("segment_id")[["group", "speaker"]]
+        content = mine[content_mask(mine)][["segment_id", "lemma"]].join(meta, on="segment_id")
+        return cls(seg.reset_index(drop=True), content.reset_index(drop=True))
+
+    def inside(self, members: set[str]) -> pd.Series:
+        return self.participants["segment_id"].isin(members)
+
+
 def theme_segments(assigned: pd.DataFrame, code: str) -> set[str]:
     return set(assigned.loc[assigned["code"] == code, "segment_id"])
 
@@ -50,23 +77,24 @@ def theme_segments(assigned: pd.DataFrame, code: str) -> set[str]:
 # the theme against the rest -----------------------------------------------------------------
 
 
-def key_lemmas(
-    tokens: pd.DataFrame, participants: pd.DataFrame, members: set[str], *, top: int = 8
-) -> list[dict]:
+def key_lemmas(talk: Talk, members: set[str], *, top: int = 8) -> list[dict]:
     """The theme's most characteristic lemmas (overused against the other segments)."""
-    inside = participants["segment_id"].isin(members)
+    inside = talk.inside(members)
     if not inside.any() or inside.all():
         return []
-    labelled = participants.assign(theme=inside.map({True: "in", False: "out"}))
-    return _key_rows(tokens, labelled, "in", by="theme", top=top)
+    labelled = talk.content.assign(
+        theme=np.where(talk.content["segment_id"].isin(members), "in", "out")
+    )
+    return _key_rows(labelled, "in", by="theme", top=top)
 
 
 def _key_rows(
-    tokens: pd.DataFrame, segments: pd.DataFrame, target: str, *, by: str, top: int
+    content: pd.DataFrame, target: str, *, by: str, top: int, reference: str | None = None
 ) -> list[dict]:
-    mine = tokens[tokens["segment_id"].isin(segments["segment_id"])]
     try:
-        table = keyness(mine, segments, target, by=by, min_freq=2, min_speakers=2)
+        table = keyness_of(
+            content, target, reference=reference, by=by, min_freq=2, min_speakers=2
+        )
     except CdaError:  # no content words on one side: nothing is key
         return []
     return [
@@ -82,14 +110,12 @@ def _key_rows(
     ]
 
 
-def marker_rates(
-    tokens: pd.DataFrame, markers: pd.DataFrame, participants: pd.DataFrame, members: set[str]
-) -> list[dict]:
+def marker_rates(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[dict]:
     """Per marker category: matches per 1,000 words inside the theme and in the rest."""
-    words = participants["segment_id"].map(words_per_segment(tokens)).fillna(0)
-    inside = participants["segment_id"].isin(members).to_numpy()
+    words = talk.participants["words"]
+    inside = talk.inside(members).to_numpy()
     size_in, size_out = int(words[inside].sum()), int(words[~inside].sum())
-    found = markers[markers["segment_id"].isin(participants["segment_id"])]
+    found = markers[markers["segment_id"].isin(talk.participants["segment_id"])]
     rows = []
     for category, part in found.groupby("category", sort=True):
         n_in = int(part["segment_id"].isin(members).sum())
@@ -141,19 +167,9 @@ def first_mentions(segments: pd.DataFrame, members: set[str]) -> list[dict]:
 # per group ----------------------------------------------------------------------------------
 
 
-def _theme_table(participants: pd.DataFrame, tokens: pd.DataFrame, members: set[str]):
-    """Participant segments with their words and whether they carry the theme."""
-    return participants.assign(
-        words=participants["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int),
-        inside=participants["segment_id"].isin(members),
-    )
-
-
-def group_markers(
-    tokens: pd.DataFrame, markers: pd.DataFrame, participants: pd.DataFrame, members: set[str]
-) -> list[dict]:
+def group_markers(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[dict]:
     """Per group that raised the theme, per marker category: count, words, rate, speakers."""
-    seg = _theme_table(participants, tokens, members)
+    seg = talk.participants.assign(inside=talk.inside(members))
     found = markers.merge(seg[["segment_id", "group", "speaker", "inside"]], on="segment_id")
     categories = sorted(found["category"].unique())
     rows = []
@@ -181,24 +197,20 @@ def group_markers(
     return rows
 
 
-def group_key_words(
-    tokens: pd.DataFrame, participants: pd.DataFrame, members: set[str], *, top: int = 8
-) -> dict[str, list[dict]]:
+def group_key_words(talk: Talk, members: set[str], *, top: int = 8) -> dict[str, list[dict]]:
     """Per group: key lemmas of its theme segments against the same theme in the other groups."""
-    seg = participants[participants["segment_id"].isin(members)]
-    if seg["group"].nunique() < 2:
+    groups = sorted(talk.participants.loc[talk.inside(members), "group"].unique())
+    if len(groups) < 2:
         return {}
-    return {
-        group: _key_rows(tokens, seg, group, by="group", top=top)
-        for group in sorted(seg["group"].unique())
-    }
+    content = talk.content[talk.content["segment_id"].isin(members)]
+    return {group: _key_rows(content, group, by="group", top=top) for group in groups}
 
 
 def group_actors(
-    markers: pd.DataFrame, participants: pd.DataFrame, members: set[str], *, top: int = 6
+    talk: Talk, markers: pd.DataFrame, members: set[str], *, top: int = 6
 ) -> dict[str, list[dict]]:
     """Per group: the actors mentioned inside the theme, with mentions and speakers."""
-    seg = participants[participants["segment_id"].isin(members)][["segment_id", "group", "speaker"]]
+    seg = talk.participants[talk.inside(members)][["segment_id", "group", "speaker"]]
     found = markers[markers["category"] == "actor"].merge(seg, on="segment_id")
     out = {}
     for group, part in found.groupby("group", sort=True):
@@ -247,9 +259,8 @@ def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
 
 
 def contrasts(
-    tokens: pd.DataFrame,
+    talk: Talk,
     markers: pd.DataFrame | None,
-    participants: pd.DataFrame,
     members: set[str],
     *,
     seed: int = 0,
@@ -261,33 +272,24 @@ def contrasts(
     (content lemmas with 2+ occurrences, used by 2+ speakers of the group that overuses them,
     by G2). Rows are sorted by G2 within each kind, so the biggest differences come first.
     """
-    seg = _theme_table(participants, tokens, members)
-    seg = seg[seg["inside"]]
+    seg = talk.participants[talk.inside(members)]
     groups = sorted(g for g, part in seg.groupby("group") if part["words"].sum() > 0)
     if len(groups) < 2:
         return []
-    speaker_of = seg.set_index("segment_id")["speaker"]
-    group_of = seg.set_index("segment_id")["group"]
-    words = seg.groupby(["group", "speaker"])["words"].sum()
-    theme_tokens = tokens[tokens["segment_id"].isin(seg["segment_id"])]
-    content = theme_tokens[content_mask(theme_tokens)]
-    content = content.assign(
-        speaker=content["segment_id"].map(speaker_of), group=content["segment_id"].map(group_of)
-    )
-    content_words = content.groupby(["group", "speaker"]).size()
+    content = talk.content[talk.content["segment_id"].isin(members)]
     found = (
         markers[markers["segment_id"].isin(seg["segment_id"])]
         if markers is not None
         else pd.DataFrame(columns=["segment_id", "category"])
     )
-    found = found.assign(
-        speaker=found["segment_id"].map(speaker_of), group=found["segment_id"].map(group_of)
-    )
+    meta = seg.set_index("segment_id")[["group", "speaker"]]
+    found = found[["segment_id", "category"]].join(meta, on="segment_id")
 
     def by_group(sizes: pd.Series) -> dict[str, pd.Series]:
         return {g: part.droplevel(0) for g, part in sizes.groupby(level=0)}
 
-    word_sizes, content_sizes = by_group(words), by_group(content_words)
+    word_sizes = by_group(seg.groupby(["group", "speaker"])["words"].sum())
+    content_sizes = by_group(content.groupby(["group", "speaker"]).size())
 
     def side(hits: pd.DataFrame, group: str, sizes: dict[str, pd.Series]) -> dict:
         mine = hits[hits["group"] == group]
@@ -310,8 +312,8 @@ def contrasts(
         ]
         word_rows = []
         if a in content_sizes and b in content_sizes:
-            for lemma in _contrast_lemmas(theme_tokens, seg, a, b, top_words):
-                hits = content[content["lemma"] == lemma]
+            lemmas = _contrast_lemmas(content, a, b, top_words)
+            for lemma, hits in content[content["lemma"].isin(lemmas)].groupby("lemma"):
                 a_side, b_side = side(hits, a, content_sizes), side(hits, b, content_sizes)
                 word_rows.append(_contrast_row("word", lemma, a_side, b_side, seed=seed))
         for block in (marker_rows, word_rows):
@@ -320,18 +322,12 @@ def contrasts(
     return rows
 
 
-def _contrast_lemmas(
-    tokens: pd.DataFrame, seg: pd.DataFrame, a: str, b: str, top: int
-) -> list[str]:
+def _contrast_lemmas(content: pd.DataFrame, a: str, b: str, top: int) -> list[str]:
     """Key lemmas of a against b and of b against a, within the theme (keyness rules)."""
-    pair = seg[seg["group"].isin([a, b])]
     lemmas: list[str] = []
     for target, reference in ((a, b), (b, a)):
-        try:
-            table = keyness(
-                tokens, pair, target, reference=reference, by="group", min_freq=2, min_speakers=2
-            )
-        except CdaError:
-            continue
-        lemmas.extend(table["lemma"].head(top))
+        lemmas.extend(
+            row["lemma"]
+            for row in _key_rows(content, target, reference=reference, by="group", top=top)
+        )
     return list(dict.fromkeys(lemmas))

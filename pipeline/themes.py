@@ -32,6 +32,7 @@ from pipeline.codings import Basis, parse_basis, rollup, settle
 from pipeline.config import StudyConfig
 from pipeline.corpus import words_per_segment
 from pipeline.framing import (
+    Talk,
     contrasts,
     first_mentions,
     group_actors,
@@ -158,14 +159,15 @@ def speaker_shares(
     segments: pd.DataFrame, assigned: pd.DataFrame, code: str, *, tokens: pd.DataFrame
 ) -> pd.DataFrame:
     """Per participant: segments on ``code`` and the share of their own talk spent on it."""
-    unit = measure(segments)
-    seg = participant_segments(segments, tokens)
+    return _shares(participant_segments(segments, tokens), assigned, code, measure(segments))
+
+
+def _shares(seg: pd.DataFrame, assigned: pd.DataFrame, code: str, unit: str) -> pd.DataFrame:
     on_theme = seg["segment_id"].isin(set(assigned.loc[assigned["code"] == code, "segment_id"]))
     amount = seg[unit].astype(float).fillna(0.0)
-    seg = seg.assign(on=amount.where(on_theme, 0.0), hits=on_theme.astype(int))
-    seg[unit] = amount
-    per = seg.groupby(["group", "speaker"])[["on", unit, "hits"]].sum().reset_index()
-    per["share"] = (per["on"] / per[unit]).where(per[unit] > 0, 0.0)
+    seg = seg.assign(on=amount.where(on_theme, 0.0), hits=on_theme.astype(int), amount=amount)
+    per = seg.groupby(["group", "speaker"])[["on", "amount", "hits"]].sum().reset_index()
+    per["share"] = (per["on"] / per["amount"]).where(per["amount"] > 0, 0.0)
     return per.rename(columns={"hits": "segments"})[["group", "speaker", "segments", "share"]]
 
 
@@ -188,10 +190,11 @@ def compare_groups(
     A theme without any participant segment has nothing to compare: its p and delta are
     empty (shown "n/a"), never the p = 1 that all-zero shares would give. One group: no rows.
     """
-    groups = sorted(participant_segments(segments)["group"].unique())
+    seg, unit = participant_segments(segments, tokens), measure(segments)
+    groups = sorted(seg["group"].unique())
     rows = []
     for code in book.ids:
-        shares = speaker_shares(segments, assigned, code, tokens=tokens)
+        shares = _shares(seg, assigned, code, unit)
         raised = bool(shares["segments"].sum())
         for g1, g2 in itertools.combinations(groups, 2):
             a = shares.loc[shares["group"] == g1, "share"].to_numpy()
@@ -283,18 +286,19 @@ def theme_entry(
     comparison: pd.DataFrame,
     assigned: Assignments,
     segments: pd.DataFrame,
-    tokens: pd.DataFrame,
-    markers: pd.DataFrame | None,
+    talk: Talk,
+    found: pd.DataFrame | None,
     *,
     quotes: bool,
 ) -> tuple[dict, list[dict]]:
-    """One theme's numbers and framing evidence, and its framing.csv rows."""
-    participants = participant_segments(segments)
+    """One theme's numbers and framing evidence, and its framing.csv rows.
+
+    ``talk`` is the participants' talk prepared once per report (:class:`Talk`).
+    """
     members = theme_segments(assigned.table, code.id)
     rows = table[table["theme"] == code.id]
-    found = markers if markers is not None else None
-    contrast = contrasts(tokens, found, participants, members, seed=SEED)
-    shares = speaker_shares(segments, assigned.table, code.id, tokens=tokens)
+    contrast = contrasts(talk, found, members, seed=SEED)
+    shares = _shares(talk.participants, assigned.table, code.id, measure(segments))
     entry = {
         "id": code.id,
         "label": code.label,
@@ -309,14 +313,12 @@ def theme_entry(
         .drop(columns="theme")
         .to_dict("records"),
         "speakers": shares[shares["segments"] > 0].to_dict("records"),
-        "key_lemmas": key_lemmas(tokens, participants, members),
-        "markers": marker_rates(tokens, found, participants, members) if found is not None else [],
+        "key_lemmas": key_lemmas(talk, members),
+        "markers": marker_rates(talk, found, members) if found is not None else [],
         "framing": {
-            "markers": group_markers(tokens, found, participants, members)
-            if found is not None
-            else [],
-            "key_words": group_key_words(tokens, participants, members),
-            "actors": group_actors(found, participants, members) if found is not None else {},
+            "markers": group_markers(talk, found, members) if found is not None else [],
+            "key_words": group_key_words(talk, members),
+            "actors": group_actors(talk, found, members) if found is not None else {},
             "contrasts": _summary(contrast),
         },
         "first_mentions": first_mentions(segments, members),
@@ -369,9 +371,10 @@ def theme_report(
         else None
     )
     themes, framing_rows = [], []
+    talk = Talk.of(participant_segments(segments, tokens), tokens)
     for code in book.codes:
         entry, rows = theme_entry(
-            code, table, comparison, assigned, segments, tokens, markers,
+            code, table, comparison, assigned, segments, talk, markers,
             quotes=config.report.quotes,
         )  # fmt: skip
         entry["alpha"] = _agreement(agreement, code.id)

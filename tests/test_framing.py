@@ -9,6 +9,7 @@ import pytest
 from helpers import word_tokens
 
 from pipeline.framing import (
+    Talk,
     actors,
     contrasts,
     first_mentions,
@@ -59,9 +60,8 @@ def test_first_mention_names_the_facilitator_and_counts_who_took_it_up():
 
 
 def test_marker_rates_compare_the_theme_with_the_other_participant_talk():
-    tokens = word_tokens(SEGMENTS)
-    participants = SEGMENTS[SEGMENTS["role"] != "facilitator"]
-    rates = {r["category"]: r for r in marker_rates(tokens, MARKERS, participants, CHINA)}
+    talk = Talk.of(SEGMENTS, word_tokens(SEGMENTS))  # the facilitator's turn is left out
+    rates = {r["category"]: r for r in marker_rates(talk, MARKERS, CHINA)}
     # words (no punctuation): r-0001 7, r-0002 6, r-0004 5 -> 18 inside; r-0003 6 outside
     assert rates["ingroup"]["in_theme"] == 2
     assert rates["ingroup"]["per_1000_theme"] == pytest.approx(1000 * 2 / 18)
@@ -75,11 +75,10 @@ def test_actors_inside_the_theme_only():
 
 
 def test_key_lemmas_are_overused_in_the_theme_by_several_speakers():
-    tokens = word_tokens(SEGMENTS)
-    participants = SEGMENTS[SEGMENTS["role"] != "facilitator"]
-    found = key_lemmas(tokens, participants, CHINA)
+    talk = Talk.of(SEGMENTS, word_tokens(SEGMENTS))
+    found = key_lemmas(talk, CHINA)
     assert found[0]["lemma"] == "china" and found[0]["log_ratio"] > 0
-    assert key_lemmas(tokens, participants, set()) == []
+    assert key_lemmas(talk, set()) == []
 
 
 # per group and contrasts ----------------------------------------------------------------------
@@ -115,7 +114,7 @@ GROUP_MARKERS = markers(
 
 
 def test_marker_rates_per_group_inside_the_theme_and_outside_it():
-    rows = group_markers(word_tokens(GROUPS), GROUP_MARKERS, GROUPS, THEME)
+    rows = group_markers(Talk.of(GROUPS, word_tokens(GROUPS)), GROUP_MARKERS, THEME)
     by = {(r["group"], r["category"]): r for r in rows}
     # burgers: 4 + 5 = 9 words in the theme, b-3 has 4 outside it
     assert by[("burgers", "actor")] == {
@@ -130,23 +129,25 @@ def test_marker_rates_per_group_inside_the_theme_and_outside_it():
 
 
 def test_actors_and_key_words_per_group():
-    actors_by_group = group_actors(GROUP_MARKERS, GROUPS, THEME)
+    talk = Talk.of(GROUPS, word_tokens(GROUPS))
+    actors_by_group = group_actors(talk, GROUP_MARKERS, THEME)
     assert actors_by_group == {
         "burgers": [{"actor": "china", "mentions": 2, "speakers": 2}],
         "deskundigen": [{"actor": "china", "mentions": 2, "speakers": 2}],  # not gemeente
     }
-    words = group_key_words(word_tokens(GROUPS), GROUPS, THEME)
+    words = group_key_words(talk, THEME)
     # burgers overuse "toezicht" (2 of 8 content words, 2 speakers; experts 0 of 6):
     # E1 = 8 * 2 / 14, G2 = 2 * 2 ln(2 / E1) = 4 ln(7/4)
     assert [k["lemma"] for k in words["burgers"]] == ["toezicht"]
     assert words["burgers"][0]["g2"] == round(4 * math.log(7 / 4), 1)
     # "china": 2 of 6 content words among experts against 2 of 8: overused there
     assert [k["lemma"] for k in words["deskundigen"]] == ["china"]
-    assert group_key_words(word_tokens(GROUPS), GROUPS[GROUPS["group"] == "burgers"], THEME) == {}
+    burgers = GROUPS[GROUPS["group"] == "burgers"]
+    assert group_key_words(Talk.of(burgers, word_tokens(burgers)), THEME) == {}
 
 
 def test_contrasts_give_counts_rates_effect_size_and_a_test_over_speakers():
-    rows = contrasts(word_tokens(GROUPS), GROUP_MARKERS, GROUPS, THEME)
+    rows = contrasts(Talk.of(GROUPS, word_tokens(GROUPS)), GROUP_MARKERS, THEME)
     by = {(r["kind"], r["item"]): r for r in rows}
     out = by[("marker", "outgroup")]
     assert (out["group_a"], out["group_b"]) == ("burgers", "deskundigen")
@@ -179,4 +180,4 @@ def test_contrasts_give_counts_rates_effect_size_and_a_test_over_speakers():
 
 def test_no_contrast_with_one_group():
     one = GROUPS[GROUPS["group"] == "burgers"]
-    assert contrasts(word_tokens(one), GROUP_MARKERS, one, THEME) == []
+    assert contrasts(Talk.of(one, word_tokens(one)), GROUP_MARKERS, THEME) == []
