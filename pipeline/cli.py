@@ -292,8 +292,8 @@ def _import_qdpx(
 
 @app.command("pseudonymise")
 def pseudonymise_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Replace speaker labels by pseudonyms and mask listed names in segment text."""
-    from pipeline.pseudonymise import pseudonymise
+    """Replace speaker labels by pseudonyms and mask names (listed, and from labels) in the text."""
+    from pipeline.pseudonymise import pseudonymise, review
 
     ws = _ws(workspace)
     result = pseudonymise(ws, load_config(ws))
@@ -301,6 +301,36 @@ def pseudonymise_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
     for rid in sorted(result.segments["recording_id"].unique()):
         speakers = result.segments.loc[result.segments["recording_id"] == rid, "speaker"].nunique()
         out.print(f"{rid}: {speakers} speaker(s), {int(per_rec.get(rid, 0))} name replacement(s)")
+    for notice in result.notices:
+        _say(f"note: {notice}")
+    for rid in result.no_facilitator:
+        _say(
+            f"note: {rid}: no facilitator found among its speaker labels; if one of them leads "
+            "the session, add that label to pseudonymise.facilitator_labels in cda.yaml "
+            f"(a plain label, or '{rid}:<label>' for this recording only)"
+        )
+    for change in result.role_changes:
+        _say(
+            f"note: {change.recording_id}: {change.pseudonym} is now {change.after} "
+            f"(was {change.before}), following pseudonymise.facilitator_labels; "
+            "the pseudonym stays"
+        )
+    warnings = review(result.terms)
+    shown = warnings[:_REVIEW_SHOWN]
+    for warning in shown:
+        _say(f"warning: {warning}")
+    if len(warnings) > len(shown):
+        _say(f"... and {len(warnings) - len(shown)} more warning(s)")
+    if warnings:
+        _say(f"every masked term, with counts: {ws.display(ws.masked_terms)}")
+
+
+_REVIEW_SHOWN = 15
+
+
+def _say(text: str) -> None:
+    """A note or warning on stderr, as written (labels may contain [brackets])."""
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("nlp")

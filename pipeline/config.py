@@ -86,8 +86,17 @@ class PseudonymiseConfig(Section):
     """Speaker pseudonyms and name masking."""
 
     facilitator_labels: list[str] = Field(
-        default_factory=lambda: ["Gespreksleider", "Facilitator", "Moderator", "Interviewer"],
-        description="speaker labels (case-insensitive) that belong to the facilitator",
+        default_factory=lambda: [
+            "Facilitator",
+            "Moderator",
+            "Gespreksleider",
+            "Begeleider",
+            "Interviewer",
+            "FAC",
+            "MOD",
+        ],
+        description="facilitator speaker labels: case-insensitive, also numbered "
+        "('Interviewer 2', 'MOD1'); '<recording_id>:<label>' for one recording's label",
     )
     participant_prefix: str = "P"
     facilitator_prefix: str = "F"
@@ -97,6 +106,11 @@ class PseudonymiseConfig(Section):
     )
     mask_name_parts: bool = Field(
         True, description="also mask single words of multi-word speaker names (not 'van', 'de')"
+    )
+    not_names: list[str] = Field(
+        default_factory=list,
+        description="more label words that are titles or roles, never names (besides "
+        "pipeline/resources/not_names.<language>.txt)",
     )
     placeholders: dict[str, str] = Field(
         default_factory=lambda: {

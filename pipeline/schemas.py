@@ -361,6 +361,26 @@ REPLACEMENTS = Schema(
     ),
 )
 
+TERM_SOURCES = ("names.csv", "real_name", "label", "real_name part", "label part")
+
+MASKED_TERMS = Schema(
+    name="masked_terms",
+    version=1,
+    producer="pseudonymise (private review table: it holds the names)",
+    key=("recording_id", "term"),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("term", "string", nonblank=True, doc="the name as listed or as in the label"),
+        Column("source", "string", allowed=TERM_SOURCES, doc="where the term comes from"),
+        Column("placeholder", "string", nonblank=True),
+        Column("count", "int64", doc="occurrences masked in segment text"),
+        Column("kept", "int64", doc="occurrences kept as an ordinary word (not used as a name)"),
+        Column("lowercase", "int64", doc="of count: written in lower case (listed terms only)"),
+        Column("dictionary_word", "bool", doc="also a common word of the language"),
+        Column("language", "string", nonblank=True, doc="the recording's language"),
+    ),
+)
+
 CODING_STATUS = ("coded", "empty", "skipped", "task-deleted")
 
 

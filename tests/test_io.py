@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.errors import CdaError
 from pipeline.io import atomic_path, read_csv, read_table, write_bytes, write_table
 from pipeline.paths import Workspace
-from pipeline.schemas import CODINGS, MANIFEST, SEGMENTS, WORDS
+from pipeline.schemas import CODINGS, MANIFEST, MASKED_TERMS, SEGMENTS, WORDS
 
 OLD_MTIME = 1_000_000_000  # 2001-09-09: clearly older than any write made by a test
 
@@ -352,6 +352,20 @@ def test_read_csv_validates_rows_and_keeps_empty_cells_missing(tmp_path: Path) -
     with pytest.raises(CdaError) as info:
         read_csv(path, MANIFEST)
     _assert_names(info.value, path, ["row 1", "row 2", "recording_id=r1"])
+
+
+def test_read_csv_reads_booleans_as_written_and_refuses_others(tmp_path: Path) -> None:
+    path = tmp_path / "pseudonymise.csv"
+    header = ",".join(MASKED_TERMS.names) + "\n"
+    path.write_text(
+        header + "r1,Kat,label,[P01],2,1,0,True,nl\nr1,Vos,label,[P02],1,0,0,false,nl\n",
+        encoding="utf-8",
+    )
+    assert read_csv(path, MASKED_TERMS)["dictionary_word"].tolist() == [True, False]
+    path.write_text(header + "r1,Kat,label,[P01],2,1,0,misschien,nl\n", encoding="utf-8")
+    with pytest.raises(CdaError) as info:
+        read_csv(path, MASKED_TERMS)
+    assert "column 'dictionary_word' should be bool" in info.value.message
 
 
 # cda.yaml ------------------------------------------------------------------------------------

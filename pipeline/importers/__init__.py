@@ -104,14 +104,25 @@ def register(
 ) -> str:
     """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest.
 
-    The file is parsed and checked first: a file that would fail the import is neither copied
-    nor registered, so fixing it and importing again just works.
+    The file is parsed and checked first: a file that would fail the import, or whose id or file
+    name holds a name (listed, or from its speaker labels), is neither copied nor registered, so
+    fixing it and importing again just works.
     """
+    from pipeline.pseudonymise import check_new_recording
+
     path = path.expanduser().resolve()
-    parse_transcript(
+    turns = parse_transcript(
         path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
     )
     rid = recording_id or path.stem
+    check_new_recording(
+        ws,
+        config,
+        path,
+        recording_id=rid,
+        id_given=recording_id is not None,
+        labels=sorted({t.speaker for t in turns if t.speaker}),
+    )
     manifest = read_manifest(ws)
     group = resolve_group(ws, config, manifest, rid, group, path)
     target = store_raw(ws, path)
