@@ -107,7 +107,8 @@ $(IMPORTED): $(MANIFEST) $(RAW) $(TRANSCRIBED) $(CFG)/import.json \
 	$(CDA) import --workspace $(WS)
 
 $(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudonymise.json \
-             pipeline/pseudonymise.py $(CORE) | $(SETUP)
+             pipeline/pseudonymise.py pipeline/masking.py pipeline/labels.py pipeline/lexicon.py \
+             $(wildcard pipeline/resources/not_names.*.txt) $(CORE) | $(SETUP)
 	$(CDA) pseudonymise --workspace $(WS)
 
 # nlp rewrites tokens and markers only when they change: a marker edit reruns the matching
@@ -129,8 +130,10 @@ $(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(if $(filter-out 1,$(ROUND)),
                 pipeline/codebook.py pipeline/markers.py $(CORE) | $(SETUP)
 	$(CDA) suggest --workspace $(WS) --round $(ROUND)
 
-$(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
-           pipeline/themes.py pipeline/templates/report.html.j2 $(CODEBOOK) \
+$(REPORT): $(SEGMENTS) $(TOKENS) $(MARKERS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
+           pipeline/themes.py pipeline/framing.py pipeline/codings.py pipeline/stats.py \
+           pipeline/corpus.py pipeline/theme_figures.py pipeline/citation.py pipeline/codebook.py \
+           pipeline/templates/report.html.j2 $(CODEBOOK) \
            $(wildcard $(SUGGESTIONS) $(CODINGS) $(AGREEMENT)) $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)
 
