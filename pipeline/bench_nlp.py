@@ -49,6 +49,7 @@ def bench_segments(n: int, *, speakers_per_group: int = 12) -> pd.DataFrame:
                 "segment_id": f"{group}-{i:05d}",
                 "start": 12.0 * i,
                 "end": 12.0 * i + 10,
+                "overlap": 0.0,  # 2 s of silence between turns
                 "speaker": f"P{i % speakers_per_group + offset + 1:02d}",
                 "role": "participant",
                 "text": texts[i % len(texts)],

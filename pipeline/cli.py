@@ -257,7 +257,17 @@ def import_cmd(
             fmt=fmt,
         )
     summary = import_transcripts(ws, config, require_speakers=not no_speakers, fmt=fmt)
-    table = Table("recording", "group", "segments", "speakers", "words", "seconds")
+    table = Table(
+        "recording",
+        "group",
+        "segments",
+        "speakers",
+        "words",
+        "timed\nwords",
+        "seconds",
+        caption="words: in the text; timed words: with word timings (WhisperX JSON); "
+        "seconds: summed turn lengths (overlapping speech counts twice)",
+    )
     for rec in summary:
         table.add_row(
             rec.recording_id,
@@ -265,6 +275,7 @@ def import_cmd(
             str(rec.segments),
             str(rec.speakers),
             str(rec.words),
+            str(rec.timed_words),
             f"{rec.seconds:.0f}" if rec.seconds is not None else "-",
         )
     out.print(table)

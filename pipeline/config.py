@@ -22,10 +22,17 @@ class Section(BaseModel):
 
 
 class ImportConfig(Section):
-    """Transcript import: how strict to be about timing."""
+    """Transcript import: how strict to be about timing.
 
-    max_overlap: float = Field(
-        0.2, ge=0, description="seconds a turn may start before the previous one ends"
+    Overlapping speech is accepted and counted by default (segments' ``overlap`` column);
+    impossible timing (an end before its start, starts going backwards) is always refused.
+    """
+
+    max_overlap: float | None = Field(
+        None,
+        ge=0,
+        description="opt-in: refuse a turn spoken over earlier turns for more than this many "
+        "seconds; empty (default): accept any overlap",
     )
 
 

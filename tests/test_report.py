@@ -39,6 +39,7 @@ def segments() -> pd.DataFrame:
                 strict=True,
             ),
             source="test",
+            overlap=0.0,  # every turn starts where the one before ended
         )
         for s in SEGS
     ]
@@ -73,6 +74,38 @@ def test_recordings_table_counts(segments: pd.DataFrame, tokens: pd.DataFrame) -
     assert rows["a"]["duration"] == "0:01:40"
     # alphabetic tokens of a's texts: 4 + 5 (Camera ' s splits in three) + 5 + 3
     assert rows["a"]["words"] == 17
+
+
+def test_recordings_table_counts_overlap_per_recording(
+    segments: pd.DataFrame, tokens: pd.DataFrame
+) -> None:
+    rows = [
+        # recording, id, start, end, overlap (as the import computes it)
+        ("x", "x-0001", 0.0, 10.0, 0.0),
+        ("x", "x-0002", 8.5, 12.0, 1.5),  # starts 1.5 s before x-0001 ends
+        ("x", "x-0003", 9.0, 9.5, 0.5),  # a backchannel inside both
+        ("x", "x-0004", 12.0, 15.0, 0.0),
+        ("y", "y-0001", None, None, None),  # a transcript without times
+        ("y", "y-0002", None, None, None),
+    ]
+    timed = pd.DataFrame(
+        [
+            {"recording_id": r, "group": "g", "segment_id": sid, "start": start, "end": end,
+             "overlap": overlap, "speaker": "P01", "role": "participant", "text": "Ja.",
+             "source": "test"}
+            for r, sid, start, end, overlap in rows
+        ],
+        columns=SEGMENTS.names,
+    )  # fmt: skip
+    table = {r["recording_id"]: r for r in recordings_table(timed, word_tokens(timed))}
+    # x: two of four turns overlap, 1.5 + 0.5 = 2.0 s; y: nothing can be said
+    assert (table["x"]["overlapping_turns"], table["x"]["overlap_seconds"]) == (2, 2.0)
+    assert (table["y"]["overlapping_turns"], table["y"]["overlap_seconds"]) == (None, None)
+    html = render({**context(segments, tokens, quotes=False), "recordings": list(table.values())})
+    section = html.split('id="recordings"')[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    assert cells[cells.index("x") + 7 : cells.index("x") + 9] == ["2", "2.0"]
+    assert cells[cells.index("y") + 7 : cells.index("y") + 9] == ["–", "–"]
 
 
 def topic_tables(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
