@@ -73,7 +73,7 @@ def bench(model: str, texts: list[str]) -> None:
     docs = list(nlp.pipe(texts, batch_size=256))
     parse = time.perf_counter() - began
     tokens = sum(len(doc) for doc in docs)
-    data, lines = yamlfile.load_text(default_text())
+    data, lines = yamlfile.load_text(default_text("nl") or "")
     spec = yamlfile.parse(MarkerSet, Path("markers.nl.yaml"), data, lines)
     began = time.perf_counter()
     found = marker_table([str(i) for i in range(len(docs))], docs, spec, nlp)

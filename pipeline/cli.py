@@ -84,13 +84,26 @@ def init_cmd(
     sample: Annotated[bool, typer.Option(help="Copy the bundled Dutch sample study.")] = False,
     study: Annotated[str, typer.Option(help="Study slug for a new cda.yaml.")] = "my-study",
     groups: Annotated[str, typer.Option(help="Comma-separated groups.")] = "burgers,deskundigen",
+    language: Annotated[
+        str, typer.Option(help="Language of a new cda.yaml (ISO code, e.g. nl, en).")
+    ] = "nl",
 ) -> None:
-    """Create a workspace: folders, cda.yaml, and (with --sample) the bundled sample study."""
+    """Create a workspace: folders, cda.yaml, the language's discourse markers, and (with
+    --sample) the bundled sample study."""
+    from pipeline.markers import default_text
     from pipeline.workspace import init_workspace
 
     ws = Workspace.at(workspace)
-    written = init_workspace(ws, sample=sample, study=study, groups=groups.split(","))
+    written = init_workspace(
+        ws, sample=sample, study=study, groups=groups.split(","), language=language
+    )
     out.print(f"workspace {ws.root}: {len(written)} file(s) written")
+    study_language = load_config(ws).language
+    if default_text(study_language) is None and not (ws.codebooks / "markers.yaml").exists():
+        out.print(
+            f"no bundled discourse markers for language '{study_language}': nlp runs without "
+            "markers until you write codebooks/markers.yaml"
+        )
 
 
 @app.command("ingest")
@@ -321,9 +334,11 @@ def nlp_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
 
     ws = _ws(workspace)
     run = run_nlp(ws, load_config(ws))
+    why = f" ({run.info.note})" if run.info.note else ""
+    markers = run.markers_note or f"{run.markers} marker match(es)"
     out.print(
-        f"nlp: {run.info.pipeline}; {run.parsed} segment(s) parsed, {run.cached} from cache; "
-        f"{run.markers} marker match(es)"
+        f"nlp: {run.info.pipeline}{why}; {run.parsed} segment(s) parsed, {run.cached} from "
+        f"cache; {markers}"
     )
 
 

@@ -115,14 +115,30 @@ class PseudonymiseConfig(Section):
     )
 
 
+# spaCy's trained pipelines are <lang>_core_news_* except for English and Chinese (web text)
+_WEB_MODELS = ("en", "zh")
+
+
 class NlpConfig(Section):
     """spaCy pipeline: a trained one when installed, else blank + sentencizer + lookup lemmas."""
 
-    model: str = "nl_core_news_md"
+    model: str | None = Field(
+        None,
+        description="spaCy pipeline; empty: the study language's (nl_core_news_md, "
+        "en_core_web_md, else <language>_core_news_md)",
+    )
     batch_size: int = Field(256, ge=1)
     markers: str = Field(
         "codebooks/markers.yaml", description="discourse marker file, relative to the workspace"
     )
+
+    def model_for(self, language: str) -> str:
+        """The pipeline to ask for: ``model`` when set, else the language's medium pipeline,
+        so an English study never gets the Dutch one by default."""
+        if self.model:
+            return self.model
+        kind = "web" if language in _WEB_MODELS else "news"
+        return f"{language}_core_{kind}_md"
 
 
 class TopicsConfig(Section):

@@ -193,6 +193,27 @@ def test_html_has_sections_and_withholds_quotes_by_default(segments, tokens) -> 
     assert "Camera&#39;s in China eng." in quoted
 
 
+def test_provenance_names_the_pipeline_that_ran_why_and_missing_markers(segments, tokens) -> None:
+    from pipeline.markers import no_markers_note
+
+    ctx = context(segments, tokens, quotes=False)
+    ctx["provenance"]["nlp"] = {
+        "pipeline": "blank:de+sentencizer+lookup-lemmatizer",
+        "spacy_version": "3.8.18",
+        "disabled_features": ["part-of-speech tags"],
+        "requested": "de_core_news_md",
+        "note": "de_core_news_md is not installed; install it with "
+        "`python -m spacy download de_core_news_md`",
+        "markers": no_markers_note("de"),
+    }
+    html = render(ctx)
+    nlp_row = re.search(r"<tr><th>NLP</th><td>(.*?)</td></tr>", html).group(1)
+    assert nlp_row.startswith("blank:de+sentencizer+lookup-lemmatizer (spaCy 3.8.18)")
+    assert "(de_core_news_md is not installed; install it with" in nlp_row
+    markers_row = re.search(r"<tr><th>Discourse markers</th><td>(.*?)</td></tr>", html).group(1)
+    assert markers_row.startswith("no discourse markers for language &#39;de&#39;")
+
+
 def test_html_escapes_segment_text(segments, tokens) -> None:
     segments.loc[1, "text"] = "<script>alert(1)</script>"
     html = render(context(segments, tokens, quotes=True))
