@@ -419,7 +419,8 @@ def keyness_cmd(
     """Key lemmas of a group against another (G2, log ratio, dispersion over speakers)."""
     from pipeline.corpus import keyness
 
-    segments, tokens = _corpus(_ws(workspace))
+    ws = _ws(workspace)
+    segments, tokens = _corpus(ws)
     table = keyness(
         tokens,
         segments,
@@ -428,6 +429,7 @@ def keyness_cmd(
         by=by,
         min_freq=min_freq,
         min_speakers=min_speakers,
+        language=load_config(ws).language,
     )
     _emit(
         table,
@@ -451,8 +453,12 @@ def collocations_cmd(
     """Collocates of a lemma per group (log-Dice and MI)."""
     from pipeline.corpus import collocations
 
-    segments, tokens = _corpus(_ws(workspace))
-    table = collocations(tokens, segments, node, window=window, min_freq=min_freq, by=by)
+    ws = _ws(workspace)
+    segments, tokens = _corpus(ws)
+    language = load_config(ws).language
+    table = collocations(
+        tokens, segments, node, window=window, min_freq=min_freq, by=by, language=language
+    )
     _emit(
         table,
         csv,
