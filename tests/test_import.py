@@ -409,6 +409,7 @@ def test_parlamint_debate_round_trips(tmp_path, fmt):
     assert list(segs["speaker"]) == [r["speaker_label"] for r in rows]
     assert list(segs["text"]) == [norm(r["text"]) for r in rows]
     assert segs["start"].isna().all()
+    assert segs["overlap"].isna().all()  # a debate without times: overlap unknown, not 0
 
 
 def test_plain_text_labels_with_party_in_parentheses(tmp_path):
