@@ -114,14 +114,16 @@ $(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudon
 # nlp rewrites tokens and markers only when they change: a marker edit reruns the matching
 # (from cached parses) without making topics rerun on identical tokens.
 $(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/markers.yaml) \
-                      pipeline/nlp.py pipeline/markers.py pipeline/resources/markers.nl.yaml \
+                      pipeline/nlp.py pipeline/markers.py \
+                      $(wildcard pipeline/resources/markers.*.yaml) \
                       $(CORE) | $(SETUP)
 	$(CDA) nlp --workspace $(WS)
 	@mkdir -p $(@D) && touch $@
 $(TOKENS) $(MARKERS): $(WS)/.cda/nlp.stamp ;
 
 $(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py pipeline/topics_outputs.py \
-           $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) pipeline/resources/stopwords_nl_spoken.txt \
+           $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) \
+           $(wildcard pipeline/resources/stopwords_*_spoken.txt) \
            $(CORE) | $(SETUP)
 	$(CDA) topics --workspace $(WS) --round $(ROUND)
 

@@ -22,10 +22,17 @@ class Section(BaseModel):
 
 
 class ImportConfig(Section):
-    """Transcript import: how strict to be about timing."""
+    """Transcript import: how strict to be about timing.
 
-    max_overlap: float = Field(
-        0.2, ge=0, description="seconds a turn may start before the previous one ends"
+    Overlapping speech is accepted and counted by default (segments' ``overlap`` column);
+    impossible timing (an end before its start, starts going backwards) is always refused.
+    """
+
+    max_overlap: float | None = Field(
+        None,
+        ge=0,
+        description="opt-in: refuse a turn spoken over earlier turns for more than this many "
+        "seconds; empty (default): accept any overlap",
     )
 
 
@@ -122,14 +129,30 @@ class PseudonymiseConfig(Section):
     )
 
 
+# spaCy's trained pipelines are <lang>_core_news_* except for English and Chinese (web text)
+_WEB_MODELS = ("en", "zh")
+
+
 class NlpConfig(Section):
     """spaCy pipeline: a trained one when installed, else blank + sentencizer + lookup lemmas."""
 
-    model: str = "nl_core_news_md"
+    model: str | None = Field(
+        None,
+        description="spaCy pipeline; empty: the study language's (nl_core_news_md, "
+        "en_core_web_md, else <language>_core_news_md)",
+    )
     batch_size: int = Field(256, ge=1)
     markers: str = Field(
         "codebooks/markers.yaml", description="discourse marker file, relative to the workspace"
     )
+
+    def model_for(self, language: str) -> str:
+        """The pipeline to ask for: ``model`` when set, else the language's medium pipeline,
+        so an English study never gets the Dutch one by default."""
+        if self.model:
+            return self.model
+        kind = "web" if language in _WEB_MODELS else "news"
+        return f"{language}_core_{kind}_md"
 
 
 class TopicsConfig(Section):

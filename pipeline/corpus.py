@@ -20,9 +20,9 @@ from pipeline.errors import CdaError
 from pipeline.topics import spoken_stopwords
 
 
-def content_mask(tokens: pd.DataFrame) -> pd.Series:
-    """Alphabetic, non-stop-word tokens (spaCy's list plus fillers of spoken Dutch)."""
-    stop = spoken_stopwords()
+def content_mask(tokens: pd.DataFrame, *, language: str = "nl") -> pd.Series:
+    """Alphabetic, non-stop-word tokens (spaCy's list plus the language's spoken fillers)."""
+    stop = spoken_stopwords(language)
     return (
         tokens["is_alpha"].astype(bool)
         & ~tokens["is_stop"].astype(bool)
@@ -143,6 +143,7 @@ def keyness(
     by: str = "group",
     min_freq: int = 5,
     min_speakers: int = 2,
+    language: str = "nl",
 ) -> pd.DataFrame:
     """Key lemmas of segments where ``by == target`` against ``reference`` (default: the rest).
 
@@ -152,7 +153,7 @@ def keyness(
     if by not in segments.columns:
         raise CdaError(f"no segment column '{by}'", hint="group by group, speaker or role")
     meta = segments.set_index("segment_id")[[by, "speaker"]]
-    toks = tokens[content_mask(tokens)].join(meta, on="segment_id")
+    toks = tokens[content_mask(tokens, language=language)].join(meta, on="segment_id")
     return keyness_of(
         toks, target, reference=reference, by=by, min_freq=min_freq, min_speakers=min_speakers
     )
@@ -246,6 +247,7 @@ def collocations(
     window: int = 5,
     min_freq: int = 2,
     by: str = "group",
+    language: str = "nl",
 ) -> pd.DataFrame:
     """Content-lemma collocates of ``node`` within ``window`` tokens, per ``by`` value.
 
@@ -256,7 +258,7 @@ def collocations(
     """
     node = node.lower()
     meta = segments.set_index("segment_id")[[by]]
-    toks = tokens[content_mask(tokens)].join(meta, on="segment_id")
+    toks = tokens[content_mask(tokens, language=language)].join(meta, on="segment_id")
     rows = []
     for value, part in toks.groupby(by, sort=True):
         freq = part["lemma"].value_counts()

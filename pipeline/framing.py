@@ -56,14 +56,16 @@ class Talk:
     content: pd.DataFrame
 
     @classmethod
-    def of(cls, participants: pd.DataFrame, tokens: pd.DataFrame) -> Talk:
+    def of(cls, participants: pd.DataFrame, tokens: pd.DataFrame, *, language: str = "nl") -> Talk:
         seg = participants[participants["role"] != "facilitator"]
         if "words" not in seg.columns:
             counts = seg["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int)
             seg = seg.assign(words=counts)
         mine = tokens[tokens["segment_id"].isin(seg["segment_id"])]
         meta = seg.set_index("segment_id")[["group", "speaker"]]
-        content = mine[content_mask(mine)][["segment_id", "lemma"]].join(meta, on="segment_id")
+        content = mine[content_mask(mine, language=language)][["segment_id", "lemma"]].join(
+            meta, on="segment_id"
+        )
         return cls(seg.reset_index(drop=True), content.reset_index(drop=True))
 
     def inside(self, members: set[str]) -> pd.Series:
@@ -92,9 +94,7 @@ def _key_rows(
     content: pd.DataFrame, target: str, *, by: str, top: int, reference: str | None = None
 ) -> list[dict]:
     try:
-        table = keyness_of(
-            content, target, reference=reference, by=by, min_freq=2, min_speakers=2
-        )
+        table = keyness_of(content, target, reference=reference, by=by, min_freq=2, min_speakers=2)
     except CdaError:  # no content words on one side: nothing is key
         return []
     return [

@@ -798,7 +798,6 @@ def adjudicate(ws: Workspace, config: StudyConfig, round_no: int) -> list[PushRe
     return push(ws, config, round_no, coders=[ADJUDICATION], tasks=tasks, predictions=predictions)
 
 
-
 def coder_versions(codings: pd.DataFrame, wanted: set[str], book: Codebook) -> dict[str, list]:
     """Each coder's version of each disputed segment, as a prediction named after the coder.
 

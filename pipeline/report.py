@@ -32,12 +32,26 @@ def speaking_time(segments: pd.DataFrame) -> pd.Series:
     return (segments["end"] - segments["start"]).clip(lower=0).fillna(0.0)
 
 
+def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None]:
+    """(turns spoken over earlier turns, their overlap in seconds) of one recording.
+
+    Both from the segments' ``overlap`` column (:mod:`pipeline.timing`): the count of turns
+    with overlap > 0 and the sum of overlap, over the turns whose overlap is known; (None,
+    None) when none is, e.g. a transcript without times.
+    """
+    known = part["overlap"].dropna()
+    if known.empty:
+        return None, None
+    return int((known > 0).sum()), round(float(known.sum()), 3)
+
+
 def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
     words = tokens[tokens["is_alpha"]].groupby("segment_id").size()
     seg = segments.assign(words=segments["segment_id"].map(words).fillna(0).astype(int))
     rows = []
     for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
         people = part[part["role"] == "participant"]["speaker"].nunique()
+        overlapping, overlap = overlap_summary(part)
         rows.append(
             {
                 "recording_id": rid,
@@ -47,6 +61,8 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
                 "facilitator_turns": int((part["role"] == "facilitator").sum()),
                 "duration": clock(part["end"].max()),
                 "words": int(part["words"].sum()),
+                "overlapping_turns": overlapping,
+                "overlap_seconds": overlap,
             }
         )
     return rows

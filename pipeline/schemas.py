@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.timing import overlaps
+
 ROLES = ("facilitator", "participant", "unknown")
 
 _ARROW = {
@@ -97,23 +99,57 @@ _TIME_CHECKS = (
     Check("end", "end >= start", _end_before_start),
 )
 
+
+def _bad_overlap(df: pd.DataFrame) -> pd.Series:
+    known = df["overlap"].notna()
+    untimed = df["start"].isna() | df["end"].isna()
+    too_long = (df["overlap"] > (df["end"] - df["start"]) + 0.0005).fillna(False)
+    return known & (untimed | (df["overlap"] < 0) | too_long)
+
+
+def _segments_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 had no overlap column: compute it from the times, per recording in row order (the
+    turn order every writer keeps), exactly as the import does for new tables."""
+    overlap = pd.Series(float("nan"), index=frame.index, dtype="float64")
+    for _, part in frame.groupby("recording_id", sort=False):
+        values = overlaps(zip(part["start"].tolist(), part["end"].tolist(), strict=True))
+        overlap.loc[part.index] = [float("nan") if v is None else v for v in values]
+    columns = list(frame.columns)
+    at = columns.index("end") + 1 if "end" in columns else len(columns)
+    out = frame.copy()
+    out.insert(at, "overlap", overlap)
+    return out
+
+
 SEGMENTS = Schema(
     name="segments",
-    version=1,
+    version=2,
     producer="import / pseudonymise",
     key=("segment_id",),
+    upgrades=((1, _segments_v1_to_v2),),
     columns=(
         Column("recording_id", "string", nonblank=True),
         Column("group", "string", nonblank=True),
         Column("segment_id", "string", nonblank=True, doc="<recording_id>-<NNNN>, stable"),
         Column("start", "float64", nullable=True, doc="seconds from the start of the recording"),
         Column("end", "float64", nullable=True),
+        Column(
+            "overlap",
+            "float64",
+            nullable=True,
+            doc="seconds of this turn spoken over earlier turns of the recording: "
+            "max(0, min(greatest earlier end, end) - start), in [0, end - start], to the ms; "
+            "empty when this or an earlier turn has no times (pipeline/timing.py)",
+        ),
         Column("speaker", "string", nonblank=True, doc="pseudonym after `cda pseudonymise`"),
         Column("role", "string", allowed=ROLES),
         Column("text", "string", nonblank=True),
         Column("source", "string", nonblank=True, doc="importer or model that produced the row"),
     ),
-    checks=_TIME_CHECKS,
+    checks=(
+        *_TIME_CHECKS,
+        Check("overlap", "0 <= overlap <= end - start, empty without times", _bad_overlap),
+    ),
 )
 
 WORDS = Schema(

@@ -371,7 +371,7 @@ def theme_report(
         else None
     )
     themes, framing_rows = [], []
-    talk = Talk.of(participant_segments(segments, tokens), tokens)
+    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
     for code in book.codes:
         entry, rows = theme_entry(
             code, table, comparison, assigned, segments, talk, markers,

@@ -104,7 +104,7 @@ def test_subtitle_files_use_pseudonyms_and_refuse_untimed_transcripts(sample, tm
     originals = set(private["speaker"]) - set(segments["speaker"])
     assert originals and not any(f"\n{name}:" in text for name in originals)
 
-    untimed = segments.assign(start=None, end=None)
+    untimed = segments.assign(start=None, end=None, overlap=None)
     write_table(untimed, SEGMENTS, sample.segments)
     try:
         with pytest.raises(CdaError, match=r"no recording .* has timed segments"):

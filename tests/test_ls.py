@@ -67,6 +67,7 @@ def make_ws(
                 "segment_id": f"{recording}-{i:04d}",
                 "start": 10.0 * i,
                 "end": 10.0 * i + 8,
+                "overlap": 0.0,  # 2 s between turns
                 "speaker": "F01" if i % 6 == 0 else f"P{i % 5 + 1:02d}",
                 "role": "facilitator" if i % 6 == 0 else "participant",
                 "text": f"Segment {i}: in China weten ze alles van je, zegt spreker {i}.",

@@ -44,6 +44,7 @@ def segments(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
                 "segment_id": f"{rid}-{n:04d}",
                 "start": 10.0 * n,
                 "end": 10.0 * n + 8.0,
+                "overlap": 0.0,  # 2 s between turns
                 "speaker": speaker,
                 "role": "unknown",
                 "text": text,
@@ -678,3 +679,16 @@ def test_stage_writes_the_review_table_into_private(tmp_path: Path) -> None:
         ["r1", "Kat", "label", kat, 2, 1, 0, True]
     ]
     assert read_csv(ws.replacements, REPLACEMENTS).values.tolist() == [["r1", kat, 2]]
+
+
+def test_overlap_passes_through_pseudonymisation_unchanged(tmp_path: Path) -> None:
+    rows = [("r1", "Anouk", "Ik begin."), ("r1", "Bram", "Ja, ik ook."), ("r1", "Anouk", "Goed.")]
+    imported = segments(rows).assign(
+        start=[0.0, 3.0, 6.0], end=[4.0, 7.0, 8.0], overlap=[0.0, 1.0, 1.0]
+    )  # by hand: 4.0 - 3.0 = 1.0; then 7.0 - 6.0 = 1.0
+    ws = _workspace_with_import(tmp_path / "ws", rows)
+    write_table(imported, SEGMENTS, ws.imported_segments)
+    pseudonymise(ws, load_config(ws))
+    out = read_table(ws.segments, SEGMENTS)
+    assert out["overlap"].tolist() == [0.0, 1.0, 1.0]
+    assert out["speaker"].tolist() != imported["speaker"].tolist()  # it did pseudonymise

@@ -39,6 +39,7 @@ def segments() -> pd.DataFrame:
                 strict=True,
             ),
             source="test",
+            overlap=0.0,  # every turn starts where the one before ended
         )
         for s in SEGS
     ]
@@ -73,6 +74,38 @@ def test_recordings_table_counts(segments: pd.DataFrame, tokens: pd.DataFrame) -
     assert rows["a"]["duration"] == "0:01:40"
     # alphabetic tokens of a's texts: 4 + 5 (Camera ' s splits in three) + 5 + 3
     assert rows["a"]["words"] == 17
+
+
+def test_recordings_table_counts_overlap_per_recording(
+    segments: pd.DataFrame, tokens: pd.DataFrame
+) -> None:
+    rows = [
+        # recording, id, start, end, overlap (as the import computes it)
+        ("x", "x-0001", 0.0, 10.0, 0.0),
+        ("x", "x-0002", 8.5, 12.0, 1.5),  # starts 1.5 s before x-0001 ends
+        ("x", "x-0003", 9.0, 9.5, 0.5),  # a backchannel inside both
+        ("x", "x-0004", 12.0, 15.0, 0.0),
+        ("y", "y-0001", None, None, None),  # a transcript without times
+        ("y", "y-0002", None, None, None),
+    ]
+    timed = pd.DataFrame(
+        [
+            {"recording_id": r, "group": "g", "segment_id": sid, "start": start, "end": end,
+             "overlap": overlap, "speaker": "P01", "role": "participant", "text": "Ja.",
+             "source": "test"}
+            for r, sid, start, end, overlap in rows
+        ],
+        columns=SEGMENTS.names,
+    )  # fmt: skip
+    table = {r["recording_id"]: r for r in recordings_table(timed, word_tokens(timed))}
+    # x: two of four turns overlap, 1.5 + 0.5 = 2.0 s; y: nothing can be said
+    assert (table["x"]["overlapping_turns"], table["x"]["overlap_seconds"]) == (2, 2.0)
+    assert (table["y"]["overlapping_turns"], table["y"]["overlap_seconds"]) == (None, None)
+    html = render({**context(segments, tokens, quotes=False), "recordings": list(table.values())})
+    section = html.split('id="recordings"')[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    assert cells[cells.index("x") + 7 : cells.index("x") + 9] == ["2", "2.0"]
+    assert cells[cells.index("y") + 7 : cells.index("y") + 9] == ["–", "–"]
 
 
 def topic_tables(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -159,6 +192,27 @@ def test_html_has_sections_and_withholds_quotes_by_default(segments, tokens) -> 
     assert "Camera&#39;s in China eng." not in html and "Camera's in China eng." not in html
     quoted = render(context(segments, tokens, quotes=True))
     assert "Camera&#39;s in China eng." in quoted
+
+
+def test_provenance_names_the_pipeline_that_ran_why_and_missing_markers(segments, tokens) -> None:
+    from pipeline.markers import no_markers_note
+
+    ctx = context(segments, tokens, quotes=False)
+    ctx["provenance"]["nlp"] = {
+        "pipeline": "blank:de+sentencizer+lookup-lemmatizer",
+        "spacy_version": "3.8.18",
+        "disabled_features": ["part-of-speech tags"],
+        "requested": "de_core_news_md",
+        "note": "de_core_news_md is not installed; install it with "
+        "`python -m spacy download de_core_news_md`",
+        "markers": no_markers_note("de"),
+    }
+    html = render(ctx)
+    nlp_row = re.search(r"<tr><th>NLP</th><td>(.*?)</td></tr>", html).group(1)
+    assert nlp_row.startswith("blank:de+sentencizer+lookup-lemmatizer (spaCy 3.8.18)")
+    assert "(de_core_news_md is not installed; install it with" in nlp_row
+    markers_row = re.search(r"<tr><th>Discourse markers</th><td>(.*?)</td></tr>", html).group(1)
+    assert markers_row.startswith("no discourse markers for language &#39;de&#39;")
 
 
 def test_html_escapes_segment_text(segments, tokens) -> None:

@@ -69,7 +69,11 @@ def detect_format(path: Path) -> str:
 
 
 def parse_transcript(
-    path: Path, *, fmt: str | None = None, max_overlap: float = 0.2, require_speakers: bool = True
+    path: Path,
+    *,
+    fmt: str | None = None,
+    max_overlap: float | None = None,
+    require_speakers: bool = True,
 ) -> list[Turn]:
     """Parse and check one transcript file; raise a :class:`CdaError` naming file and line."""
     if not path.is_file():
@@ -84,12 +88,15 @@ def parse_transcript(
 
 @dataclass(frozen=True)
 class ImportedRecording:
+    """One recording's import, as the CLI table shows it."""
+
     recording_id: str
     group: str
     segments: int
     speakers: int
-    words: int
-    seconds: float | None
+    words: int  # words of the text (whitespace-separated), whatever the format
+    timed_words: int  # words with an aligned time (WhisperX JSON); 0 for text transcripts
+    seconds: float | None  # summed turn durations; None without times
 
 
 def register(
@@ -198,7 +205,8 @@ def import_transcripts(
                 group=row.group,
                 segments=len(segments),
                 speakers=segments["speaker"].nunique(),
-                words=len(words),
+                words=int(segments["text"].str.split().str.len().sum()),
+                timed_words=int(words["start"].notna().sum()),
                 seconds=float((timed["end"] - timed["start"]).sum()) if len(timed) else None,
             )
         )
