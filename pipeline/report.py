@@ -46,7 +46,8 @@ def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None]:
 
 
 def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
-    words = tokens[tokens["is_alpha"]].groupby("segment_id").size()
+    """Per recording: turns, people, words (as everywhere in the report) and overlap."""
+    words = words_per_segment(tokens)
     seg = segments.assign(words=segments["segment_id"].map(words).fillna(0).astype(int))
     rows = []
     for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):

@@ -72,7 +72,7 @@ def test_recordings_table_counts(segments: pd.DataFrame, tokens: pd.DataFrame) -
     assert rows["a"]["segments"] == 4 and rows["a"]["participants"] == 2
     assert rows["a"]["facilitator_turns"] == 1
     assert rows["a"]["duration"] == "0:01:40"
-    # alphabetic tokens of a's texts: 4 + 5 (Camera ' s splits in three) + 5 + 3
+    # words (tokens that are not punctuation) of a's texts: 4 + 5 (Camera ' s: two) + 5 + 3
     assert rows["a"]["words"] == 17
 
 
