@@ -398,6 +398,7 @@ def test_one_group_without_times_reports_on_words_without_comparisons(debate) ->
     assert all(t["comparison"] == [] for t in payload["themes"])
     assert all(t["framing"]["contrasts"] == [] for t in payload["themes"])
     assert payload["coding_basis"]["rule"] == "settled"
+    assert "<th>Coding basis</th><td><code>settled</code>" in html
     assert "One group only: no group comparisons." in html
     assert "<th>Comparison</th>" not in html
     assert "shares are of <strong>words</strong>" in html
