@@ -107,20 +107,23 @@ $(IMPORTED): $(MANIFEST) $(RAW) $(TRANSCRIBED) $(CFG)/import.json \
 	$(CDA) import --workspace $(WS)
 
 $(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudonymise.json \
-             pipeline/pseudonymise.py $(CORE) | $(SETUP)
+             pipeline/pseudonymise.py pipeline/masking.py pipeline/labels.py pipeline/lexicon.py \
+             $(wildcard pipeline/resources/not_names.*.txt) $(CORE) | $(SETUP)
 	$(CDA) pseudonymise --workspace $(WS)
 
 # nlp rewrites tokens and markers only when they change: a marker edit reruns the matching
 # (from cached parses) without making topics rerun on identical tokens.
 $(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/markers.yaml) \
-                      pipeline/nlp.py pipeline/markers.py pipeline/resources/markers.nl.yaml \
+                      pipeline/nlp.py pipeline/markers.py \
+                      $(wildcard pipeline/resources/markers.*.yaml) \
                       $(CORE) | $(SETUP)
 	$(CDA) nlp --workspace $(WS)
 	@mkdir -p $(@D) && touch $@
 $(TOKENS) $(MARKERS): $(WS)/.cda/nlp.stamp ;
 
 $(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py pipeline/topics_outputs.py \
-           $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) pipeline/resources/stopwords_nl_spoken.txt \
+           $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) \
+           $(wildcard pipeline/resources/stopwords_*_spoken.txt) \
            $(CORE) | $(SETUP)
 	$(CDA) topics --workspace $(WS) --round $(ROUND)
 
@@ -129,8 +132,10 @@ $(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(if $(filter-out 1,$(ROUND)),
                 pipeline/codebook.py pipeline/markers.py $(CORE) | $(SETUP)
 	$(CDA) suggest --workspace $(WS) --round $(ROUND)
 
-$(REPORT): $(SEGMENTS) $(TOKENS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
-           pipeline/themes.py pipeline/templates/report.html.j2 $(CODEBOOK) \
+$(REPORT): $(SEGMENTS) $(TOKENS) $(MARKERS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
+           pipeline/themes.py pipeline/framing.py pipeline/codings.py pipeline/stats.py \
+           pipeline/corpus.py pipeline/theme_figures.py pipeline/citation.py pipeline/codebook.py \
+           pipeline/templates/report.html.j2 $(CODEBOOK) \
            $(wildcard $(SUGGESTIONS) $(CODINGS) $(AGREEMENT)) $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)
 

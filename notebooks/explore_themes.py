@@ -35,31 +35,28 @@ from pipeline.codebook import load_round
 from pipeline.config import load_config
 from pipeline.io import read_table
 from pipeline.paths import Workspace
-from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
+from pipeline.schemas import SEGMENTS, TOKENS
 from pipeline.theme_figures import cooccurrence
-from pipeline.themes import from_codings, from_suggestions, prevalence
+from pipeline.themes import load_assignments, prevalence
 
 ws = Workspace.at(os.environ.get("CDA_WORKSPACE", Path.cwd().parent / "build" / "demo"))
 round_no = int(os.environ.get("CDA_ROUND", "1"))
 config = load_config(ws)
 book = load_round(ws, config, round_no).book
 segments = read_table(ws.segments, SEGMENTS)
+tokens = read_table(ws.tokens, TOKENS)
 report_dir = ws.report_dir(round_no)
 
 # %% [markdown]
-# Human codes when the round has been pulled from Label Studio, machine suggestions otherwise
-# (the same rule as the report).
+# Human codes under `report.coding_basis` when the round has been pulled from Label Studio (or
+# imported), machine suggestions otherwise: the same rule as the report.
 
 # %%
-codings = read_table(ws.codings(round_no), CODINGS) if ws.codings(round_no).is_file() else None
-if codings is not None and (codings["status"] == "coded").any():
-    assigned = from_codings(codings, book)
-else:
-    assigned = from_suggestions(read_table(ws.suggestions(round_no), SUGGESTIONS), book)
-print(f"{len(assigned.table)} theme assignments from {assigned.basis}")
+assigned, _ = load_assignments(ws, config, round_no, book)
+print(f"{len(assigned.table)} theme assignments from {assigned.basis} ({assigned.rule or '-'})")
 
 # %%
-table = prevalence(segments, assigned.table, book)
+table = prevalence(segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved)
 reported = pd.read_csv(report_dir / "themes.csv")
 pd.testing.assert_frame_equal(
     table.reset_index(drop=True), reported, check_dtype=False, check_exact=False
@@ -71,7 +68,7 @@ labels = {c.id: c.label for c in book.codes}
 shares = table.pivot(index="theme", columns="group", values="share").loc[book.ids]
 ax = (100 * shares.rename(index=labels)).plot.barh(figsize=(7, 0.4 * len(shares) + 1))
 ax.invert_yaxis()
-ax.set_xlabel("% of the group's participant speaking time")
+ax.set_xlabel(f"% of the group's participant {table['share_of'].iloc[0]}")
 out = report_dir / "notebook"
 out.mkdir(exist_ok=True)
 ax.figure.savefig(out / "theme-shares.png", dpi=100, bbox_inches="tight")

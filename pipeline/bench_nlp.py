@@ -49,6 +49,7 @@ def bench_segments(n: int, *, speakers_per_group: int = 12) -> pd.DataFrame:
                 "segment_id": f"{group}-{i:05d}",
                 "start": 12.0 * i,
                 "end": 12.0 * i + 10,
+                "overlap": 0.0,  # 2 s of silence between turns
                 "speaker": f"P{i % speakers_per_group + offset + 1:02d}",
                 "role": "participant",
                 "text": texts[i % len(texts)],
@@ -72,7 +73,7 @@ def bench(model: str, texts: list[str]) -> None:
     docs = list(nlp.pipe(texts, batch_size=256))
     parse = time.perf_counter() - began
     tokens = sum(len(doc) for doc in docs)
-    data, lines = yamlfile.load_text(default_text())
+    data, lines = yamlfile.load_text(default_text("nl") or "")
     spec = yamlfile.parse(MarkerSet, Path("markers.nl.yaml"), data, lines)
     began = time.perf_counter()
     found = marker_table([str(i) for i in range(len(docs))], docs, spec, nlp)

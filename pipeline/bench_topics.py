@@ -42,6 +42,7 @@ def units(pool: list[str], n: int, seed: int = 0) -> pd.DataFrame:
                 "segment_id": f"bench-{i:05d}",
                 "start": float(i),
                 "end": float(i + 1),
+                "overlap": 0.0,  # each turn starts as the previous ends
                 "speaker": f"P{i % 12:02d}",
                 "role": "participant",
                 "text": text,

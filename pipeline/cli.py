@@ -84,13 +84,26 @@ def init_cmd(
     sample: Annotated[bool, typer.Option(help="Copy the bundled Dutch sample study.")] = False,
     study: Annotated[str, typer.Option(help="Study slug for a new cda.yaml.")] = "my-study",
     groups: Annotated[str, typer.Option(help="Comma-separated groups.")] = "burgers,deskundigen",
+    language: Annotated[
+        str, typer.Option(help="Language of a new cda.yaml (ISO code, e.g. nl, en).")
+    ] = "nl",
 ) -> None:
-    """Create a workspace: folders, cda.yaml, and (with --sample) the bundled sample study."""
+    """Create a workspace: folders, cda.yaml, the language's discourse markers, and (with
+    --sample) the bundled sample study."""
+    from pipeline.markers import default_text
     from pipeline.workspace import init_workspace
 
     ws = Workspace.at(workspace)
-    written = init_workspace(ws, sample=sample, study=study, groups=groups.split(","))
+    written = init_workspace(
+        ws, sample=sample, study=study, groups=groups.split(","), language=language
+    )
     out.print(f"workspace {ws.root}: {len(written)} file(s) written")
+    study_language = load_config(ws).language
+    if default_text(study_language) is None and not (ws.codebooks / "markers.yaml").exists():
+        out.print(
+            f"no bundled discourse markers for language '{study_language}': nlp runs without "
+            "markers until you write codebooks/markers.yaml"
+        )
 
 
 @app.command("ingest")
@@ -257,7 +270,17 @@ def import_cmd(
             fmt=fmt,
         )
     summary = import_transcripts(ws, config, require_speakers=not no_speakers, fmt=fmt)
-    table = Table("recording", "group", "segments", "speakers", "words", "seconds")
+    table = Table(
+        "recording",
+        "group",
+        "segments",
+        "speakers",
+        "words",
+        "timed\nwords",
+        "seconds",
+        caption="words: in the text; timed words: with word timings (WhisperX JSON); "
+        "seconds: summed turn lengths (overlapping speech counts twice)",
+    )
     for rec in summary:
         table.add_row(
             rec.recording_id,
@@ -265,6 +288,7 @@ def import_cmd(
             str(rec.segments),
             str(rec.speakers),
             str(rec.words),
+            str(rec.timed_words),
             f"{rec.seconds:.0f}" if rec.seconds is not None else "-",
         )
     out.print(table)
@@ -292,8 +316,8 @@ def _import_qdpx(
 
 @app.command("pseudonymise")
 def pseudonymise_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Replace speaker labels by pseudonyms and mask listed names in segment text."""
-    from pipeline.pseudonymise import pseudonymise
+    """Replace speaker labels by pseudonyms and mask names (listed, and from labels) in the text."""
+    from pipeline.pseudonymise import pseudonymise, review
 
     ws = _ws(workspace)
     result = pseudonymise(ws, load_config(ws))
@@ -301,6 +325,36 @@ def pseudonymise_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
     for rid in sorted(result.segments["recording_id"].unique()):
         speakers = result.segments.loc[result.segments["recording_id"] == rid, "speaker"].nunique()
         out.print(f"{rid}: {speakers} speaker(s), {int(per_rec.get(rid, 0))} name replacement(s)")
+    for notice in result.notices:
+        _say(f"note: {notice}")
+    for rid in result.no_facilitator:
+        _say(
+            f"note: {rid}: no facilitator found among its speaker labels; if one of them leads "
+            "the session, add that label to pseudonymise.facilitator_labels in cda.yaml "
+            f"(a plain label, or '{rid}:<label>' for this recording only)"
+        )
+    for change in result.role_changes:
+        _say(
+            f"note: {change.recording_id}: {change.pseudonym} is now {change.after} "
+            f"(was {change.before}), following pseudonymise.facilitator_labels; "
+            "the pseudonym stays"
+        )
+    warnings = review(result.terms)
+    shown = warnings[:_REVIEW_SHOWN]
+    for warning in shown:
+        _say(f"warning: {warning}")
+    if len(warnings) > len(shown):
+        _say(f"... and {len(warnings) - len(shown)} more warning(s)")
+    if warnings:
+        _say(f"every masked term, with counts: {ws.display(ws.masked_terms)}")
+
+
+_REVIEW_SHOWN = 15
+
+
+def _say(text: str) -> None:
+    """A note or warning on stderr, as written (labels may contain [brackets])."""
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("nlp")
@@ -310,9 +364,11 @@ def nlp_cmd(workspace: WorkspaceOpt = Path(".")) -> None:
 
     ws = _ws(workspace)
     run = run_nlp(ws, load_config(ws))
+    why = f" ({run.info.note})" if run.info.note else ""
+    markers = run.markers_note or f"{run.markers} marker match(es)"
     out.print(
-        f"nlp: {run.info.pipeline}; {run.parsed} segment(s) parsed, {run.cached} from cache; "
-        f"{run.markers} marker match(es)"
+        f"nlp: {run.info.pipeline}{why}; {run.parsed} segment(s) parsed, {run.cached} from "
+        f"cache; {markers}"
     )
 
 
@@ -393,7 +449,8 @@ def keyness_cmd(
     """Key lemmas of a group against another (G2, log ratio, dispersion over speakers)."""
     from pipeline.corpus import keyness
 
-    segments, tokens = _corpus(_ws(workspace))
+    ws = _ws(workspace)
+    segments, tokens = _corpus(ws)
     table = keyness(
         tokens,
         segments,
@@ -402,6 +459,7 @@ def keyness_cmd(
         by=by,
         min_freq=min_freq,
         min_speakers=min_speakers,
+        language=load_config(ws).language,
     )
     _emit(
         table,
@@ -425,8 +483,12 @@ def collocations_cmd(
     """Collocates of a lemma per group (log-Dice and MI)."""
     from pipeline.corpus import collocations
 
-    segments, tokens = _corpus(_ws(workspace))
-    table = collocations(tokens, segments, node, window=window, min_freq=min_freq, by=by)
+    ws = _ws(workspace)
+    segments, tokens = _corpus(ws)
+    language = load_config(ws).language
+    table = collocations(
+        tokens, segments, node, window=window, min_freq=min_freq, by=by, language=language
+    )
     _emit(
         table,
         csv,

@@ -22,10 +22,17 @@ class Section(BaseModel):
 
 
 class ImportConfig(Section):
-    """Transcript import: how strict to be about timing."""
+    """Transcript import: how strict to be about timing.
 
-    max_overlap: float = Field(
-        0.2, ge=0, description="seconds a turn may start before the previous one ends"
+    Overlapping speech is accepted and counted by default (segments' ``overlap`` column);
+    impossible timing (an end before its start, starts going backwards) is always refused.
+    """
+
+    max_overlap: float | None = Field(
+        None,
+        ge=0,
+        description="opt-in: refuse a turn spoken over earlier turns for more than this many "
+        "seconds; empty (default): accept any overlap",
     )
 
 
@@ -86,8 +93,17 @@ class PseudonymiseConfig(Section):
     """Speaker pseudonyms and name masking."""
 
     facilitator_labels: list[str] = Field(
-        default_factory=lambda: ["Gespreksleider", "Facilitator", "Moderator", "Interviewer"],
-        description="speaker labels (case-insensitive) that belong to the facilitator",
+        default_factory=lambda: [
+            "Facilitator",
+            "Moderator",
+            "Gespreksleider",
+            "Begeleider",
+            "Interviewer",
+            "FAC",
+            "MOD",
+        ],
+        description="facilitator speaker labels: case-insensitive, also numbered "
+        "('Interviewer 2', 'MOD1'); '<recording_id>:<label>' for one recording's label",
     )
     participant_prefix: str = "P"
     facilitator_prefix: str = "F"
@@ -97,6 +113,11 @@ class PseudonymiseConfig(Section):
     )
     mask_name_parts: bool = Field(
         True, description="also mask single words of multi-word speaker names (not 'van', 'de')"
+    )
+    not_names: list[str] = Field(
+        default_factory=list,
+        description="more label words that are titles or roles, never names (besides "
+        "pipeline/resources/not_names.<language>.txt)",
     )
     placeholders: dict[str, str] = Field(
         default_factory=lambda: {
@@ -108,14 +129,30 @@ class PseudonymiseConfig(Section):
     )
 
 
+# spaCy's trained pipelines are <lang>_core_news_* except for English and Chinese (web text)
+_WEB_MODELS = ("en", "zh")
+
+
 class NlpConfig(Section):
     """spaCy pipeline: a trained one when installed, else blank + sentencizer + lookup lemmas."""
 
-    model: str = "nl_core_news_md"
+    model: str | None = Field(
+        None,
+        description="spaCy pipeline; empty: the study language's (nl_core_news_md, "
+        "en_core_web_md, else <language>_core_news_md)",
+    )
     batch_size: int = Field(256, ge=1)
     markers: str = Field(
         "codebooks/markers.yaml", description="discourse marker file, relative to the workspace"
     )
+
+    def model_for(self, language: str) -> str:
+        """The pipeline to ask for: ``model`` when set, else the language's medium pipeline,
+        so an English study never gets the Dutch one by default."""
+        if self.model:
+            return self.model
+        kind = "web" if language in _WEB_MODELS else "news"
+        return f"{language}_core_{kind}_md"
 
 
 class TopicsConfig(Section):
@@ -174,6 +211,12 @@ class ReportConfig(Section):
     quotes: bool = Field(False, description="show pseudonymised verbatim text (opt-in)")
     thin_segments: int = Field(3, ge=1, description="fewer segments than this: a thin theme")
     thin_speakers: int = Field(2, ge=1, description="fewer speakers than this: a thin theme")
+    coding_basis: str = Field(
+        "settled",
+        pattern=r"^(settled|union|intersection|coder:\S.*)$",
+        description="which human codes count: settled (adjudicated, else what every coder "
+        "who coded the segment agrees on), union, intersection, or coder:<name>",
+    )
 
 
 class ExportConfig(Section):

@@ -21,15 +21,25 @@ from pipeline.spoken import noise_mask
 from pipeline.topics import spoken_stopwords
 
 
-def content_mask(tokens: pd.DataFrame) -> pd.Series:
-    """Alphabetic, non-stop-word tokens: spaCy's stop list, and no fillers, hesitations or
-    transcriber notes (:func:`pipeline.spoken.noise_mask`, shared with the topics stage)."""
+def content_mask(tokens: pd.DataFrame, *, language: str = "nl") -> pd.Series:
+    """Alphabetic, non-stop-word tokens: spaCy's stop list, and no spoken fillers of
+    ``language``, hesitations or transcriber notes (:func:`pipeline.spoken.noise_mask`, shared
+    with the topics stage)."""
     return (
         tokens["is_alpha"].astype(bool)
         & ~tokens["is_stop"].astype(bool)
-        & ~noise_mask(tokens, fillers=spoken_stopwords())
+        & ~noise_mask(tokens, fillers=spoken_stopwords(language))
         & (tokens["lemma"].str.len() > 1)
     )
+
+
+def words_per_segment(tokens: pd.DataFrame) -> pd.Series:
+    """Words per segment: tokens that are not punctuation (numbers and placeholders count).
+
+    The one definition of "words" behind every rate and share in the report, so a count can
+    be checked by hand against the tokens table.
+    """
+    return tokens[~tokens["is_punct"].astype(bool)].groupby("segment_id").size()
 
 
 # concordance --------------------------------------------------------------------------------
@@ -135,6 +145,7 @@ def keyness(
     by: str = "group",
     min_freq: int = 5,
     min_speakers: int = 2,
+    language: str = "nl",
 ) -> pd.DataFrame:
     """Key lemmas of segments where ``by == target`` against ``reference`` (default: the rest).
 
@@ -144,10 +155,29 @@ def keyness(
     if by not in segments.columns:
         raise CdaError(f"no segment column '{by}'", hint="group by group, speaker or role")
     meta = segments.set_index("segment_id")[[by, "speaker"]]
-    toks = tokens[content_mask(tokens)].join(meta, on="segment_id")
-    if target not in set(toks[by]):
-        raise CdaError(f"no content words where {by} = '{target}'", hint="check the name")
+    toks = tokens[content_mask(tokens, language=language)].join(meta, on="segment_id")
+    return keyness_of(
+        toks, target, reference=reference, by=by, min_freq=min_freq, min_speakers=min_speakers
+    )
+
+
+def keyness_of(
+    toks: pd.DataFrame,
+    target: str,
+    *,
+    reference: str | None = None,
+    by: str = "group",
+    min_freq: int = 5,
+    min_speakers: int = 2,
+) -> pd.DataFrame:
+    """:func:`keyness` on content tokens already labelled with ``by`` and ``speaker``.
+
+    For callers that compare many partitions of one corpus (the report, per theme and group):
+    the content filter and the join are done once instead of per comparison.
+    """
     in_target = toks[by] == target
+    if not in_target.any():  # (not `target in set(...)`: that iterates every token in Python)
+        raise CdaError(f"no content words where {by} = '{target}'", hint="check the name")
     in_ref = toks[by] == reference if reference is not None else ~in_target
     if not in_ref.any():
         raise CdaError(f"no content words where {by} = '{reference}'", hint="check the name")
@@ -219,6 +249,7 @@ def collocations(
     window: int = 5,
     min_freq: int = 2,
     by: str = "group",
+    language: str = "nl",
 ) -> pd.DataFrame:
     """Content-lemma collocates of ``node`` within ``window`` tokens, per ``by`` value.
 
@@ -229,7 +260,7 @@ def collocations(
     """
     node = node.lower()
     meta = segments.set_index("segment_id")[[by]]
-    toks = tokens[content_mask(tokens)].join(meta, on="segment_id")
+    toks = tokens[content_mask(tokens, language=language)].join(meta, on="segment_id")
     rows = []
     for value, part in toks.groupby(by, sort=True):
         freq = part["lemma"].value_counts()

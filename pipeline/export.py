@@ -4,10 +4,13 @@ Everything exported is pseudonymised: speakers as ``P03``/``F01``, listed names 
 to ``exports/`` in the workspace (git-ignored), which is meant for sharing with the team, not
 with the public: the text is verbatim (pseudonymised) speech.
 
-- ``segments.csv`` (``exports/round-N/``): one row per segment with its human codes (after
-  ``cda ls pull``; adjudicated where settled) and, separately, the machine suggestions, so a
-  spreadsheet user never mistakes a proposal for a code. ``segments.xlsx`` has the same table
-  plus sheets with every coder's codings and the codebook.
+- ``segments.csv`` (``exports/round-N/``): one row per segment with the human codes that count
+  under ``report.coding_basis`` (``codes``, as coded: no roll-up to parents), the codes the
+  coders still differ on (``unresolved``), each coder's own codes (``codes:<coder>``; "(no
+  code)" for a deliberate empty annotation, "(skipped)" for a skip) and, separately, the
+  machine suggestions, so a spreadsheet user never mistakes a proposal or one coder's reading
+  for a settled code. ``segments.xlsx`` has the same table plus sheets with every coder's
+  codings and the codebook.
 - ``<recording>.srt`` / ``.vtt`` (``exports/subtitles/``): one cue per segment, ``P03: text``.
 - ``<study>-round-N.qdc`` (``exports/round-N/``): the round's codebook in the REFI-QDA codebook
   exchange format, which ATLAS.ti, NVivo, MAXQDA and QualCoder import.
@@ -22,41 +25,53 @@ import pandas as pd
 
 from pipeline import refi
 from pipeline.codebook import Codebook, load_round
-from pipeline.config import StudyConfig
+from pipeline.codings import NO_CODE, parse_basis, per_coder, settle
+from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import atomic_path, read_table, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
-from pipeline.themes import settled_codes
 
 SEGMENT_COLUMNS = [
     "segment_id", "recording_id", "group", "speaker", "role", "start", "end", "text",
-    "codes", "suggested",
+    "codes", "unresolved",
 ]  # fmt: skip
+SKIPPED = "(skipped)"
+PAIR = ["segment_id", "code"]
 
 
 def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd.DataFrame:
-    """Segments with ``codes`` (human, ``;``-separated) and ``suggested`` (machine) columns."""
+    """Segments with the codes that count, the unresolved ones, each coder's, and suggestions."""
     segments = read_table(ws.segments, SEGMENTS)
     book = load_round(ws, config, round_no).book
     order = {code: i for i, code in enumerate(book.ids)}
 
-    def joined(pairs: pd.DataFrame) -> pd.Series:
-        return pairs.groupby("segment_id")["code"].agg(
-            lambda codes: "; ".join(sorted(set(codes), key=lambda c: (order.get(c, 1e9), c)))
+    def joined(pairs: pd.DataFrame) -> dict[str, str]:
+        return (
+            pairs.groupby("segment_id")["code"]
+            .agg(lambda codes: "; ".join(sorted(set(codes), key=lambda c: (order.get(c, 1e9), c))))
+            .to_dict()
         )
 
-    codes, suggested = {}, {}
+    columns: dict[str, dict[str, str]] = {"codes": {}, "unresolved": {}}
     if ws.codings(round_no).is_file():
-        # as coded (no parent roll-up), codes outside the codebook included
-        codes = joined(settled_codes(read_table(ws.codings(round_no), CODINGS))).to_dict()
+        codings = read_table(ws.codings(round_no), CODINGS)
+        settled = settle(codings, parse_basis(config.report.coding_basis))
+        columns = {"codes": joined(settled.table), "unresolved": joined(settled.unresolved)}
+        coders = sorted(codings["coder"].unique(), key=lambda c: (c == ADJUDICATION, c))
+        own = per_coder(codings)
+        for coder in coders:
+            rows = codings[codings["coder"] == coder]
+            marks = {s: NO_CODE for s in rows.loc[rows["status"] == "empty", "segment_id"]}
+            marks |= {s: SKIPPED for s in rows.loc[rows["status"] == "skipped", "segment_id"]}
+            columns[f"codes:{coder}"] = marks | joined(own.get(coder, pd.DataFrame(columns=PAIR)))
     if ws.suggestions(round_no).is_file():
-        suggested = joined(read_table(ws.suggestions(round_no), SUGGESTIONS)).to_dict()
+        columns["suggested"] = joined(read_table(ws.suggestions(round_no), SUGGESTIONS))
+    else:
+        columns["suggested"] = {}
     ids = segments["segment_id"]
-    out = segments.assign(
-        codes=[codes.get(s, "") for s in ids], suggested=[suggested.get(s, "") for s in ids]
-    )
-    return out[SEGMENT_COLUMNS]
+    out = segments.assign(**{name: [v.get(s, "") for s in ids] for name, v in columns.items()})
+    return out[SEGMENT_COLUMNS[:8] + list(columns)]
 
 
 def write_csv(ws: Workspace, config: StudyConfig, round_no: int) -> Path:

@@ -115,10 +115,14 @@ def register_media(
     """Check one recording, extract its audio, then copy it to ``data/raw`` and register it.
 
     The WAV is extracted before anything is registered, so a file without audio, a corrupt or
-    silent file, or an unknown group leaves the manifest and ``data/raw`` untouched.
+    silent file, an unknown group, or an id or file name holding a listed name (names.csv)
+    leaves the manifest and ``data/raw`` untouched.
     """
+    from pipeline.pseudonymise import check_new_recording
+
     path = path.expanduser().resolve()
     rid = recording_id or path.stem
+    check_new_recording(ws, config, path, recording_id=rid, id_given=recording_id is not None)
     manifest = read_manifest(ws)
     group = resolve_group(ws, config, manifest, rid, group, path)
     if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:

@@ -93,6 +93,13 @@ def _coerce(frame: pd.DataFrame, column: Column, schema: Schema, where: str) -> 
         if column.dtype in ("int64", "float64"):
             numeric = pd.to_numeric(series, errors="raise")
             return numeric.astype(target)
+        if column.dtype == "bool" and pd.api.types.is_string_dtype(series):
+            # a CSV holds the text "True"/"False" (as pandas writes it), not booleans
+            words = series.map(lambda v: v.strip().casefold() if isinstance(v, str) else v)
+            values = words.map({"true": True, "false": False})
+            if (words.notna() & values.isna()).any():
+                raise ValueError("expected True or False")
+            return values.astype(target)
         return series.astype(target)
     except (TypeError, ValueError) as exc:
         problem = str(exc)

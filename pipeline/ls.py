@@ -33,6 +33,7 @@ import pandas as pd
 from pipeline import lsconfig
 from pipeline.citation import clock
 from pipeline.codebook import Codebook, Loaded, load_round
+from pipeline.codings import NO_CODE
 from pipeline.config import ADJUDICATION, StudyConfig
 from pipeline.errors import CdaError
 from pipeline.io import read_table, validate, write_table, write_text
@@ -793,25 +794,40 @@ def adjudicate(ws: Workspace, config: StudyConfig, round_no: int) -> list[PushRe
     wanted = set(disputed["segment_id"])
     audio = audio_urls(ws, config, segments)
     tasks = [t for t in task_data(segments, config, audio) if t["segment_id"] in wanted]
-    predictions: dict[str, list[dict]] = {}
-    coded = codings[codings["status"] == "coded"]
-    for (segment, coder), rows in coded[coded["segment_id"].isin(wanted)].groupby(
-        ["segment_id", "coder"], sort=True
-    ):
+    predictions = coder_versions(codings, wanted, loaded.book)
+    return push(ws, config, round_no, coders=[ADJUDICATION], tasks=tasks, predictions=predictions)
+
+
+def coder_versions(codings: pd.DataFrame, wanted: set[str], book: Codebook) -> dict[str, list]:
+    """Each coder's version of each disputed segment, as a prediction named after the coder.
+
+    A coder who coded the segment with no code at all made a judgement too: their version is
+    a memo reading "(no code)" (followed by their own memo, if any), so the adjudicator sees
+    "B applied nothing" rather than B missing from the list.
+    """
+    judged = codings[
+        codings["status"].isin(["coded", "empty"]) & codings["segment_id"].isin(wanted)
+    ]
+    out: dict[str, list[dict]] = {}
+    for (segment, coder), rows in judged.groupby(["segment_id", "coder"], sort=True):
+        coded = rows[rows["status"] == "coded"]
         result = []
-        choices = sorted(rows[rows["span_start"].isna()]["code"].unique())
+        choices = sorted(coded[coded["span_start"].isna()]["code"].dropna().unique())
         if choices:
-            result.append(lsconfig.taxonomy_result(loaded.book, choices))
-        for row in rows[rows["span_start"].notna()].itertuples():
+            result.append(lsconfig.taxonomy_result(book, choices))
+        for row in coded[coded["span_start"].notna()].itertuples():
             result.append(
                 lsconfig.span_result(
                     row.code, int(row.span_start), int(row.span_end), row.span_text
                 )
             )
         memo = rows["memo"].dropna()
-        if len(memo):
-            result.append(lsconfig.memo_result(memo.iloc[0]))
-        predictions.setdefault(segment, []).append(
+        note = memo.iloc[0] if len(memo) else None
+        if coded.empty:
+            note = f"{NO_CODE} {note}" if note else NO_CODE
+        if note:
+            result.append(lsconfig.memo_result(note))
+        out.setdefault(segment, []).append(
             {"model_version": f"coder {coder}", "score": 1.0, "result": result}
         )
-    return push(ws, config, round_no, coders=[ADJUDICATION], tasks=tasks, predictions=predictions)
+    return out

@@ -2,9 +2,12 @@
 
 CDA reads *how* things are said: who is "we" and who is "them", what must or may happen, how
 firmly claims are made, who is held responsible. The marker lists are the analyst's, not
-ours, so they live in ``codebooks/markers.yaml`` (seeded from ``resources/markers.nl.yaml``),
-validated with line numbers, and matched on lemmas so inflected forms count (folded, so a
-spelling with or without diacritics counts too).
+ours, so they live in ``codebooks/markers.yaml`` (seeded from ``resources/markers.<language>.
+yaml``, bundled for nl and en), validated with line numbers, and matched on lemmas so inflected
+forms count (folded, so a spelling with or without diacritics counts too). Markers are words of
+one language: a file whose ``language`` is not the study's is refused, and a study in a
+language without a marker set gets no markers (and the report says so) rather than another
+language's.
 """
 
 from __future__ import annotations
@@ -28,7 +31,11 @@ from pipeline.fold import fold
 from pipeline.schemas import MARKERS
 
 log = logging.getLogger(__name__)
-DEFAULT = "resources/markers.nl.yaml"
+
+
+def bundled_name(language: str) -> str:
+    """Where the bundled marker set of ``language`` would be, inside the package."""
+    return f"resources/markers.{language}.yaml"
 
 
 class Marker(BaseModel):
@@ -72,25 +79,57 @@ class MarkerSet(BaseModel):
     categories: dict[str, Category] = Field(min_length=1)
 
 
-def default_text() -> str:
-    return resources.files("pipeline").joinpath(DEFAULT).read_text(encoding="utf-8")
+def default_text(language: str) -> str | None:
+    """The bundled marker file of ``language``, or None when none ships for it."""
+    resource = resources.files("pipeline").joinpath(bundled_name(language))
+    return resource.read_text(encoding="utf-8") if resource.is_file() else None
 
 
-def load_markers(path: Path, *, shown: str | None = None) -> tuple[MarkerSet, str]:
-    """The workspace's marker file, or the bundled default if the workspace has none.
+def no_markers_note(language: str) -> str:
+    """What provenance says when a study's language has no marker set."""
+    return (
+        f"no discourse markers for language '{language}' (no workspace marker file and none "
+        "bundled); write codebooks/markers.yaml with `language: " + language + "` to add them"
+    )
 
-    Returns the set and a provenance label (file as ``shown``, version, content hash).
+
+def load_markers(
+    path: Path, *, language: str, shown: str | None = None
+) -> tuple[MarkerSet | None, str]:
+    """The workspace's marker file, else the bundled set of ``language``, else none.
+
+    Returns the set (None when ``language`` has none) and a provenance label (file as
+    ``shown``, version, content hash; or why there are no markers). A workspace file written
+    for another language is refused: its words would be counted in text they do not belong to.
     """
+    where = shown or str(path)
     if path.is_file():
-        spec = yamlfile.load_model(MarkerSet, path)
+        data, lines = yamlfile.load(path)
+        spec = yamlfile.parse(MarkerSet, path, data, lines)
         text = path.read_text(encoding="utf-8")
-        where = shown or str(path)
+        if spec.language.strip().lower() != language.strip().lower():
+            line = yamlfile.line_of(("language",), lines)
+            bundled = default_text(language) is not None
+            raise CdaError(
+                f"{where}:{line}: marker file is for language '{spec.language}', "
+                f"the study's language is '{language}'",
+                hint=(
+                    f"delete it and run `cda init` to get the bundled '{language}' set"
+                    if bundled
+                    else f"write markers for '{language}' (and set `language: {language}`), "
+                    "or delete the file to run without discourse markers"
+                ),
+            )
     else:
-        log.info("no %s; using the bundled marker list (run `cda init` to get a copy)", path)
-        text = default_text()
-        data, lines = yamlfile.load_text(text)
-        spec = yamlfile.parse(MarkerSet, Path(f"<bundled {DEFAULT}>"), data, lines)
-        where = f"bundled {DEFAULT}"
+        text = default_text(language)
+        if text is None:
+            log.info("no %s and no bundled markers for '%s': markers skipped", where, language)
+            return None, no_markers_note(language)
+        log.info("no %s; using the bundled marker list (run `cda init` to get a copy)", where)
+        name = bundled_name(language)
+        data, lines = yamlfile.load_text(text, f"<bundled {name}>")
+        spec = yamlfile.parse(MarkerSet, Path(f"<bundled {name}>"), data, lines)
+        where = f"bundled {name}"
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
     return spec, f"{where} v{spec.version} ({digest})"
 

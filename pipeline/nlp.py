@@ -1,9 +1,11 @@
 """The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment.
 
-A trained spaCy pipeline is used when installed (``nlp.model`` in cda.yaml, e.g.
-``nl_core_news_md``); otherwise ``spacy.blank(language)`` with a sentencizer and the lookup
-lemmatizer from ``spacy-lookups-data``, which runs offline but has no POS, entities or parses.
-``data/interim/nlp.json`` records which one ran, so the report can say what that disables.
+A trained spaCy pipeline is used when installed (``nlp.model`` in cda.yaml, by default the
+study language's: ``nl_core_news_md``, ``en_core_web_md``, ...); otherwise
+``spacy.blank(language)`` with a sentencizer and the lookup lemmatizer from
+``spacy-lookups-data``, which runs offline but has no POS, entities or parses. A trained
+pipeline of another language is refused. ``data/interim/nlp.json`` records which one ran and
+why, so the report can say what that disables.
 """
 
 from __future__ import annotations
@@ -60,17 +62,32 @@ def keep_placeholders(nlp: Language, texts: list[str]) -> Language:
 
 @dataclass(frozen=True)
 class NlpInfo:
-    """What actually ran: recorded for provenance."""
+    """What actually ran, and why: recorded for provenance."""
 
     pipeline: str
     spacy_version: str
     components: list[str]
     disabled_features: list[str]
+    requested: str = ""  # the model asked for (nlp.model, or the language's default)
+    note: str = ""  # why ``pipeline`` ran instead, when it is not ``requested``
+
+
+def _trained_language(model: str) -> str | None:
+    lang = spacy.info(model).get("lang")
+    return str(lang) if lang else None
 
 
 def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
     """Load ``model`` if installed, else the offline blank pipeline with lookup lemmas."""
     if spacy.util.is_package(model):
+        lang = _trained_language(model)
+        if lang not in (language, "xx", None):  # xx: spaCy's multi-language pipelines
+            raise CdaError(
+                f"spaCy model {model} is for language '{lang}', the study's language is "
+                f"'{language}'",
+                hint="set nlp.model in cda.yaml to a pipeline for that language, or remove it "
+                "to use the language's default",
+            )
         nlp = (
             spacy.load(model, exclude=["parser"])
             if "parser" in spacy.info(model).get("pipeline", [])
@@ -82,14 +99,9 @@ def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
             nlp.add_pipe("sentencizer")
         nlp.add_pipe("cda_lower_lemma", last=True)
         name = f"{model}-{nlp.meta.get('version', '?')}"
-        return nlp, NlpInfo(name, spacy.__version__, list(nlp.pipe_names), [])
-    log.info(
-        "spaCy model %s is not installed; using blank '%s' with lookup lemmas "
-        "(install it with `python -m spacy download %s`)",
-        model,
-        language,
-        model,
-    )
+        return nlp, NlpInfo(name, spacy.__version__, list(nlp.pipe_names), [], requested=model)
+    note = f"{model} is not installed; install it with `python -m spacy download {model}`"
+    log.info("%s; using blank '%s' with lookup lemmas", note, language)
     try:
         nlp = spacy.blank(language)
     except ImportError as exc:
@@ -108,7 +120,10 @@ def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
             hint="pip install spacy-lookups-data",
         ) from exc
     name = f"blank:{language}+sentencizer+lookup-lemmatizer"
-    return nlp, NlpInfo(name, spacy.__version__, list(nlp.pipe_names), BLANK_DISABLES)
+    info = NlpInfo(
+        name, spacy.__version__, list(nlp.pipe_names), BLANK_DISABLES, requested=model, note=note
+    )
+    return nlp, info
 
 
 def _package_version(name: str) -> str:
@@ -208,6 +223,7 @@ class NlpRun:
     parsed: int
     cached: int
     markers: int
+    markers_note: str | None = None  # why no markers were matched, when none could be
 
 
 @dataclass(frozen=True)
@@ -224,7 +240,7 @@ class Parsed:
 def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
     """Docs for every segment, from the parse cache where possible (shared by nlp, suggest)."""
     segments = read_table(ws.segments, SEGMENTS)
-    nlp, info = load_pipeline(config.nlp.model, config.language)
+    nlp, info = load_pipeline(config.nlp.model_for(config.language), config.language)
     texts = segments["text"].tolist()
     keep_placeholders(nlp, texts)
     docs, parsed = parse_cached(
@@ -239,6 +255,11 @@ def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
 
 def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     """Parse (or reuse) every segment, then write sentences, tokens and marker matches."""
+    markers_file = ws.root / config.nlp.markers
+    # first, so a marker file of the wrong language stops the stage before any parsing
+    spec, provenance = load_markers(
+        markers_file, language=config.language, shown=ws.display(markers_file)
+    )
     result = segment_docs(ws, config)
     segments, docs, nlp, info, parsed = (
         result.segments,
@@ -250,9 +271,8 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     texts = segments["text"].tolist()
     ids = segments["segment_id"].tolist()
     sentences, tokens = tables(ids, docs)
-    markers_file = ws.root / config.nlp.markers
-    spec, provenance = load_markers(markers_file, shown=ws.display(markers_file))
-    markers = marker_table(ids, docs, spec, nlp)
+    # no marker set for the language: an empty table, and nlp.json says why
+    markers = marker_table(ids, docs, spec, nlp) if spec is not None else MARKERS.empty()
     for frame, schema, path in (
         (sentences, SENTENCES, ws.sentences),
         (tokens, TOKENS, ws.tokens),
@@ -261,4 +281,6 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
         write_table(frame, schema, path, only_if_changed=True)
     meta = {**info.__dict__, "markers": provenance}
     write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
-    return NlpRun(info, parsed, len(texts) - parsed, len(markers))
+    return NlpRun(
+        info, parsed, len(texts) - parsed, len(markers), provenance if spec is None else None
+    )

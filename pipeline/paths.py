@@ -117,6 +117,11 @@ class Workspace:
         return self.interim / "pseudonymise.csv"
 
     @property
+    def masked_terms(self) -> Path:
+        """Every masked term with its counts, for review; private because terms are names."""
+        return self.private / "pseudonymise.csv"
+
+    @property
     def sentences(self) -> Path:
         return self.interim / "sentences.parquet"
 

@@ -1,207 +1,147 @@
-"""The ``pseudonymise`` stage: speaker pseudonyms and masking of listed names.
+"""The ``pseudonymise`` stage: speaker pseudonyms and masking of names.
 
 Reads the private import tables, writes ``data/interim/segments.parquet`` and ``words.parquet``
 in which no original speaker label or listed name survives. The key (label to pseudonym, role,
-optional real name) lives in ``data/private/speakers.csv``; it only grows, so a participant keeps
-their pseudonym across reruns and new recordings. Reports never read ``data/private``.
+optional real name) lives in ``data/private/speakers.csv``. Pseudonyms are stable: a speaker keeps
+theirs across reruns and new recordings. Roles follow the current ``facilitator_labels`` on every
+run (a speaker whose role changes keeps the pseudonym, so its prefix may no longer match the role;
+the ``role`` column is what the analysis reads). Reports never read ``data/private``.
 
 Machine labels (``SPEAKER_00``) are per recording; a named label (``Anouk``) that appears in
-several recordings of the study gets the same pseudonym everywhere.
+several recordings of the study gets the same pseudonym everywhere. Labels are compared in NFC,
+so a label saved decomposed (NFD) is the same speaker.
+
+What is masked, and how, is :mod:`pipeline.masking`; every masked term is counted in the private
+review table ``data/private/pseudonymise.csv`` (:func:`review`), the per-placeholder counts the
+report shows in ``data/interim/pseudonymise.csv``.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
+import statistics
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from pipeline.config import PseudonymiseConfig, StudyConfig
 from pipeline.io import read_csv, read_table, write_csv, write_table
+from pipeline.labels import NameGuard, fold, is_facilitator, nfc
+from pipeline.lexicon import base_language, load_lexicon
+from pipeline.manifest import read_manifest
+from pipeline.masking import Masker, build_masker, capitalised
 from pipeline.paths import Workspace
-from pipeline.schemas import NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
+from pipeline.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
 from pipeline.transcript import UNKNOWN_SPEAKER
 
-
-def fold(text: str) -> str:
-    """Lower-case and strip diacritics character by character, keeping offsets aligned.
-
-    ``Zoë`` and ``zoe`` fold to the same string, and position *i* in the folded text is
-    position *i* in the original, so matches can be replaced in the original text.
-    """
-    out = []
-    for char in text:
-        base = unicodedata.normalize("NFD", char)[0].lower()
-        out.append(base if len(base) == 1 else char)
-    return "".join(out).replace("’", "'")
-
-
-def _norm(name: str) -> str:
-    return " ".join(fold(unicodedata.normalize("NFC", name)).split())
-
-
-# Words inside names that identify nobody on their own ("Thijs van 't Hof", "Dr. Vos").
-NAME_PARTICLES = frozenset(
-    {
-        "van",
-        "der",
-        "den",
-        "het",
-        "ter",
-        "ten",
-        "von",
-        "dr.",
-        "mr.",
-        "ir.",
-        "prof",
-        "prof.",
-        "mevrouw",
-        "meneer",
-        "heer",
-        "dhr.",
-        "mevr.",
-    }
-)
+__all__ = ["build_masker", "fold", "pseudonymise", "pseudonymise_tables", "update_key"]
 
 
 # speaker key ---------------------------------------------------------------------------------
 
 
-def _next_number(key: pd.DataFrame, prefix: str) -> int:
-    pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
-    numbers = [int(m.group(1)) for p in key["pseudonym"] if (m := pattern.match(str(p)))]
-    return max(numbers, default=0) + 1
+def _role(recording_id: str, label: str, pseudonym: str, cfg: PseudonymiseConfig) -> str:
+    if pseudonym == UNKNOWN_SPEAKER or label == UNKNOWN_SPEAKER:
+        return "unknown"
+    facilitator = is_facilitator(recording_id, label, cfg.facilitator_labels)
+    return "facilitator" if facilitator else "participant"
 
 
 def update_key(segments: pd.DataFrame, key: pd.DataFrame, cfg: PseudonymiseConfig) -> pd.DataFrame:
-    """Return the key extended with every (recording, label) not yet in it; never renumber."""
-    key = key.copy()
+    """The key with every new (recording, label) added and every role as the config says now.
+
+    Pseudonyms are never renumbered; a new speaker's prefix follows its role when it is first
+    seen. Existing rows keep their label as written (NFD included); lookups compare in NFC.
+    """
+    key = key.copy().reset_index(drop=True)
     generic = re.compile(cfg.generic_label_pattern, re.IGNORECASE)
-    facilitators = {label.casefold() for label in cfg.facilitator_labels}
-    known = {(r, lbl) for r, lbl in zip(key["recording_id"], key["label"], strict=True)}
-    pairs = segments[["recording_id", "speaker"]].drop_duplicates()
+    known = {(r, nfc(lbl)) for r, lbl in zip(key["recording_id"], key["label"], strict=True)}
+    named: dict[str, str] = {}
+    for row in key.itertuples(index=False):
+        label = nfc(row.label)
+        if not generic.match(label) and row.pseudonym != UNKNOWN_SPEAKER:
+            named.setdefault(label, row.pseudonym)
+    numbers: dict[str, int] = {}
+
+    def next_number(prefix: str) -> int:
+        if prefix not in numbers:
+            pattern = re.compile(rf"^{re.escape(prefix)}(\d+)$")
+            used = [int(m.group(1)) for p in key["pseudonym"] if (m := pattern.match(str(p)))]
+            numbers[prefix] = max(used, default=0)
+        numbers[prefix] += 1
+        return numbers[prefix]
+
     new_rows = []
-    for rid, label in pairs.itertuples(index=False):
+    pairs = segments[["recording_id", "speaker"]].drop_duplicates()
+    for rid, raw in pairs.itertuples(index=False):
+        label = nfc(raw)
         if (rid, label) in known:
             continue
         if label == UNKNOWN_SPEAKER:
-            pseudonym, role = UNKNOWN_SPEAKER, "unknown"
+            pseudonym = UNKNOWN_SPEAKER
+        elif not generic.match(label) and label in named:
+            pseudonym = named[label]
         else:
-            same = key[key["label"] == label] if not generic.match(label) else key.iloc[0:0]
-            if not same.empty:
-                pseudonym, role = same["pseudonym"].iloc[0], same["role"].iloc[0]
-            else:
-                role = "facilitator" if label.casefold() in facilitators else "participant"
-                prefix = cfg.facilitator_prefix if role == "facilitator" else cfg.participant_prefix
-                pseudonym = f"{prefix}{_next_number(key, prefix):02d}"
-        row = {
-            "recording_id": rid,
-            "label": label,
-            "pseudonym": pseudonym,
-            "role": role,
-            "real_name": None,
-        }
-        new_rows.append(row)
-        key = pd.concat([key, pd.DataFrame([row])], ignore_index=True)
+            facilitator = is_facilitator(rid, label, cfg.facilitator_labels)
+            prefix = cfg.facilitator_prefix if facilitator else cfg.participant_prefix
+            pseudonym = f"{prefix}{next_number(prefix):02d}"
+            if not generic.match(label):
+                named[label] = pseudonym
+        new_rows.append(
+            {"recording_id": rid, "label": label, "pseudonym": pseudonym, "real_name": None}
+        )
         known.add((rid, label))
-    return key
-
-
-# name masking --------------------------------------------------------------------------------
+    if new_rows:
+        added = pd.DataFrame(new_rows).assign(role="participant")[SPEAKER_KEY.names]
+        key = pd.concat([key, added], ignore_index=True) if len(key) else added
+    key["role"] = [
+        _role(r, nfc(lbl), p, cfg)
+        for r, lbl, p in zip(key["recording_id"], key["label"], key["pseudonym"], strict=True)
+    ]
+    return key[SPEAKER_KEY.names]
 
 
 @dataclass(frozen=True)
-class Masker:
-    """Replaces listed names (case- and diacritic-insensitive, whole words) by placeholders."""
-
-    pattern: re.Pattern[str] | None
-    placeholders: dict[str, str]
-
-    def spans(self, text: str) -> list[tuple[int, int, str]]:
-        if self.pattern is None:
-            return []
-        return [
-            (m.start("name"), m.end("name"), self.placeholders[_norm(m.group("name"))])
-            for m in self.pattern.finditer(fold(text))
-        ]
-
-    def mask(self, text: str) -> tuple[str, list[str]]:
-        """Return the masked text and the placeholders used (one per replacement)."""
-        text = unicodedata.normalize("NFC", text)  # decomposed "Brûlé" must match too
-        out, last, used = [], 0, []
-        for start, end, placeholder in self.spans(text):
-            out.append(text[last:start])
-            out.append(placeholder)
-            used.append(placeholder)
-            last = end
-        out.append(text[last:])
-        return "".join(out), used
+class RoleChange:
+    recording_id: str
+    label: str
+    pseudonym: str
+    before: str
+    after: str
 
 
-def build_masker(key: pd.DataFrame, names: pd.DataFrame, cfg: PseudonymiseConfig) -> Masker:
-    """Collect what to mask: named speaker labels, real names in the key, the study's names list.
-
-    A listed person whose name (or one word of it) belongs to exactly one speaker is replaced by
-    that speaker's pseudonym, so "zoals Anouk zei" reads "zoals [P02] zei" and keeps its meaning.
-    """
-    generic = re.compile(cfg.generic_label_pattern, re.IGNORECASE)
-    facilitators = {label.casefold() for label in cfg.facilitator_labels}
-    placeholders: dict[str, str] = {}
-    owners: dict[str, set[str]] = {}
-    for row in key.itertuples(index=False):
-        if row.pseudonym == UNKNOWN_SPEAKER:
-            continue
-        for value in (row.label, row.real_name):
-            if not isinstance(value, str) or generic.match(value):
-                continue
-            if value.casefold() in facilitators:
-                continue  # a role word such as "Gespreksleider" is not a name
-            placeholders[_norm(value)] = f"[{row.pseudonym}]"
-            for part in _norm(value).split():
-                if len(part) > 2:
-                    owners.setdefault(part, set()).add(row.pseudonym)
-    if cfg.mask_name_parts:
-        # "Anouk de Vries" speaks: "Anouk" and "Vries" alone identify her too. A part shared by
-        # two speakers cannot be attributed, but is still a name: it becomes [NAAM].
-        for part, owner in owners.items():
-            if part in NAME_PARTICLES or part in placeholders:
-                continue
-            unique = len(owner) == 1
-            placeholders[part] = f"[{next(iter(owner))}]" if unique else cfg.placeholders["person"]
-    for row in names.itertuples(index=False):
-        norm = _norm(row.name)
-        if norm in placeholders:
-            continue
-        owner = owners.get(norm, set())
-        if row.kind == "person" and len(owner) == 1:
-            placeholders[norm] = f"[{next(iter(owner))}]"
-        else:
-            placeholders[norm] = cfg.placeholders.get(row.kind, cfg.placeholders["other"])
-    if not placeholders:
-        return Masker(None, {})
-    alternatives = sorted(placeholders, key=len, reverse=True)
-    body = "|".join(r"\s+".join(re.escape(part) for part in alt.split()) for alt in alternatives)
-    # A Dutch possessive "s" ("Henks fiets") stays after the placeholder: "[P02]s fiets".
-    pattern = re.compile(rf"(?<!\w)(?P<name>{body})(?=s?(?!\w))")
-    return Masker(pattern, placeholders)
+def role_changes(before: pd.DataFrame, after: pd.DataFrame) -> list[RoleChange]:
+    """Speakers already in the key whose role the current config changed."""
+    old = {(r.recording_id, r.label): r.role for r in before.itertuples(index=False)}
+    return [
+        RoleChange(r.recording_id, r.label, r.pseudonym, old[(r.recording_id, r.label)], r.role)
+        for r in after.itertuples(index=False)
+        if (r.recording_id, r.label) in old and old[(r.recording_id, r.label)] != r.role
+    ]
 
 
-def _mask_words(words: pd.DataFrame, masker: Masker) -> pd.DataFrame:
+# words ---------------------------------------------------------------------------------------
+
+
+def _mask_words(words: pd.DataFrame, maskers: dict[str, Masker]) -> pd.DataFrame:
     """Mask word rows per segment; a multi-word name becomes one placeholder word."""
-    if words.empty or masker.pattern is None:
+    if words.empty or not any(m.terms for m in maskers.values()):
         return words
     rows = []
-    for _, group in words.sort_values(["segment_id", "word_index"]).groupby(
+    for sid, group in words.sort_values(["segment_id", "word_index"]).groupby(
         "segment_id", sort=False
     ):
         records = group.to_dict("records")
+        masker = maskers.get(sid)
         offsets, pos = [], 0
         for rec in records:
-            rec["word"] = unicodedata.normalize("NFC", rec["word"])  # as in Masker.mask
+            rec["word"] = nfc(rec["word"])  # as in Masker.apply
             offsets.append((pos, pos + len(rec["word"])))
             pos += len(rec["word"]) + 1
-        spans = masker.spans(" ".join(r["word"] for r in records))
+        spans = masker.spans(" ".join(r["word"] for r in records)) if masker else []
         out: list[dict] = []
         for rec, (start, end) in zip(records, offsets, strict=True):
             hit = next((s for s in spans if start < s[1] and end > s[0]), None)
@@ -227,6 +167,13 @@ class PseudonymiseResult:
     words: pd.DataFrame
     key: pd.DataFrame
     replacements: pd.DataFrame
+    terms: pd.DataFrame
+    """The private review table (MASKED_TERMS): every masked term with its counts."""
+    role_changes: tuple[RoleChange, ...] = ()
+    no_facilitator: tuple[str, ...] = ()
+    """Recordings in which no speaker matched ``facilitator_labels``."""
+    notices: tuple[str, ...] = ()
+    """What a study language lacks (word list, title list), for the CLI to say."""
 
 
 def pseudonymise_tables(
@@ -235,48 +182,274 @@ def pseudonymise_tables(
     key: pd.DataFrame,
     names: pd.DataFrame,
     cfg: PseudonymiseConfig,
+    *,
+    language: str = "nl",
+    languages: dict[str, str] | None = None,
 ) -> PseudonymiseResult:
-    """Pure function: pseudonymise speakers and mask names; inputs are not modified."""
-    key = update_key(segments, key, cfg)
-    lookup = {(r.recording_id, r.label): (r.pseudonym, r.role) for r in key.itertuples()}
-    masker = build_masker(key, names, cfg)
+    """Pure function: pseudonymise speakers and mask names; inputs are not modified.
+
+    ``language`` is the study's; ``languages`` overrides it per recording (the manifest column).
+    """
+    segments = segments.assign(speaker=[nfc(s) for s in segments["speaker"]])
+    new_key = update_key(segments, key, cfg)
+    lookup: dict[tuple[str, str], tuple[str, str]] = {}
+    for r in new_key.itertuples(index=False):
+        lookup.setdefault((r.recording_id, nfc(r.label)), (r.pseudonym, r.role))
+
+    lang_of = {
+        rid: base_language((languages or {}).get(rid) or language)
+        for rid in segments["recording_id"].unique()
+    }
+    maskers: dict[str, Masker] = {}
+    notices: list[str] = []
+    for lang in sorted(set(lang_of.values())):
+        lexicon = load_lexicon(lang, not_names=cfg.not_names)
+        notices.extend(lexicon.notices())
+        in_lang = segments["recording_id"].map(lang_of) == lang
+        maskers[lang] = build_masker(
+            new_key, names, cfg, lexicon=lexicon, texts=segments.loc[in_lang, "text"]
+        )
+
     out = segments.copy()
     mapped = [lookup[(r, s)] for r, s in zip(out["recording_id"], out["speaker"], strict=True)]
     out["speaker"] = [m[0] for m in mapped]
     out["role"] = [m[1] for m in mapped]
-    texts, counts = [], []
+    texts = []
+    masked: Counter[tuple[str, str]] = Counter()
+    kept: Counter[tuple[str, str]] = Counter()
+    lowercase: Counter[tuple[str, str]] = Counter()
+    placeholders: Counter[tuple[str, str]] = Counter()
+    term_of: dict[tuple[str, str], object] = {}
     for rid, text in zip(out["recording_id"], out["text"], strict=True):
-        masked, used = masker.mask(text)
-        texts.append(masked)
-        counts.extend((rid, placeholder) for placeholder in used)
+        text = nfc(text)  # the offsets of the hits are in the NFC text
+        new_text, hits, left = maskers[lang_of[rid]].apply(text)
+        texts.append(new_text)
+        for hit in hits:
+            masked[(rid, hit.term.norm)] += 1
+            lowercase[(rid, hit.term.norm)] += not capitalised(text[hit.start : hit.end])
+            placeholders[(rid, hit.term.placeholder)] += 1
+            term_of[(rid, hit.term.norm)] = hit.term
+        for term in left:
+            kept[(rid, term.norm)] += 1
+            term_of[(rid, term.norm)] = term
     out["text"] = texts
+
     rec_of = dict(zip(segments["segment_id"], segments["recording_id"], strict=True))
-    new_words = _mask_words(words, masker)
+    by_segment = {sid: maskers[lang_of[rid]] for sid, rid in rec_of.items()}
+    new_words = _mask_words(words, by_segment)
     if not new_words.empty:
         new_words = new_words.copy()
         new_words["speaker"] = [
-            lookup.get((rec_of[sid], spk), (UNKNOWN_SPEAKER,))[0] if isinstance(spk, str) else None
+            lookup.get((rec_of[sid], nfc(spk)), (UNKNOWN_SPEAKER,))[0]
+            if isinstance(spk, str)
+            else None
             for sid, spk in zip(new_words["segment_id"], new_words["speaker"], strict=True)
         ]
-    tally = pd.DataFrame(counts, columns=["recording_id", "placeholder"])
-    replacements = (
-        tally.value_counts()
-        .rename("replacements")
-        .reset_index()
-        .sort_values(["recording_id", "placeholder"], ignore_index=True)
+
+    replacements = pd.DataFrame(
+        [(rid, p, n) for (rid, p), n in sorted(placeholders.items())],
+        columns=REPLACEMENTS.names,
     )
-    return PseudonymiseResult(out, new_words, key, replacements)
+    term_rows = [
+        {
+            "recording_id": rid,
+            "term": term.display,
+            "source": term.source,
+            "placeholder": term.placeholder,
+            "count": masked[(rid, n)],
+            "kept": kept[(rid, n)],
+            "lowercase": lowercase[(rid, n)],
+            "dictionary_word": term.word,
+            "language": lang_of[rid],
+        }
+        for (rid, n), term in sorted(term_of.items(), key=lambda kv: kv[0])
+    ]
+    terms = pd.DataFrame(term_rows, columns=MASKED_TERMS.names) if term_rows else None
+    with_facilitator = set(out.loc[out["role"] == "facilitator", "recording_id"])
+    no_facilitator = tuple(r for r in out["recording_id"].unique() if r not in with_facilitator)
+    return PseudonymiseResult(
+        out,
+        new_words,
+        new_key,
+        replacements,
+        MASKED_TERMS.empty() if terms is None else terms,
+        role_changes=tuple(role_changes(key, new_key)),
+        no_facilitator=no_facilitator,
+        notices=tuple(dict.fromkeys(notices)),
+    )
+
+
+# review --------------------------------------------------------------------------------------
+
+OFTEN_FLOOR = 20
+OFTEN_FACTOR = 5
+
+
+@dataclass(frozen=True)
+class ReviewWarning:
+    """One masked term an analyst should check, in words."""
+
+    term: str
+    count: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def review(terms: pd.DataFrame) -> list[ReviewWarning]:
+    """Masked terms an analyst should look at before coding, most-masked first.
+
+    Over the whole study (the recordings summed), a term is flagged when it is
+
+    - masked unusually often: more than max(20, 5 × the median count of the masked terms)
+      times. A name is mentioned now and then; a title or common word on every other line;
+    - taken from a label and also a word of the language: masked only where used as a name,
+      which a rule can get wrong (a capitalised word at a sentence start);
+    - listed (names.csv, real name), also a word, and masked in lower case: maybe the word.
+    """
+    if terms.empty:
+        return []
+    columns = ["count", "kept", "lowercase"]
+    totals = terms.groupby(["term", "source", "dictionary_word", "language"], as_index=False)[
+        columns
+    ].sum()
+    totals = totals[totals["count"] > 0]
+    if totals.empty:
+        return []
+    limit = max(OFTEN_FLOOR, OFTEN_FACTOR * statistics.median(totals["count"]))
+    out = []
+    for row in totals.sort_values(["count", "term"], ascending=[False, True]).itertuples():
+        listed = row.source in ("names.csv", "real_name")
+        head = f"'{row.term}' ({row.source}"
+        if row.count > limit:
+            advice = (
+                "if it is not a name, remove it from data/private/names.csv"
+                if listed
+                else "if it is a title or role, add it to pseudonymise.not_names in cda.yaml"
+            )
+            out.append(
+                ReviewWarning(
+                    row.term,
+                    int(row.count),
+                    f"{head}): masked {row.count}×, more than max({OFTEN_FLOOR}, "
+                    f"{OFTEN_FACTOR} × median) = {limit:g}; {advice}",
+                )
+            )
+        if row.dictionary_word and not listed:
+            out.append(
+                ReviewWarning(
+                    row.term,
+                    int(row.count),
+                    f"{head}, also a '{row.language}' word): masked {row.count}× where used as "
+                    f"a name, kept {row.kept}× as a word; if it is never a name here, add it "
+                    "to pseudonymise.not_names, to mask every use list it in "
+                    "data/private/names.csv",
+                )
+            )
+        elif row.dictionary_word and row.lowercase:
+            out.append(
+                ReviewWarning(
+                    row.term,
+                    int(row.count),
+                    f"{head}, also a '{row.language}' word): masked {row.lowercase}× in lower "
+                    "case, where it may be the word; remove it from data/private/names.csv if "
+                    "the word should stay",
+                )
+            )
+    return out
+
+
+def _guard(
+    config: StudyConfig,
+    names: pd.DataFrame,
+    labels: Iterable[str],
+    real_names: Iterable[str] = (),
+) -> NameGuard:
+    """The names ids must not hold: listed ones, and those in named (not machine) labels."""
+    cfg = config.pseudonymise
+    generic = re.compile(cfg.generic_label_pattern, re.IGNORECASE)
+    named = {nfc(s) for s in labels if isinstance(s, str) and s.strip()}
+    return NameGuard.build(
+        listed=list(zip(names["name"], names["kind"], strict=True)),
+        labels=sorted(s for s in named if s != UNKNOWN_SPEAKER and not generic.match(s)),
+        real_names=[n for n in real_names if isinstance(n, str) and n.strip()],
+        lexicon=load_lexicon(config.language, not_names=cfg.not_names),
+        facilitator_labels=cfg.facilitator_labels,
+    )
+
+
+def check_recording_names(
+    ws: Workspace, manifest: pd.DataFrame, segments: pd.DataFrame, guard: NameGuard
+) -> None:
+    """Refuse recording ids and file names holding a name (the manifest may have been edited)."""
+    hint = (
+        "rename it: change the recording_id in data/recordings.csv (and the file name in data/raw "
+        "with its path), then rerun `cda import`"
+    )
+    for row_no, row in enumerate(manifest.itertuples(index=False), start=2):
+        where = f"{ws.display(ws.manifest)}:{row_no}:"
+        guard.check(row.recording_id, what=f"{where} recording id", hint=hint)
+        for column in ("media", "transcript"):
+            value = getattr(row, column)
+            if isinstance(value, str) and value:
+                guard.check(Path(value).name, what=f"{where} {column} file name", hint=hint)
+    for rid in sorted(set(segments["recording_id"]) - set(manifest["recording_id"])):
+        guard.check(rid, what="imported recording id", hint=hint)
+
+
+def check_new_recording(
+    ws: Workspace,
+    config: StudyConfig,
+    path: Path,
+    *,
+    recording_id: str,
+    id_given: bool,
+    labels: Iterable[str] = (),
+) -> None:
+    """Refuse a file whose id or name holds a listed name or a name from its own labels.
+
+    Runs before anything is copied or registered (``cda import``, ``cda ingest``).
+    """
+    guard = _guard(config, read_csv(ws.names, NAMES, required=False), labels)
+    rename = (
+        f"rename {path.name} before adding it (its name is kept in data/raw and "
+        f"{ws.display(ws.manifest)})"
+    )
+    guard.check(
+        recording_id,
+        what=f"{path}: recording id",
+        hint="choose another --recording-id" if id_given else f"{rename}; the id defaults to it",
+    )
+    guard.check(path.name, what=f"{path}: file name", hint=rename)
 
 
 def pseudonymise(ws: Workspace, config: StudyConfig) -> PseudonymiseResult:
-    """Run the stage on a workspace; writes interim tables, the key and replacement counts."""
+    """Run the stage on a workspace; writes interim tables, the key and both count tables."""
     segments = read_table(ws.imported_segments, SEGMENTS)
     words = read_table(ws.imported_words, WORDS)
     key = read_csv(ws.speaker_key, SPEAKER_KEY, required=False)
     names = read_csv(ws.names, NAMES, required=False)
-    result = pseudonymise_tables(segments, words, key, names, config.pseudonymise)
+    manifest = read_manifest(ws)
+    guard = _guard(config, names, [*segments["speaker"], *key["label"]], key["real_name"])
+    check_recording_names(ws, manifest, segments, guard)
+    languages = {
+        r.recording_id: r.language
+        for r in manifest.itertuples(index=False)
+        if isinstance(r.language, str) and r.language.strip()
+    }
+    result = pseudonymise_tables(
+        segments,
+        words,
+        key,
+        names,
+        config.pseudonymise,
+        language=config.language,
+        languages=languages,
+    )
     write_csv(result.key, SPEAKER_KEY, ws.speaker_key, only_if_changed=True)
     write_table(result.segments, SEGMENTS, ws.segments)
     write_table(result.words, WORDS, ws.words)
     write_csv(result.replacements, REPLACEMENTS, ws.replacements)
+    write_csv(result.terms, MASKED_TERMS, ws.masked_terms)
     return result

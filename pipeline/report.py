@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.citation import cite, clock
 from pipeline.config import StudyConfig, stage_snapshot
+from pipeline.corpus import words_per_segment
 from pipeline.io import read_csv, read_table, sha256_file, write_text
 from pipeline.paths import Workspace
 from pipeline.schemas import (
@@ -32,7 +33,7 @@ from pipeline.schemas import (
     TOKENS,
     TOPICS,
 )
-from pipeline.themes import theme_report
+from pipeline.themes import SHARE_OF, measure, theme_report
 from pipeline.topics import OUTLIER, TOO_SHORT
 
 
@@ -40,12 +41,27 @@ def speaking_time(segments: pd.DataFrame) -> pd.Series:
     return (segments["end"] - segments["start"]).clip(lower=0).fillna(0.0)
 
 
+def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None]:
+    """(turns spoken over earlier turns, their overlap in seconds) of one recording.
+
+    Both from the segments' ``overlap`` column (:mod:`pipeline.timing`): the count of turns
+    with overlap > 0 and the sum of overlap, over the turns whose overlap is known; (None,
+    None) when none is, e.g. a transcript without times.
+    """
+    known = part["overlap"].dropna()
+    if known.empty:
+        return None, None
+    return int((known > 0).sum()), round(float(known.sum()), 3)
+
+
 def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
-    words = tokens[tokens["is_alpha"]].groupby("segment_id").size()
+    """Per recording: turns, people, words (as everywhere in the report) and overlap."""
+    words = words_per_segment(tokens)
     seg = segments.assign(words=segments["segment_id"].map(words).fillna(0).astype(int))
     rows = []
     for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
         people = part[part["role"] == "participant"]["speaker"].nunique()
+        overlapping, overlap = overlap_summary(part)
         rows.append(
             {
                 "recording_id": rid,
@@ -55,25 +71,37 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
                 "facilitator_turns": int((part["role"] == "facilitator").sum()),
                 "duration": clock(part["end"].max()),
                 "words": int(part["words"].sum()),
+                "overlapping_turns": overlapping,
+                "overlap_seconds": overlap,
             }
         )
     return rows
 
 
-def speakers_table(segments: pd.DataFrame) -> list[dict]:
-    seg = segments.assign(seconds=speaking_time(segments))
-    group_time = seg.groupby("group")["seconds"].sum()
+def speakers_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
+    """Turns, speaking time and words per speaker, and their share of the group's talk.
+
+    The share is of time when every participant turn is timed, else of words (see
+    :func:`pipeline.themes.measure`), so an untimed transcript is not "0 % of the time".
+    """
+    unit = measure(segments)
+    seg = segments.assign(
+        seconds=speaking_time(segments),
+        words=segments["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int),
+    )
+    group_total = seg.groupby("group")[unit].sum()
     rows = []
     for (group, speaker, role), part in seg.groupby(["group", "speaker", "role"], sort=True):
-        total = group_time.get(group, 0.0)
+        total = group_total.get(group, 0.0)
         rows.append(
             {
                 "group": group,
                 "speaker": speaker,
                 "role": role,
                 "turns": len(part),
-                "seconds": round(float(part["seconds"].sum())),
-                "share": (float(part["seconds"].sum()) / total) if total else None,
+                "seconds": round(float(part["seconds"].sum())) if unit == "seconds" else None,
+                "words": int(part["words"].sum()),
+                "share": (float(part[unit].sum()) / total) if total else None,
             }
         )
     return rows
@@ -179,7 +207,8 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         "quotes": quotes,
         "groups": groups,
         "recordings": recordings_table(segments, tokens),
-        "speakers": speakers_table(segments),
+        "speakers": speakers_table(segments, tokens),
+        "share_of": SHARE_OF[measure(segments)],
         "topics": topic_rows,
         "themes": themes,
         "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
@@ -214,8 +243,16 @@ def render(context: dict) -> str:
 
 
 def run_report(ws: Workspace, config: StudyConfig, *, round_no: int | None = None) -> Report:
+    """Build the round's report. Its old outputs are removed first: a report that fails to
+    build must not leave the previous one looking current."""
     round_no = round_no or config.report.round
+    folder = ws.report_dir(round_no)
+    for name in STALE:
+        (folder / name).unlink(missing_ok=True)
     context = build_context(ws, config, round_no)
-    path = ws.report_dir(round_no) / "index.html"
+    path = folder / "index.html"
     write_text(path, render(context))
     return Report(path, context)
+
+
+STALE = ("index.html", "themes.csv", "themes.json", "framing.csv")

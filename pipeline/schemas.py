@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pyarrow as pa
 
+from pipeline.timing import overlaps
+
 ROLES = ("facilitator", "participant", "unknown")
 
 _ARROW = {
@@ -97,23 +99,57 @@ _TIME_CHECKS = (
     Check("end", "end >= start", _end_before_start),
 )
 
+
+def _bad_overlap(df: pd.DataFrame) -> pd.Series:
+    known = df["overlap"].notna()
+    untimed = df["start"].isna() | df["end"].isna()
+    too_long = (df["overlap"] > (df["end"] - df["start"]) + 0.0005).fillna(False)
+    return known & (untimed | (df["overlap"] < 0) | too_long)
+
+
+def _segments_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 had no overlap column: compute it from the times, per recording in row order (the
+    turn order every writer keeps), exactly as the import does for new tables."""
+    overlap = pd.Series(float("nan"), index=frame.index, dtype="float64")
+    for _, part in frame.groupby("recording_id", sort=False):
+        values = overlaps(zip(part["start"].tolist(), part["end"].tolist(), strict=True))
+        overlap.loc[part.index] = [float("nan") if v is None else v for v in values]
+    columns = list(frame.columns)
+    at = columns.index("end") + 1 if "end" in columns else len(columns)
+    out = frame.copy()
+    out.insert(at, "overlap", overlap)
+    return out
+
+
 SEGMENTS = Schema(
     name="segments",
-    version=1,
+    version=2,
     producer="import / pseudonymise",
     key=("segment_id",),
+    upgrades=((1, _segments_v1_to_v2),),
     columns=(
         Column("recording_id", "string", nonblank=True),
         Column("group", "string", nonblank=True),
         Column("segment_id", "string", nonblank=True, doc="<recording_id>-<NNNN>, stable"),
         Column("start", "float64", nullable=True, doc="seconds from the start of the recording"),
         Column("end", "float64", nullable=True),
+        Column(
+            "overlap",
+            "float64",
+            nullable=True,
+            doc="seconds of this turn spoken over earlier turns of the recording: "
+            "max(0, min(greatest earlier end, end) - start), in [0, end - start], to the ms; "
+            "empty when this or an earlier turn has no times (pipeline/timing.py)",
+        ),
         Column("speaker", "string", nonblank=True, doc="pseudonym after `cda pseudonymise`"),
         Column("role", "string", allowed=ROLES),
         Column("text", "string", nonblank=True),
         Column("source", "string", nonblank=True, doc="importer or model that produced the row"),
     ),
-    checks=_TIME_CHECKS,
+    checks=(
+        *_TIME_CHECKS,
+        Check("overlap", "0 <= overlap <= end - start, empty without times", _bad_overlap),
+    ),
 )
 
 WORDS = Schema(
@@ -393,6 +429,26 @@ REPLACEMENTS = Schema(
     ),
 )
 
+TERM_SOURCES = ("names.csv", "real_name", "label", "real_name part", "label part")
+
+MASKED_TERMS = Schema(
+    name="masked_terms",
+    version=1,
+    producer="pseudonymise (private review table: it holds the names)",
+    key=("recording_id", "term"),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("term", "string", nonblank=True, doc="the name as listed or as in the label"),
+        Column("source", "string", allowed=TERM_SOURCES, doc="where the term comes from"),
+        Column("placeholder", "string", nonblank=True),
+        Column("count", "int64", doc="occurrences masked in segment text"),
+        Column("kept", "int64", doc="occurrences kept as an ordinary word (not used as a name)"),
+        Column("lowercase", "int64", doc="of count: written in lower case (listed terms only)"),
+        Column("dictionary_word", "bool", doc="also a common word of the language"),
+        Column("language", "string", nonblank=True, doc="the recording's language"),
+    ),
+)
+
 CODING_STATUS = ("coded", "empty", "skipped", "task-deleted")
 
 
@@ -468,5 +524,53 @@ DISAGREEMENTS = Schema(
         Column("code", "string", nonblank=True),
         Column("with_code", "string", doc="coders who applied the code, comma-separated"),
         Column("without_code", "string", doc="coders who coded the segment without it"),
+    ),
+)
+
+THEMES = Schema(
+    name="themes",
+    version=2,
+    producer="report",
+    key=("theme", "group"),
+    columns=(
+        Column("theme", "string", nonblank=True, doc="code id; child codes count for the parent"),
+        Column("group", "string", nonblank=True),
+        Column("segments", "int64", doc="participant segments carrying the theme"),
+        Column("speakers", "int64", doc="distinct participants among them (breadth)"),
+        Column("seconds", "float64", nullable=True, doc="their speaking time; empty untimed"),
+        Column("words", "int64", doc="their words (tokens that are not punctuation)"),
+        Column("share", "float64", nullable=True, doc="of the group's participant time or words"),
+        Column("share_of", "string", allowed=("time", "words"), doc="what share is a share of"),
+        Column(
+            "unresolved", "int64", doc="segments where coders differ on it and nobody adjudicated"
+        ),
+    ),
+)
+
+FRAMING = Schema(
+    name="framing",
+    version=1,
+    producer="report",
+    key=("theme", "group_a", "group_b", "kind", "item"),
+    columns=(
+        Column("theme", "string", nonblank=True),
+        Column("group_a", "string", nonblank=True),
+        Column("group_b", "string", nonblank=True),
+        Column("kind", "string", allowed=("marker", "word"), doc="marker category or key lemma"),
+        Column("item", "string", nonblank=True, doc="the marker category or the lemma"),
+        Column("count_a", "int64", doc="occurrences in group a's theme segments"),
+        Column("count_b", "int64"),
+        Column("size_a", "int64", doc="words (markers) or content words (lemmas) of those"),
+        Column("size_b", "int64"),
+        Column("per_1000_a", "float64"),
+        Column("per_1000_b", "float64"),
+        Column("users_a", "int64", doc="speakers of group a who used it in the theme"),
+        Column("users_b", "int64"),
+        Column("speakers_a", "int64", doc="speakers of group a with words in the theme"),
+        Column("speakers_b", "int64"),
+        Column("log_ratio", "float64", doc="log2 of the rate ratio a/b, 0.5 for a zero count"),
+        Column("g2", "float64", doc="log-likelihood of the count difference"),
+        Column("cliffs_delta", "float64", nullable=True, doc="over speakers' own rates"),
+        Column("p_value", "float64", nullable=True, doc="permutation test over speakers' rates"),
     ),
 )

@@ -149,7 +149,7 @@ def similarity_rows(
     """The ``top_k`` most similar codes per segment above ``min_similarity``."""
     if config.similarity == "none" or not book.codes:
         return []
-    stop = spoken_stopwords()
+    stop = spoken_stopwords(nlp.lang)
     if config.similarity == "tfidf":
         segment_texts = [lemma_text(doc, stop) for doc in docs]
         code_docs = list(nlp.pipe([code_text(c) for c in book.codes]))

@@ -24,12 +24,20 @@ BINS = 10
 
 
 def timeline(segments: pd.DataFrame, assigned: pd.DataFrame, codes: list[str]) -> pd.DataFrame:
-    """Theme segments per tenth of each session, summed per group (rows: group, code, bin)."""
-    seg = segments.dropna(subset=["start"]).copy()
-    length = seg.groupby("recording_id")["end"].transform("max").fillna(seg["start"].max())
-    seg["bin"] = np.minimum(
-        (BINS * seg["start"] / length.where(length > 0, 1)).astype(int), BINS - 1
-    )
+    """Theme segments per tenth of each session, summed per group (rows: group, code, bin).
+
+    A timed recording is cut by time; one without times by turn order (the n-th of N turns
+    falls in tenth ⌊10 (n−1) / N⌋), so an untimed transcript still has a timeline.
+    """
+    seg = segments.copy()
+    timed = seg.groupby("recording_id")["start"].transform(lambda s: s.notna().all())
+    length = seg.groupby("recording_id")["end"].transform("max")
+    length = length.fillna(seg.groupby("recording_id")["start"].transform("max"))
+    by_time = BINS * seg["start"] / length.where(length > 0, 1)
+    order = seg.sort_values("segment_id").groupby("recording_id").cumcount()
+    turns = seg.groupby("recording_id")["segment_id"].transform("size")
+    by_turn = BINS * order.reindex(seg.index) / turns
+    seg["bin"] = np.minimum(by_time.where(timed, by_turn).astype(int), BINS - 1)
     merged = assigned.merge(seg[["segment_id", "group", "bin"]], on="segment_id")
     counts = merged.groupby(["group", "code", "bin"]).size().rename("segments").reset_index()
     return counts[counts["code"].isin(codes)]

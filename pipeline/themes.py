@@ -1,15 +1,18 @@
 """Theme prevalence for reports: how much, by how many people, and whether groups differ.
 
-A theme is a codebook code; a segment carries it when coders applied it (or, before any human
-coding, when a machine suggestion proposed it: the basis is always stated). A child code counts
-for its parent theme too. Only participant turns count: the facilitator's questions are not a
-group's view.
+A theme is a codebook code; a segment carries it when the human codes count it under the
+round's stated coding basis (:mod:`pipeline.codings`, ``report.coding_basis``), or, before any
+human coding, when a machine suggestion proposed it: the basis is always stated. A child code
+counts for its parent theme too. Only participant turns count: the facilitator's questions are
+not a group's view.
 
-Per theme and group the report gives segments, seconds, **breadth** (distinct speakers) and the
-share of the group's participant speaking time. Groups are compared on speakers, not segments:
-each speaker's share of their own speaking time on the theme is one observation, so one
-talkative participant weighs as one person. The test is a permutation test over speakers
-(exact when the relabellings are few), with Cliff's delta as effect size.
+Per theme and group the report gives segments, **breadth** (distinct speakers), the speaking
+time and words they hold, and the share of the group's participant time, or of its words
+when a transcript has no times (the report then says it compares on words). Groups are
+compared on speakers, not segments: each speaker's share of their own talk on the theme is one
+observation, so one talkative participant weighs as one person. The test is a permutation
+test over speakers (:mod:`pipeline.stats`) with Cliff's delta as effect size; a theme nobody
+raised has no comparison ("n/a"), not "p = 1".
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,145 +28,175 @@ import pandas as pd
 from pipeline import theme_figures as figs
 from pipeline.citation import cite
 from pipeline.codebook import Codebook, diff, load_round, round_path
-from pipeline.config import ADJUDICATION, StudyConfig
-from pipeline.corpus import content_mask
+from pipeline.codings import Basis, parse_basis, rollup, settle
+from pipeline.config import StudyConfig
+from pipeline.corpus import words_per_segment
 from pipeline.examples import centrality, pick
-from pipeline.framing import actors, first_mentions, key_lemmas, marker_rates, theme_segments
-from pipeline.io import read_table, write_text
+from pipeline.framing import (
+    Talk,
+    contrasts,
+    first_mentions,
+    group_actors,
+    group_key_words,
+    group_markers,
+    key_lemmas,
+    marker_rates,
+    theme_segments,
+)
+from pipeline.io import read_table, write_csv, write_text
 from pipeline.paths import Workspace
-from pipeline.schemas import AGREEMENT, CODINGS, SUGGESTIONS
+from pipeline.schemas import AGREEMENT, CODINGS, FRAMING, SUGGESTIONS, THEMES
+from pipeline.stats import cliffs_delta, permutation_test
 
 MACHINE = "machine suggestions"
 HUMAN = "human codings"
+PAIR = ["segment_id", "code"]
 
 
 @dataclass(frozen=True)
 class Assignments:
     """Which segment carries which theme, and on what basis (human or machine)."""
 
-    table: pd.DataFrame  # segment_id, code
-    basis: str
+    table: pd.DataFrame  # segment_id, code (parent themes included)
+    basis: str  # HUMAN or MACHINE
+    rule: str | None = None  # the coding basis of human codes, e.g. "settled"
+    rule_text: str = ""
+    unresolved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR))
+    single_coded: int = 0
+    coders: tuple[str, ...] = ()
 
 
-def settled_codes(codings: pd.DataFrame) -> pd.DataFrame:
-    """Coded rows that count: the adjudication's where it settled a segment, else any coder's."""
-    coded = codings[codings["status"] == "coded"]
-    adjudicated = set(coded.loc[coded["coder"] == ADJUDICATION, "segment_id"])
-    return coded[(coded["coder"] == ADJUDICATION) | ~coded["segment_id"].isin(adjudicated)]
-
-
-def from_codings(codings: pd.DataFrame, book: Codebook) -> Assignments:
-    """Human codes (settled, in the codebook), with parent themes added."""
-    use = settled_codes(codings)
-    return Assignments(rollup(use.loc[use["in_codebook"], ["segment_id", "code"]], book), HUMAN)
+def from_codings(codings: pd.DataFrame, book: Codebook, basis: Basis | None = None) -> Assignments:
+    """Human codes that count under ``basis`` (default: settled), parent themes added."""
+    settled = settle(codings, basis or Basis("settled"), book=book)
+    return Assignments(
+        settled.table,
+        HUMAN,
+        rule=settled.basis.name,
+        rule_text=settled.basis.describe(),
+        unresolved=settled.unresolved,
+        single_coded=len(settled.single_coded),
+        coders=settled.coders,
+    )
 
 
 def from_suggestions(suggestions: pd.DataFrame, book: Codebook) -> Assignments:
-    use = suggestions[suggestions["code"].isin(book.ids)][["segment_id", "code"]]
-    return Assignments(rollup(use, book), MACHINE)
+    use = suggestions[suggestions["code"].isin(book.ids)][PAIR]
+    return Assignments(rollup(use, book).drop_duplicates().reset_index(drop=True), MACHINE)
 
 
-def rollup(pairs: pd.DataFrame, book: Codebook) -> pd.DataFrame:
-    """Add every ancestor theme of each code, once per segment."""
-    rows = set()
-    for segment, code in pairs.itertuples(index=False):
-        current = book.code(code)
-        while current is not None:
-            rows.add((segment, current.id))
-            current = book.code(current.parent) if current.parent else None
-    return pd.DataFrame(sorted(rows), columns=["segment_id", "code"])
-
-
-def participant_segments(segments: pd.DataFrame) -> pd.DataFrame:
+def participant_segments(
+    segments: pd.DataFrame, tokens: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Participant turns with ``seconds`` (empty when untimed) and, given tokens, ``words``."""
     seg = segments[segments["role"] != "facilitator"]
-    return seg.assign(seconds=(seg["end"] - seg["start"]).clip(lower=0).fillna(0.0))
+    seg = seg.assign(seconds=(seg["end"] - seg["start"]).clip(lower=0))
+    if tokens is not None:
+        seg = seg.assign(words=seg["segment_id"].map(words_per_segment(tokens)).fillna(0))
+    return seg
 
 
-def prevalence(segments: pd.DataFrame, assigned: pd.DataFrame, book: Codebook) -> pd.DataFrame:
-    """themes.csv: theme, group, segments, seconds, speakers, share (of participant time)."""
-    seg = participant_segments(segments)
-    totals = seg.groupby("group")["seconds"].sum()
+def measure(segments: pd.DataFrame) -> str:
+    """``seconds`` when every participant turn has times, else ``words``.
+
+    One measure for the whole report: shares of time and shares of words are not comparable,
+    and a transcript without times would otherwise count as zero seconds of talk.
+    """
+    seg = segments[segments["role"] != "facilitator"]
+    timed = len(seg) and seg["start"].notna().all() and seg["end"].notna().all()
+    return "seconds" if timed else "words"
+
+
+SHARE_OF = {"seconds": "time", "words": "words"}
+
+
+def prevalence(
+    segments: pd.DataFrame,
+    assigned: pd.DataFrame,
+    book: Codebook,
+    *,
+    tokens: pd.DataFrame,
+    unresolved: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """themes.csv: per theme and group, segments, speakers, seconds, words and share."""
+    unit = measure(segments)
+    seg = participant_segments(segments, tokens)
+    totals = seg.groupby("group")[unit].sum()
     merged = assigned.merge(seg, on="segment_id")
+    open_ = (
+        unresolved.merge(seg[["segment_id", "group"]], on="segment_id")
+        if unresolved is not None
+        else pd.DataFrame(columns=[*PAIR, "group"])
+    )
     rows = []
     for code in book.ids:
         for group in sorted(seg["group"].unique()):
             part = merged[(merged["code"] == code) & (merged["group"] == group)]
-            seconds = float(part["seconds"].sum())
             total = float(totals.get(group, 0.0))
+            held = float(part[unit].sum())
             rows.append(
                 {
                     "theme": code,
                     "group": group,
                     "segments": len(part),
-                    "seconds": round(seconds, 3),
                     "speakers": part["speaker"].nunique(),
-                    "share": seconds / total if total else float("nan"),
+                    "seconds": round(float(part["seconds"].sum()), 3)
+                    if unit == "seconds"
+                    else float("nan"),
+                    "words": int(part["words"].sum()),
+                    "share": held / total if total else float("nan"),
+                    "share_of": SHARE_OF[unit],
+                    "unresolved": int(
+                        open_.loc[
+                            (open_["code"] == code) & (open_["group"] == group), "segment_id"
+                        ].nunique()
+                    ),
                 }
             )
-    return pd.DataFrame(
-        rows, columns=["theme", "group", "segments", "seconds", "speakers", "share"]
-    )
+    return pd.DataFrame(rows, columns=THEMES.names)
 
 
-def speaker_shares(segments: pd.DataFrame, assigned: pd.DataFrame, code: str) -> pd.DataFrame:
-    """Per participant: the share of their own speaking time spent on ``code`` (0 if never)."""
-    seg = participant_segments(segments)
-    on_theme = set(assigned.loc[assigned["code"] == code, "segment_id"])
-    seg = seg.assign(on=seg["segment_id"].isin(on_theme) * seg["seconds"])
-    per = seg.groupby(["group", "speaker"])[["on", "seconds"]].sum().reset_index()
-    per["share"] = (per["on"] / per["seconds"]).where(per["seconds"] > 0, 0.0)
-    return per[["group", "speaker", "share"]]
+def speaker_shares(
+    segments: pd.DataFrame, assigned: pd.DataFrame, code: str, *, tokens: pd.DataFrame
+) -> pd.DataFrame:
+    """Per participant: segments on ``code`` and the share of their own talk spent on it."""
+    return _shares(participant_segments(segments, tokens), assigned, code, measure(segments))
 
 
-def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
-    """P(a > b) − P(a < b) over all pairs: −1..1, 0 when the groups overlap completely."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if not len(a) or not len(b):
-        return float("nan")
-    diff = a[:, None] - b[None, :]
-    return float(((diff > 0).sum() - (diff < 0).sum()) / diff.size)
+def _shares(seg: pd.DataFrame, assigned: pd.DataFrame, code: str, unit: str) -> pd.DataFrame:
+    on_theme = seg["segment_id"].isin(set(assigned.loc[assigned["code"] == code, "segment_id"]))
+    amount = seg[unit].astype(float).fillna(0.0)
+    seg = seg.assign(on=amount.where(on_theme, 0.0), hits=on_theme.astype(int), amount=amount)
+    per = seg.groupby(["group", "speaker"])[["on", "amount", "hits"]].sum().reset_index()
+    per["share"] = (per["on"] / per["amount"]).where(per["amount"] > 0, 0.0)
+    return per.rename(columns={"hits": "segments"})[["group", "speaker", "segments", "share"]]
 
 
-def permutation_test(
-    a: np.ndarray, b: np.ndarray, *, rounds: int = 9999, seed: int = 0, exact_limit: int = 20000
-) -> float:
-    """Two-sided p-value for the difference in means, relabelling speakers between groups.
-
-    Exact over all relabellings when there are at most ``exact_limit`` of them; otherwise
-    ``rounds`` random ones, with the observed labelling counted (p never 0).
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    pooled = np.concatenate([a, b])
-    n, k = len(pooled), len(a)
-    if not k or k == n:
-        return float("nan")
-    observed = abs(a.mean() - b.mean())
-    total = pooled.sum()
-    tolerance = 1e-12
-    if math.comb(n, k) <= exact_limit:
-        hits = count = 0
-        for chosen in itertools.combinations(range(n), k):
-            s = pooled[list(chosen)].sum()
-            diff = abs(s / k - (total - s) / (n - k))
-            hits += diff >= observed - tolerance
-            count += 1
-        return hits / count
-    rng = np.random.default_rng(seed)
-    hits = 1
-    for _ in range(rounds):
-        s = pooled[rng.permutation(n)[:k]].sum()
-        hits += abs(s / k - (total - s) / (n - k)) >= observed - tolerance
-    return hits / (rounds + 1)
+COMPARISON = [
+    "theme", "group_a", "group_b", "speakers_a", "speakers_b", "mean_share_a", "mean_share_b",
+    "p_value", "cliffs_delta",
+]  # fmt: skip
 
 
 def compare_groups(
-    segments: pd.DataFrame, assigned: pd.DataFrame, book: Codebook, *, seed: int = 0
+    segments: pd.DataFrame,
+    assigned: pd.DataFrame,
+    book: Codebook,
+    *,
+    tokens: pd.DataFrame,
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Each theme, each pair of groups: mean speaker share, permutation p, Cliff's delta."""
-    groups = sorted(participant_segments(segments)["group"].unique())
+    """Each theme, each pair of groups: mean speaker share, permutation p, Cliff's delta.
+
+    A theme without any participant segment has nothing to compare: its p and delta are
+    empty (shown "n/a"), never the p = 1 that all-zero shares would give. One group: no rows.
+    """
+    seg, unit = participant_segments(segments, tokens), measure(segments)
+    groups = sorted(seg["group"].unique())
     rows = []
     for code in book.ids:
-        shares = speaker_shares(segments, assigned, code)
+        shares = _shares(seg, assigned, code, unit)
+        raised = bool(shares["segments"].sum())
         for g1, g2 in itertools.combinations(groups, 2):
             a = shares.loc[shares["group"] == g1, "share"].to_numpy()
             b = shares.loc[shares["group"] == g2, "share"].to_numpy()
@@ -176,11 +209,11 @@ def compare_groups(
                     "speakers_b": len(b),
                     "mean_share_a": float(a.mean()) if len(a) else float("nan"),
                     "mean_share_b": float(b.mean()) if len(b) else float("nan"),
-                    "p_value": permutation_test(a, b, seed=seed),
-                    "cliffs_delta": cliffs_delta(a, b),
+                    "p_value": permutation_test(a, b, seed=seed) if raised else float("nan"),
+                    "cliffs_delta": cliffs_delta(a, b) if raised else float("nan"),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COMPARISON)
 
 
 def absent_themes(
@@ -213,7 +246,7 @@ def representatives(
     assigned: pd.DataFrame,
     code: str,
     *,
-    tokens: pd.DataFrame,
+    content: pd.DataFrame,
     quotes: bool,
     n: int = 3,
 ) -> list[dict]:
@@ -223,11 +256,12 @@ def representatives(
     Centrality is the cosine similarity of a segment's content-lemma TF-IDF vector to the
     theme's centroid, both computed over the theme's participant segments only (see
     :func:`theme_centrality`), so it says how typical the segment's words are of the theme.
+    ``content``: the content tokens (``segment_id``, ``lemma``), e.g. ``Talk.content``.
     """
     members = theme_segments(assigned, code)
     seg = participant_segments(segments)
     seg = seg[seg["segment_id"].isin(members)]
-    scores = theme_centrality(tokens, seg["segment_id"].tolist())
+    scores = theme_centrality(content, seg["segment_id"].tolist())
     seg = seg.assign(score=seg["segment_id"].map(scores))
     by_id = seg.set_index("segment_id", drop=False)
     picked = pick(seg, n=n)
@@ -237,23 +271,23 @@ def representatives(
     ]
 
 
-def theme_centrality(tokens: pd.DataFrame, segment_ids: list[str]) -> pd.Series:
+def theme_centrality(content: pd.DataFrame, segment_ids: list[str]) -> pd.Series:
     """Centrality of each segment among ``segment_ids`` (a theme's participant segments).
 
-    Content lemmas (:func:`pipeline.corpus.content_mask`) counted per segment; TF-IDF as
-    scikit-learn computes it by default, over these segments only: tf = count,
-    idf = ln((1 + n) / (1 + df)) + 1, each row scaled to unit length; the score is the cosine
-    of a row with the mean of the rows (:func:`pipeline.examples.centrality`). A segment
-    without content words scores NaN and is shown last.
+    ``content`` holds content tokens (:func:`pipeline.corpus.content_mask`: no stop words,
+    fillers or transcriber notes), counted per segment; TF-IDF as scikit-learn computes it by
+    default, over these segments only: tf = count, idf = ln((1 + n) / (1 + df)) + 1, each row
+    scaled to unit length; the score is the cosine of a row with the mean of the rows
+    (:func:`pipeline.examples.centrality`). A segment without content words scores NaN and is
+    shown last.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if not segment_ids:
         return pd.Series(dtype=float)
-    mine = tokens[tokens["segment_id"].isin(segment_ids)]
-    content = mine[content_mask(mine)]
+    mine = content[content["segment_id"].isin(segment_ids)]
     lemmas: dict[str, list[str]] = {}
-    for sid, lemma in zip(content["segment_id"].tolist(), content["lemma"].tolist(), strict=True):
+    for sid, lemma in zip(mine["segment_id"].tolist(), mine["lemma"].tolist(), strict=True):
         lemmas.setdefault(sid, []).append(lemma)
     docs = [lemmas.get(sid, []) for sid in segment_ids]
     if not any(docs):
@@ -275,6 +309,83 @@ def coder_sources(codings: pd.DataFrame) -> list[dict]:
     ]
 
 
+SEED = 0  # permutation tests are exact at workshop sizes; sampled ones stay reproducible
+
+
+def load_assignments(
+    ws: Workspace, config: StudyConfig, round_no: int, book: Codebook
+) -> tuple[Assignments | None, pd.DataFrame | None]:
+    """Human codes under ``report.coding_basis`` once a pull or import brought any; before
+    that, machine suggestions (labelled as such); None when there is neither."""
+    path = ws.codings(round_no)
+    codings = read_table(path, CODINGS) if path.is_file() else None
+    if codings is not None and codings["status"].isin(["coded", "empty"]).any():
+        return from_codings(codings, book, parse_basis(config.report.coding_basis)), codings
+    if ws.suggestions(round_no).is_file():
+        suggestions = read_table(ws.suggestions(round_no), SUGGESTIONS)
+        return from_suggestions(suggestions, book), codings
+    return None, codings
+
+
+def theme_entry(
+    code,
+    table: pd.DataFrame,
+    comparison: pd.DataFrame,
+    assigned: Assignments,
+    segments: pd.DataFrame,
+    talk: Talk,
+    found: pd.DataFrame | None,
+    *,
+    quotes: bool,
+) -> tuple[dict, list[dict]]:
+    """One theme's numbers and framing evidence, and its framing.csv rows.
+
+    ``talk`` is the participants' talk prepared once per report (:class:`Talk`).
+    """
+    members = theme_segments(assigned.table, code.id)
+    rows = table[table["theme"] == code.id]
+    contrast = contrasts(talk, found, members, seed=SEED)
+    shares = _shares(talk.participants, assigned.table, code.id, measure(segments))
+    entry = {
+        "id": code.id,
+        "label": code.label,
+        "parent": code.parent,
+        "description": code.description.strip(),
+        "research_questions": code.research_questions,
+        "per_group": rows.drop(columns="theme").to_dict("records"),
+        "unresolved": int(
+            assigned.unresolved.loc[assigned.unresolved["code"] == code.id, "segment_id"].nunique()
+        ),
+        "comparison": comparison[comparison["theme"] == code.id]
+        .drop(columns="theme")
+        .to_dict("records"),
+        "speakers": shares[shares["segments"] > 0].to_dict("records"),
+        "key_lemmas": key_lemmas(talk, members),
+        "markers": marker_rates(talk, found, members) if found is not None else [],
+        "framing": {
+            "markers": group_markers(talk, found, members) if found is not None else [],
+            "key_words": group_key_words(talk, members),
+            "actors": group_actors(talk, found, members) if found is not None else {},
+            "contrasts": _summary(contrast),
+        },
+        "first_mentions": first_mentions(segments, members),
+        "representatives": representatives(
+            segments, assigned.table, code.id, content=talk.content, quotes=quotes
+        ),
+    }
+    return entry, [{"theme": code.id, **row} for row in contrast]
+
+
+def _summary(rows: list[dict], *, per_kind: int = 3) -> list[dict]:
+    """The contrasts shown in the HTML: per pair of groups, the strongest markers and words."""
+    out = []
+    for _, pair in itertools.groupby(rows, key=lambda r: (r["group_a"], r["group_b"])):
+        pair = list(pair)
+        for kind in ("marker", "word"):
+            out.extend([r for r in pair if r["kind"] == kind and r["g2"] > 0][:per_kind])
+    return out
+
+
 def theme_report(
     ws: Workspace,
     config: StudyConfig,
@@ -283,24 +394,22 @@ def theme_report(
     tokens: pd.DataFrame,
     markers: pd.DataFrame | None = None,
 ) -> dict | None:
-    """The report's theme section; writes ``themes.csv`` and ``themes.json`` beside it.
+    """The report's theme section; writes ``themes.csv``, ``themes.json`` and ``framing.csv``.
 
-    Human codes are used once a pull brought any; before that, machine suggestions, labelled as
-    such. Without a codebook for the round there is no theme section (None).
+    Without a codebook for the round, or without codes and suggestions, there is no theme
+    section (None).
     """
     if not round_path(ws, config, round_no).is_file():
         return None
     loaded = load_round(ws, config, round_no)
     book = loaded.book
-    codings = read_table(ws.codings(round_no), CODINGS) if ws.codings(round_no).is_file() else None
-    if codings is not None and (codings["status"] == "coded").any():
-        assigned = from_codings(codings, book)
-    elif ws.suggestions(round_no).is_file():
-        assigned = from_suggestions(read_table(ws.suggestions(round_no), SUGGESTIONS), book)
-    else:
+    assigned, codings = load_assignments(ws, config, round_no, book)
+    if assigned is None:
         return None
-    table = prevalence(segments, assigned.table, book)
-    comparison = compare_groups(segments, assigned.table, book, seed=config.topics.random_state)
+    table = prevalence(
+        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
+    )
+    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=SEED)
     absent, uncovered = absent_themes(
         table, book,
         thin_segments=config.report.thin_segments, thin_speakers=config.report.thin_speakers,
@@ -310,47 +419,44 @@ def theme_report(
         if ws.agreement(round_no).is_file() and assigned.basis == HUMAN
         else None
     )
-    themes = []
-    participants = participant_segments(segments)
+    themes, framing_rows = [], []
+    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
     for code in book.codes:
-        rows = table[table["theme"] == code.id]
-        members = theme_segments(assigned.table, code.id)
-        themes.append(
-            {
-                "id": code.id,
-                "label": code.label,
-                "parent": code.parent,
-                "description": code.description.strip(),
-                "research_questions": code.research_questions,
-                "per_group": rows.drop(columns="theme").to_dict("records"),
-                "comparison": comparison[comparison["theme"] == code.id]
-                .drop(columns="theme")
-                .to_dict("records"),
-                "alpha": _agreement(agreement, code.id),
-                "key_lemmas": key_lemmas(tokens, participants, members),
-                "markers": marker_rates(tokens, markers, participants, members)
-                if markers is not None
-                else [],
-                "actors": actors(markers, members) if markers is not None else [],
-                "first_mentions": first_mentions(segments, members),
-                "representatives": representatives(
-                    segments, assigned.table, code.id, tokens=tokens, quotes=config.report.quotes
-                ),
-            }
-        )
+        entry, rows = theme_entry(
+            code, table, comparison, assigned, segments, talk, markers,
+            quotes=config.report.quotes,
+        )  # fmt: skip
+        entry["alpha"] = _agreement(agreement, code.id)
+        themes.append(entry)
+        framing_rows.extend(rows)
     folder = ws.report_dir(round_no)
-    write_text(folder / "themes.csv", table.to_csv(index=False), only_if_changed=True)
+    write_csv(table, THEMES, folder / "themes.csv", only_if_changed=True)
+    framing = pd.DataFrame(framing_rows, columns=FRAMING.names)
+    write_csv(framing, FRAMING, folder / "framing.csv", only_if_changed=True)
     previous = round_path(ws, config, round_no - 1) if round_no > 1 else None
     changes = (
         [asdict(c) for c in diff(load_round(ws, config, round_no - 1).book, book)]
         if previous is not None and previous.is_file()
         else None
     )
+    groups = sorted(table["group"].unique())
+    unit = measure(segments)
     payload = {
         "study": config.study,
         "round": round_no,
         "basis": assigned.basis,
+        "coding_basis": {
+            "rule": assigned.rule,
+            "description": assigned.rule_text,
+            "coders": list(assigned.coders),
+            "single_coded_segments": assigned.single_coded,
+            "unresolved_segments": int(assigned.unresolved["segment_id"].nunique()),
+        }
+        if assigned.basis == HUMAN
+        else None,
         "coders": coder_sources(codings) if assigned.basis == HUMAN else [],
+        "groups": groups,
+        "measure": unit,
         "codebook": ws.display(loaded.path),
         "codebook_sha256": loaded.sha256,
         "codebook_changes": changes,
@@ -363,12 +469,11 @@ def theme_report(
         json.dumps(_finite(payload), indent=2, ensure_ascii=False) + "\n",
         only_if_changed=True,
     )
-    groups = sorted(table["group"].unique())
     labels = {c.id: c.label for c in book.codes}
     figures = folder / "figures"
+    participants = participant_segments(segments)
     return {
         **payload,
-        "groups": groups,
         "figures": {
             "timeline": figs.embed(
                 figures / "theme-timeline.png",

@@ -63,13 +63,14 @@ TOKEN_PATTERN = r"(?u)\b\w[\w'-]+\b"
 
 
 @cache
-def spoken_stopwords() -> frozenset[str]:
-    """Fillers and light verbs of spoken Dutch (``resources/stopwords_nl_spoken.txt``)."""
-    text = (
-        resources.files("pipeline")
-        .joinpath("resources/stopwords_nl_spoken.txt")
-        .read_text(encoding="utf-8")
-    )
+def spoken_stopwords(language: str = "nl") -> frozenset[str]:
+    """Fillers and light words of spoken ``language`` (``resources/stopwords_<language>_spoken
+    .txt``, bundled for nl and en); empty for a language without a list, so spaCy's own stop
+    list is all that applies there and no other language's words are dropped."""
+    resource = resources.files("pipeline").joinpath(f"resources/stopwords_{language}_spoken.txt")
+    if not resource.is_file():
+        return frozenset()
+    text = resource.read_text(encoding="utf-8")
     return frozenset(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
 
 

@@ -250,7 +250,7 @@ def guide(ws: Workspace, config: StudyConfig, round_no: int) -> Guide:
     from pipeline.nlp import load_pipeline
 
     book = load_round(ws, config, round_no).book
-    nlp, _ = load_pipeline(config.nlp.model, config.language)
+    nlp, _ = load_pipeline(config.nlp.model_for(config.language), config.language)
     return Guide(book, code_lemmas(book, nlp))
 
 

@@ -1,7 +1,7 @@
 """The one conversion from parsed turns to the ``segments``/``words`` contracts.
 
 Every importer (and the transcribe stage, which imports WhisperX's JSON) produces a list of
-:class:`Turn`; :func:`check_turns` rejects bad input with the file and line, and
+:class:`Turn`; :func:`check_turns` rejects impossible input with the file and line, and
 :func:`to_tables` assigns stable segment ids and builds the tables. Keeping this in one place
 means an imported transcript and a machine transcript can never diverge in shape.
 """
@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.errors import CdaError
 from pipeline.schemas import SEGMENTS, WORDS
+from pipeline.timing import overlaps
 
 UNKNOWN_SPEAKER = "unknown"
 
@@ -47,13 +48,20 @@ def _bad(path: str, turn: Turn, problem: str, hint: str) -> CdaError:
 
 
 def check_turns(
-    turns: list[Turn], *, path: str, max_overlap: float, require_speakers: bool = True
+    turns: list[Turn],
+    *,
+    path: str,
+    max_overlap: float | None = None,
+    require_speakers: bool = True,
 ) -> None:
     """Reject a transcript that would corrupt the analysis; nothing is written if this raises.
 
-    Checks: at least one turn, no empty text, speaker markers present, start <= end, starts
-    never decrease, and a turn may not begin more than ``max_overlap`` seconds before the
-    previous one ends (real cross-talk is short; more means a broken or merged file).
+    Checks: at least one turn, no empty text, speaker markers present, and only timing that is
+    impossible: a time that is negative or not a number, an end before its start, or a start
+    before an earlier turn's start. Overlapping speech is normal in conversation and is kept
+    as data (the ``overlap`` column, see :mod:`pipeline.timing`); only when ``max_overlap`` is
+    set (``import.max_overlap``, opt-in) is a turn refused that overlaps earlier turns by more
+    than that many seconds, for transcripts known to have none.
     """
     if not turns:
         raise CdaError(f"{path}: no turns found", hint="is this the right file and format?")
@@ -63,12 +71,12 @@ def check_turns(
             hint="mark turns as 'Name: text' (or <v Name> in WebVTT), or pass --no-speakers "
             "to import every turn as speaker 'unknown'",
         )
-    previous: Turn | None = None
+    last_start: float | None = None
     for turn in turns:
         if not turn.text.strip():
             raise _bad(path, turn, "empty text", "remove the turn or fill in what was said")
         for name, value in (("start", turn.start), ("end", turn.end)):
-            if value is not None and (math.isnan(value) or value < 0):
+            if value is not None and not (math.isfinite(value) and value >= 0):
                 raise _bad(path, turn, f"invalid {name} time {value}", "times are seconds >= 0")
         if turn.start is not None and turn.end is not None and turn.end < turn.start:
             raise _bad(
@@ -77,23 +85,35 @@ def check_turns(
                 f"end {turn.end:.3f}s is before start {turn.start:.3f}s",
                 "fix the timestamps",
             )
-        if previous is not None and turn.start is not None and previous.start is not None:
-            if turn.start < previous.start:
+        if turn.start is not None:
+            if last_start is not None and turn.start < last_start:
                 raise _bad(
                     path,
                     turn,
-                    f"timestamps decrease ({turn.start:.3f}s after {previous.start:.3f}s)",
+                    f"timestamps decrease ({turn.start:.3f}s after {last_start:.3f}s)",
                     "turns must be in time order",
                 )
-            if previous.end is not None and turn.start < previous.end - max_overlap:
-                raise _bad(
-                    path,
-                    turn,
-                    f"overlaps the previous turn by {previous.end - turn.start:.3f}s "
-                    f"(starts {turn.start:.3f}s, previous ends {previous.end:.3f}s)",
-                    f"fix the timestamps, or raise import.max_overlap ({max_overlap}s) in cda.yaml",
-                )
-        previous = turn
+            last_start = turn.start
+    if max_overlap is not None:
+        _check_max_overlap(turns, path=path, max_overlap=max_overlap)
+
+
+def _check_max_overlap(turns: list[Turn], *, path: str, max_overlap: float) -> None:
+    """The opt-in strictness of ``import.max_overlap``, on the same measure as the column."""
+    for turn, overlap in zip(turns, turn_overlaps(turns), strict=True):
+        if overlap is not None and overlap > max_overlap:
+            raise _bad(
+                path,
+                turn,
+                f"overlaps earlier turns by {overlap:.3f}s (starts {turn.start:.3f}s)",
+                f"fix the timestamps, or raise or remove import.max_overlap ({max_overlap}s) "
+                "in cda.yaml (without it, any overlap is accepted and counted)",
+            )
+
+
+def turn_overlaps(turns: list[Turn]) -> list[float | None]:
+    """Seconds each turn is spoken over earlier ones (:func:`pipeline.timing.overlaps`)."""
+    return overlaps((turn.start, turn.end) for turn in turns)
 
 
 def segment_id(recording_id: str, index: int) -> str:
@@ -104,10 +124,14 @@ def segment_id(recording_id: str, index: int) -> str:
 def to_tables(
     turns: list[Turn], *, recording_id: str, group: str, source: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Build ``segments`` and ``words`` rows; speakers are still the source's labels here."""
+    """Build ``segments`` and ``words`` rows; speakers are still the source's labels here.
+
+    ``turns`` are one recording's, in order; each segment's ``overlap`` (seconds spoken over
+    earlier turns) is computed here, once, for every importer and the transcribe stage.
+    """
     seg_rows = []
     word_rows = []
-    for index, turn in enumerate(turns, start=1):
+    for index, (turn, overlap) in enumerate(zip(turns, turn_overlaps(turns), strict=True), 1):
         sid = segment_id(recording_id, index)
         seg_rows.append(
             {
@@ -116,6 +140,7 @@ def to_tables(
                 "segment_id": sid,
                 "start": turn.start,
                 "end": turn.end,
+                "overlap": overlap,
                 "speaker": turn.speaker or UNKNOWN_SPEAKER,
                 "role": "unknown",
                 "text": " ".join(turn.text.split()),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.config import load_config
 from pipeline.errors import CdaError
 from pipeline.io import write_bytes, write_text
 from pipeline.markers import default_text as default_markers
@@ -21,9 +22,11 @@ STARTER_DIR = Path(__file__).resolve().parents[1] / "codebooks" / "examples"
 PRIVATE_GITIGNORE = "# Identifying material: never commit.\n*\n"
 
 
-def default_config(study: str, groups: list[str]) -> str:
+def default_config(study: str, groups: list[str], language: str = "nl") -> str:
     body = yaml.safe_dump(
-        {"study": study, "language": "nl", "groups": groups}, sort_keys=False, allow_unicode=True
+        {"study": study, "language": language, "groups": groups},
+        sort_keys=False,
+        allow_unicode=True,
     )
     return (
         "# Study configuration: one section per stage; `cda config show` prints every setting\n"
@@ -40,19 +43,46 @@ def _skeleton(ws: Workspace) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
     if write_text(ws.private / ".gitignore", PRIVATE_GITIGNORE, only_if_changed=True):
         written.append(ws.private / ".gitignore")
-    markers = ws.codebooks / "markers.yaml"
-    if not markers.exists():  # the analyst's copy: never overwritten
-        write_text(markers, default_markers())
-        written.append(markers)
     return written
 
 
+def _seed_markers(ws: Workspace) -> list[Path]:
+    """Copy the bundled marker set of the study's language (as in cda.yaml), if there is one.
+
+    The copy is the analyst's and is never overwritten. No set for the language: no file, and
+    the nlp stage runs without markers rather than with another language's.
+    """
+    markers = ws.codebooks / "markers.yaml"
+    text = default_markers(load_config(ws).language)
+    if markers.exists() or text is None:
+        return []
+    write_text(markers, text)
+    return [markers]
+
+
 def init_workspace(
-    ws: Workspace, *, sample: bool = False, study: str = "my-study", groups: list[str] | None = None
+    ws: Workspace,
+    *,
+    sample: bool = False,
+    study: str = "my-study",
+    groups: list[str] | None = None,
+    language: str = "nl",
 ) -> list[Path]:
-    """Create the workspace folders and config; never overwrite a user's existing config."""
+    """Create the workspace folders and config; never overwrite a user's existing config.
+
+    ``language`` goes into a new cda.yaml only; the marker set copied is that of the
+    language in cda.yaml, new or existing.
+    """
     ws.root.mkdir(parents=True, exist_ok=True)
     written = _skeleton(ws)
+    written += _populate(ws, sample=sample, study=study, groups=groups, language=language)
+    return written + _seed_markers(ws)
+
+
+def _populate(
+    ws: Workspace, *, sample: bool, study: str, groups: list[str] | None, language: str
+) -> list[Path]:
+    written: list[Path] = []
     if sample:
         if not SAMPLE_DIR.is_dir():
             raise CdaError(
@@ -76,6 +106,7 @@ def init_workspace(
             written.append(target)
         return written
     if not ws.config_file.exists():
-        write_text(ws.config_file, default_config(study, [g.strip() for g in groups or []]))
+        body = default_config(study, [g.strip() for g in groups or []], language)
+        write_text(ws.config_file, body)
         written.append(ws.config_file)
     return written

@@ -91,6 +91,38 @@ def test_keyness_counts_speakers_and_drops_one_speaker_words() -> None:
     assert table["g2"].is_monotonic_decreasing
 
 
+def test_spoken_fillers_are_per_language() -> None:
+    from pipeline.topics import spoken_stopwords
+
+    english = spoken_stopwords("en")
+    assert {"um", "uh", "erm", "yeah", "okay", "mhm"} <= english
+    # content words stay: they carry what is talked about (and "like" can be an evaluation)
+    assert not english & {"like", "know", "mean", "think", "people", "thing", "government"}
+    assert "nou" in spoken_stopwords("nl") and "nou" not in english  # no Dutch in English
+    assert spoken_stopwords() == spoken_stopwords("nl")  # the default is unchanged
+    assert spoken_stopwords("de") == frozenset()  # no list: spaCy's stop words only
+
+
+def test_keyness_drops_the_fillers_of_the_study_language() -> None:
+    rows = [
+        ("a1", "callers", "P01", "um council um yeah council fees"),
+        ("a2", "callers", "P02", "uh council yeah um fees"),
+        ("b1", "staff", "P07", "budget budget policy fees"),
+    ]
+    segments, tokens = corpus(rows)
+    english = keyness(tokens, segments, "callers", min_freq=2, language="en")
+    # by hand, fillers (um, uh, yeah) dropped: the callers' content tokens are council 3 and
+    # fees 2 (5 in all), the staff's budget 2, policy 1, fees 1 (4 in all)
+    table = english.set_index("lemma")
+    assert set(table.index) == {"council", "fees"}
+    assert (table.loc["council", "freq_target"], table.loc["council", "freq_reference"]) == (3, 0)
+    assert table.loc["council", "g2"] == pytest.approx(log_likelihood(3, 0, 5, 4))
+    assert table.loc["fees", "g2"] == pytest.approx(log_likelihood(2, 1, 5, 4))
+    dutch_list = keyness(tokens, segments, "callers", min_freq=2)  # the old, Dutch-only list
+    # "yeah" is a filler of English only; "um" is a hesitation, dropped in any language
+    assert "yeah" in set(dutch_list["lemma"]) and "um" not in set(dutch_list["lemma"])
+
+
 def test_collocations_log_dice_and_mi_by_hand() -> None:
     segments, tokens = corpus(
         [

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from helpers import word_tokens
 
+from pipeline.corpus import content_mask
 from pipeline.examples import centrality, pick
 from pipeline.schemas import SEGMENTS
 from pipeline.themes import representatives, theme_centrality
@@ -103,7 +104,7 @@ def theme_segments() -> pd.DataFrame:
     )  # fmt: skip
     frame["recording_id"] = frame["group"]
     frame["source"] = "test"
-    return frame[SEGMENTS.names]
+    return frame.reindex(columns=SEGMENTS.names)  # columns not set here (overlap) stay empty
 
 
 def assigned() -> pd.DataFrame:
@@ -111,8 +112,14 @@ def assigned() -> pd.DataFrame:
     return pd.DataFrame({"segment_id": ids, "code": "china"})
 
 
+def content_of(segments: pd.DataFrame) -> pd.DataFrame:
+    """Content tokens (segment_id, lemma), as the report's Talk.content holds them."""
+    tokens = word_tokens(segments)
+    return tokens[content_mask(tokens)]
+
+
 def test_theme_centrality_by_hand(theme_segments: pd.DataFrame) -> None:
-    tokens = word_tokens(theme_segments)
+    content = content_of(theme_segments)
     ids = ["b-1", "b-2", "b-3", "d-1", "d-2"]  # the theme's participant segments (not b-0)
     # n = 5 segments; china and camera occur in all: idf = ln(6/6) + 1 = 1; trein only in b-3:
     # idf = ln(6/2) + 1 = 2.09861 (d-3, outside the theme, does not count).
@@ -122,15 +129,15 @@ def test_theme_centrality_by_hand(theme_segments: pd.DataFrame) -> None:
     #   d-1 (1,1,0)/1.41421 = (.70711,.70711,0)    d-2 (1,2,0)/2.23607 = (.44721,.89443,0)
     # centroid = (.77240, .51623, .09072), length .93345 → unit (.82747, .55303, .09719)
     # cosines: b-1 .95989, b-2 .98744, b-3 .87905, d-1 .97617, d-2 .86470
-    scores = theme_centrality(tokens, ids)
+    scores = theme_centrality(content, ids)
     assert scores[ids].tolist() == pytest.approx(
         [0.95989, 0.98744, 0.87905, 0.97617, 0.86470], abs=1e-4
     )
 
 
 def test_report_representatives_most_central_first_and_both_groups(theme_segments) -> None:
-    tokens = word_tokens(theme_segments)
-    reps = representatives(theme_segments, assigned(), "china", tokens=tokens, quotes=False)
+    content = content_of(theme_segments)
+    reps = representatives(theme_segments, assigned(), "china", content=content, quotes=False)
     # Most central b-2 (.98744, burgers); deskundigen's best d-1 (.97617); burgers' next new
     # speaker b-1 (.95989). The facilitator's b-0 is never an example.
     assert [r["segment_id"] for r in reps] == ["b-2", "d-1", "b-1"]
@@ -141,7 +148,6 @@ def test_report_representatives_most_central_first_and_both_groups(theme_segment
 def test_a_theme_segment_without_content_words_comes_last(theme_segments) -> None:
     frame = theme_segments.copy()
     frame.loc[frame["segment_id"] == "d-1", "text"] = "ja ja"  # "ja" is a spoken filler
-    tokens = word_tokens(frame)
-    reps = representatives(frame, assigned(), "china", tokens=tokens, quotes=False, n=5)
+    reps = representatives(frame, assigned(), "china", content=content_of(frame), quotes=False, n=5)
     assert reps[-1]["segment_id"] == "d-1" and reps[-1]["centrality"] is None
     assert reps[1]["segment_id"] == "d-2"  # deskundigen's turn goes to its scored segment

@@ -51,23 +51,44 @@ def test_csv_before_any_coding_or_suggestion_has_empty_code_columns(tmp_path):
     assert (table["codes"] == "").all() and (table["suggested"] == "").all()
 
 
-def test_csv_separates_human_codes_from_machine_suggestions(sample):
+def test_csv_separates_settled_codes_each_coders_codes_and_suggestions(sample):
     segments = read_table(sample.segments, SEGMENTS)
-    first, second = segments["segment_id"].iloc[1], segments["segment_id"].iloc[2]
+    first, second, third, fourth, fifth = segments["segment_id"].iloc[1:6]
     rows = [
-        (first, "A", "havenots"), (first, "B", "china-dystopie"),
-        (second, "A", "china-dystopie"), (second, "adjudication", "wantnots"),
+        (first, "A", "havenots", "coded"), (first, "B", "china-dystopie", "coded"),
+        (second, "A", "china-dystopie", "coded"), (second, "adjudication", "wantnots", "coded"),
+        (third, "A", "cannots", "coded"), (third, "B", None, "empty"),
+        (fourth, "A", "cannots", "coded"), (fourth, "B", "cannots", "coded"),
+        (fifth, "A", None, "empty"), (fifth, "B", None, "skipped"),
     ]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code"])
-    frame = frame_of(frame, CODINGS, status="coded", in_codebook=True, origin="labelstudio")
+    frame = pd.DataFrame(rows, columns=["segment_id", "coder", "code", "status"])
+    frame = frame_of(frame, CODINGS, in_codebook=True, origin="labelstudio")
     write_table(frame, CODINGS, sample.codings(1))
 
     table = pd.read_csv(write_csv(sample, load_config(sample), 1), keep_default_na=False)
     assert len(table) == len(segments)
+    assert list(table.columns)[-5:] == [
+        "unresolved", "codes:A", "codes:B", "codes:adjudication", "suggested",
+    ]  # fmt: skip
     by_id = table.set_index("segment_id")
-    assert by_id.loc[first, "codes"] == "havenots; china-dystopie"  # codebook order
+    # A and B disagree on both codes of the first segment: nothing settled, both unresolved
+    assert by_id.loc[first, "codes"] == ""
+    assert by_id.loc[first, "unresolved"] == "havenots; china-dystopie"  # codebook order
+    assert (by_id.loc[first, "codes:A"], by_id.loc[first, "codes:B"]) == (
+        "havenots", "china-dystopie",
+    )  # fmt: skip
     assert by_id.loc[second, "codes"] == "wantnots"  # the adjudication settled it
+    assert by_id.loc[second, "codes:adjudication"] == "wantnots"
+    assert by_id.loc[third, "codes:B"] == "(no code)"  # a deliberate "no code" is visible
+    assert by_id.loc[third, "unresolved"] == "cannots"
+    assert by_id.loc[fourth, "codes"] == "cannots"  # both applied it
+    assert by_id.loc[fifth, ["codes:A", "codes:B"]].tolist() == ["(no code)", "(skipped)"]
     assert (table["suggested"] != "").any() and (table["codes"] == "").sum() == len(table) - 2
+    union = load_config(sample).model_copy(
+        update={"report": load_config(sample).report.model_copy(update={"coding_basis": "union"})}
+    )
+    pooled = pd.read_csv(write_csv(sample, union, 1), keep_default_na=False).set_index("segment_id")
+    assert pooled.loc[first, "codes"] == "havenots; china-dystopie"
     originals = set(read_table(sample.imported_segments, SEGMENTS)["speaker"])
     originals -= set(segments["speaker"])
     assert originals and set(table["speaker"]).isdisjoint(originals)
@@ -83,7 +104,7 @@ def test_subtitle_files_use_pseudonyms_and_refuse_untimed_transcripts(sample, tm
     originals = set(private["speaker"]) - set(segments["speaker"])
     assert originals and not any(f"\n{name}:" in text for name in originals)
 
-    untimed = segments.assign(start=None, end=None)
+    untimed = segments.assign(start=None, end=None, overlap=None)
     write_table(untimed, SEGMENTS, sample.segments)
     try:
         with pytest.raises(CdaError, match=r"no recording .* has timed segments"):

@@ -32,6 +32,7 @@ from pipeline.workspace import init_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 PARLAMINT_TSV = REPO.parent / "shared" / "data" / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
+SHARED_CONVERSATION = REPO.parent / "shared" / "data" / "conversation-sample-en"
 GROUPS = ["burgers", "deskundigen"]
 MANIFEST_HEADER = "recording_id,group,date,language,media,transcript,sha256\n"
 
@@ -237,7 +238,9 @@ def test_whisperx_json_segments_and_words(tmp_path):
 
     (rec,) = summary
     assert rec.segments == len(expected)
-    assert rec.words == len(expected_words)
+    assert rec.words == 3 + 7 + 2  # words of the three texts
+    assert rec.timed_words == len(expected_words) - 1  # all but "2040", which has no time
+    assert list(segs["overlap"]) == [0, 0, 0]  # each segment starts after the last ended
     assert rec.speakers == len({s.get("speaker", "unknown") for s in expected})
     assert rec.seconds == pytest.approx(sum(s["end"] - s["start"] for s in expected))
 
@@ -406,6 +409,7 @@ def test_parlamint_debate_round_trips(tmp_path, fmt):
     assert list(segs["speaker"]) == [r["speaker_label"] for r in rows]
     assert list(segs["text"]) == [norm(r["text"]) for r in rows]
     assert segs["start"].isna().all()
+    assert segs["overlap"].isna().all()  # a debate without times: overlap unknown, not 0
 
 
 def test_plain_text_labels_with_party_in_parentheses(tmp_path):
@@ -492,10 +496,23 @@ def decreasing_times(ws):
     return "terug.srt", timing[2]
 
 
-def overlapping_times(ws):  # 0.5 s overlap, default tolerance 0.2 s
-    text, timing = srt_text([(0, 5, "Henk: Een."), (4.5, 8, "Ria: Twee.")])
-    add_recording(ws, "overlap.srt", text)
-    return "overlap.srt", timing[1]
+def nan_time(ws):  # JSON Lines may carry NaN (Python's json reads it): not a time
+    add_recording(
+        ws,
+        "nan.jsonl",
+        '{"speaker": "Henk", "start": 0, "end": 2, "text": "Een."}\n'
+        '{"speaker": "Ria", "start": NaN, "end": 3, "text": "Twee."}\n',
+    )
+    return "nan.jsonl", 2
+
+
+def negative_time(ws):
+    add_recording(
+        ws,
+        "negatief.jsonl",
+        jsonl_text([{"speaker": "Henk", "start": -1.5, "end": 2, "text": "Een."}]),
+    )
+    return "negatief.jsonl", 1
 
 
 def empty_srt_cue(ws):
@@ -563,7 +580,8 @@ BAD_CASES: dict[str, BadCase] = {
     "encoding": bad_encoding,
     "no-speakers": no_speakers,
     "decreasing": decreasing_times,
-    "overlap": overlapping_times,
+    "nan-time": nan_time,
+    "negative-time": negative_time,
     "empty-srt": empty_srt_cue,
     "empty-jsonl": empty_jsonl_text,
     "end-before-start": end_before_start,
@@ -603,21 +621,64 @@ def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, case, after_
     assert ws.manifest.read_bytes() == manifest_before
 
 
-def test_overlap_within_tolerance_is_accepted(tmp_path):
-    text, _ = srt_text([(0, 5, "Henk: Een."), (4.9, 8, "Ria: Twee."), (7.85, 9, "Henk: Drie.")])
+def test_overlapping_speech_is_accepted_and_measured(tmp_path):
+    # Cross-talk of 0.1 s, and a short "Ja." inside a long turn.
+    cues = [
+        (0, 5, "Henk: Een."),
+        (4.9, 12, "Ria: Twee."),
+        (8, 9, "Henk: Ja."),
+        (10, 14, "Jo: Nou."),
+    ]
+    text, _ = srt_text(cues)
     segs, _, _ = import_one(tmp_path, "kruis.srt", text)
-    assert list(segs["start"]) == [0, 4.9, 7.85]
+    assert list(segs["start"]) == [0, 4.9, 8, 10]
+    # By hand (latest = greatest earlier end): first 0; 4.9-12 against 5: 5 - 4.9 = 0.1;
+    # 8-9 against 12: all of it, 1.0; 10-14 against 12 (not the 9 of the turn before): 2.0.
+    assert list(segs["overlap"]) == [0.0, 0.1, 1.0, 2.0]
 
 
-def test_max_overlap_comes_from_config(tmp_path):
+def test_shared_conversation_turns_overlap_as_measured_by_hand(tmp_path):
+    """The speaker turns of the real two-speaker conversation (sample.rttm) as a transcript."""
+    rttm = SHARED_CONVERSATION / "sample.rttm"
+    if not rttm.is_file():
+        pytest.skip(f"shared conversation not found at {rttm}")
+    turns = []
+    for n, line in enumerate(rttm.read_text(encoding="utf-8").splitlines(), start=1):
+        _, _, _, onset, duration, _, _, speaker, *_ = line.split()
+        start = float(onset)
+        turns.append({"speaker": speaker, "start": start, "end": round(start + float(duration), 3),
+                      "text": f"Beurt {n}."})  # fmt: skip
+    segs, _, _ = import_one(tmp_path, "gesprek.jsonl", jsonl_text(turns))
+    # By hand from the RTTM (start, end; latest earlier end):
+    #  1 6.69-7.12 first 0 | 2 7.55-8.35 vs 7.12: 0 | 3 8.32-10.02 vs 8.35: 0.03
+    #  4 9.92-11.03 vs 10.02: 0.10 | 5 10.57-14.70 vs 11.03: 0.46 | 6 14.49-17.92 vs 14.70: 0.21
+    #  7 18.05-21.49 vs 17.92: 0 | 8 18.15-18.59 vs 21.49: all 0.44 s of it
+    #  9 21.78-28.50 vs 21.49 (turn 7, not turn 8's 18.59): 0 | 10 27.85-30.00 vs 28.50: 0.65
+    assert list(segs["overlap"]) == [0, 0, 0.03, 0.1, 0.46, 0.21, 0, 0.44, 0, 0.65]
+    assert (segs["overlap"] > 0).sum() == 6
+    assert round(segs["overlap"].sum(), 3) == 1.89
+
+
+def test_untimed_transcript_has_no_overlap(tmp_path):
+    segs, _, _ = import_one(tmp_path, "notulen.txt", "Henk: Een.\nRia: Twee.\n")
+    assert segs["overlap"].isna().all()
+
+
+def test_max_overlap_is_opt_in_strictness_from_config(tmp_path):
     ws = new_ws(tmp_path)
     text, timing = srt_text([(0, 5, "Henk: Een."), (4.5, 8, "Ria: Twee.")])
     add_recording(ws, "overlap.srt", text)
-    with pytest.raises(CdaError, match=rf"overlap\.srt:{timing[1]}:"):
-        run_import(ws)
+    run_import(ws)  # default: any overlap is accepted
+    assert list(segments_of(ws)["overlap"]) == [0.0, 0.5]
     with ws.config_file.open("a", encoding="utf-8") as handle:
-        handle.write("import:\n  max_overlap: 0.5\n")
-    run_import(ws)
+        handle.write("import:\n  max_overlap: 0.2\n")
+    refused = rf"overlap\.srt:{timing[1]}: overlaps earlier turns by 0\.500s"
+    with pytest.raises(CdaError, match=refused):
+        run_import(ws)
+    ws.config_file.write_text(
+        ws.config_file.read_text(encoding="utf-8").replace("0.2", "0.5"), encoding="utf-8"
+    )
+    run_import(ws)  # 0.5 s is not more than 0.5 s
     assert list(segments_of(ws)["start"]) == [0, 4.5]
 
 
@@ -625,12 +686,26 @@ def test_parse_transcript_reports_line_directly(tmp_path):
     text, timing = srt_text([(0, 2, "Henk: Een."), (1, 3, "Ria: Twee.")])
     path = tmp_path / "los.srt"
     path.write_text(text, encoding="utf-8")
+    assert len(parse_transcript(path)) == 2
     with pytest.raises(CdaError, match=rf"los\.srt:{timing[1]}: overlaps"):
-        parse_transcript(path)
+        parse_transcript(path, max_overlap=0.5)
     assert len(parse_transcript(path, max_overlap=1.0)) == 2
 
 
 # 3. CLI -----------------------------------------------------------------------------------------
+
+
+def test_cli_import_table_says_what_its_counts_count(tmp_path):
+    ws = new_ws(tmp_path)
+    source = tmp_path / "notulen.txt"
+    source.write_text("Henk: Een twee drie.\nRia: Vier, vijf.\n", encoding="utf-8")
+    args = ["import", "-w", str(ws.root), str(source), "--group", "burgers"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "notulen" in line)
+    # segments, speakers, words of the text (3 + 2), timed words (none in plain text), seconds
+    assert [cell.strip() for cell in row.split("│")[3:8]] == ["2", "2", "5", "0", "-"]
+    assert "timed" in result.output and "words: in the text" in result.output
 
 
 def test_cli_registers_and_imports(tmp_path):
@@ -660,7 +735,7 @@ def test_cli_registers_and_imports(tmp_path):
 
 def test_failed_registration_leaves_nothing_behind_and_a_fixed_file_imports(tmp_path):
     ws = new_ws(tmp_path)
-    bad, _ = srt_text([(0, 2, "Henk: Een."), (1, 3, "Ria: Twee.")])  # 1 s overlap
+    bad, _ = srt_text([(0, 2, "Henk: Een."), (3, 2.5, "Ria: Twee.")])  # ends before it starts
     source = tmp_path / "sessie.srt"
     source.write_text(bad, encoding="utf-8")
     args = ["import", "-w", str(ws.root), str(source), "--group", "burgers"]

@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.errors import CdaError
 from pipeline.io import atomic_path, read_csv, read_table, write_bytes, write_table
 from pipeline.paths import Workspace
-from pipeline.schemas import CODINGS, MANIFEST, SEGMENTS, WORDS
+from pipeline.schemas import CODINGS, MANIFEST, MASKED_TERMS, SEGMENTS, WORDS
 
 OLD_MTIME = 1_000_000_000  # 2001-09-09: clearly older than any write made by a test
 
@@ -30,6 +30,7 @@ def segments_frame() -> pd.DataFrame:
             "segment_id": ["r1-0001", "r1-0002", "r2-0001"],
             "start": [0.0, 4.5, None],
             "end": [4.0, 9.25, None],
+            "overlap": [0.0, 0.0, None],  # 4.5 starts after 4.0 ends; r2 has no times
             "speaker": ["P01", "F01", "unknown"],
             "role": ["participant", "facilitator", "unknown"],
             "text": ["Goedemorgen allemaal.", "Wat vinden jullie ervan?", "Geen tijden hier."],
@@ -84,6 +85,10 @@ BAD_SEGMENTS = [
         id="duplicate-key",
     ),
     pytest.param(_set("end", 1, 1.0), _row_fragments("end", 1), id="end-before-start"),
+    # r1-0002 lasts 9.25 - 4.5 = 4.75 s: it cannot be spoken over for longer
+    pytest.param(_set("overlap", 1, 5.0), _row_fragments("overlap", 1), id="overlap-too-long"),
+    pytest.param(_set("overlap", 1, -0.5), _row_fragments("overlap", 1), id="overlap-negative"),
+    pytest.param(_set("overlap", 2, 0.0), _row_fragments("overlap", 2), id="overlap-untimed"),
     # A text column of numbers in which one is not: pyarrow can store it, validation must not.
     pytest.param(
         lambda df: df.assign(start=["0", "vier", None]),
@@ -287,7 +292,7 @@ def test_segments_round_trip(tmp_path: Path) -> None:
         assert pd.api.types.is_string_dtype(back[column]), column
         assert all(isinstance(v, str) for v in back[column]), column
         assert back[column].tolist() == original[column].tolist(), column
-    for column in ("start", "end"):
+    for column in ("start", "end", "overlap"):
         assert back[column].dtype == "float64"
         assert back[column][:2].tolist() == original[column][:2].tolist()
         assert math.isnan(back[column][2])
@@ -352,6 +357,20 @@ def test_read_csv_validates_rows_and_keeps_empty_cells_missing(tmp_path: Path) -
     with pytest.raises(CdaError) as info:
         read_csv(path, MANIFEST)
     _assert_names(info.value, path, ["row 1", "row 2", "recording_id=r1"])
+
+
+def test_read_csv_reads_booleans_as_written_and_refuses_others(tmp_path: Path) -> None:
+    path = tmp_path / "pseudonymise.csv"
+    header = ",".join(MASKED_TERMS.names) + "\n"
+    path.write_text(
+        header + "r1,Kat,label,[P01],2,1,0,True,nl\nr1,Vos,label,[P02],1,0,0,false,nl\n",
+        encoding="utf-8",
+    )
+    assert read_csv(path, MASKED_TERMS)["dictionary_word"].tolist() == [True, False]
+    path.write_text(header + "r1,Kat,label,[P01],2,1,0,misschien,nl\n", encoding="utf-8")
+    with pytest.raises(CdaError) as info:
+        read_csv(path, MASKED_TERMS)
+    assert "column 'dictionary_word' should be bool" in info.value.message
 
 
 # cda.yaml ------------------------------------------------------------------------------------
@@ -424,6 +443,37 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     assert config.groups == ["burgers"]
     assert config.topics.n_topics == 3
     assert config.report.quotes is False
+
+
+def test_segments_v1_files_get_overlap_computed_on_read(tmp_path: Path) -> None:
+    """Workspaces imported before the overlap column keep working: reading computes it.
+
+    By hand, per recording in turn order (latest = greatest earlier end):
+    a-1 0-10 first: 0; a-2 8-12: min(10, 12) - 8 = 2; a-3 9-11 (inside a-2): latest 12,
+    min(12, 11) - 9 = 2 = its whole length; a-4 11.5-20: latest still 12 (not a-3's 11),
+    12 - 11.5 = 0.5; a-5 25-26: after everything, 0. b-1 5-6: a new recording, first: 0.
+    c-1 and c-2 have no times: empty.
+    """
+    v1 = pd.DataFrame(
+        {
+            "recording_id": ["a"] * 5 + ["b", "c", "c"],
+            "group": ["burgers"] * 8,
+            "segment_id": [f"a-000{i}" for i in range(1, 6)] + ["b-0001", "c-0001", "c-0002"],
+            "start": [0.0, 8.0, 9.0, 11.5, 25.0, 5.0, None, None],
+            "end": [10.0, 12.0, 11.0, 20.0, 26.0, 6.0, None, None],
+            "speaker": ["P01", "P02", "P03", "P01", "P02", "P04", "P05", "P06"],
+            "role": ["participant"] * 8,
+            "text": ["Tekst."] * 8,
+            "source": ["import:srt"] * 6 + ["import:txt"] * 2,
+        }
+    )
+    path = tmp_path / "segments.parquet"
+    _write_raw_parquet(v1, path, "segments.v1")
+    table = read_table(path, SEGMENTS)
+    assert list(table.columns) == SEGMENTS.names
+    overlap = [None if pd.isna(v) else v for v in table["overlap"]]
+    assert overlap == [0.0, 2.0, 2.0, 0.5, 0.0, 0.0, None, None]
+    assert table["text"].tolist() == v1["text"].tolist()
 
 
 def test_codings_v1_files_are_read_as_v2_pulled_from_label_studio(tmp_path: Path) -> None:

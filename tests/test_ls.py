@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import ls
+from pipeline import ls, lsconfig
 from pipeline.cli import app
 from pipeline.codebook import load_round, set_state
 from pipeline.config import load_config
@@ -67,6 +67,7 @@ def make_ws(
                 "segment_id": f"{recording}-{i:04d}",
                 "start": 10.0 * i,
                 "end": 10.0 * i + 8,
+                "overlap": 0.0,  # 2 s between turns
                 "speaker": "F01" if i % 6 == 0 else f"P{i % 5 + 1:02d}",
                 "role": "facilitator" if i % 6 == 0 else "participant",
                 "text": f"Segment {i}: in China weten ze alles van je, zegt spreker {i}.",
@@ -393,6 +394,10 @@ def test_adjudication_project_gets_disagreements_with_both_coders_as_predictions
     assert by_version[(task["id"], "coder B")][0]["value"] == {
         "taxonomy": [["digitale-kloof", "havenots"], ["vertrouwen-overheid"]]
     }
+    # B coded 0002 with no code at all: a judgement the adjudicator must see, not an absence
+    task = next(t for t in tasks if t["data"]["segment_id"] == "burgers-1-0002")
+    assert by_version[(task["id"], "coder B")] == [lsconfig.memo_result("(no code)")]
+    assert by_version[(task["id"], "coder A")][0]["value"] == {"taxonomy": [["china-dystopie"]]}
     annotate(ls_env, result.project_id, {"burgers-1-0002": ["china-dystopie"]})
     pulled = ls.pull(ws, config, 1).table
     decided = pulled[pulled["coder"] == "adjudication"]

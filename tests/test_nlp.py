@@ -122,3 +122,200 @@ def test_nlp_stage_caches_parses_and_rematches_markers_only(tmp_path: Path) -> N
     tokens = read_table(ws.tokens, TOKENS)
     first_segment = tokens[tokens["segment_id"] == changed.loc[0, "segment_id"]]
     assert first_segment["text"].tolist()[-4:] == ["Dat", "is", "nieuw", "."]
+
+
+# the language decides the pipeline, the markers and the message -----------------------------
+
+SAMPLE_STM = Path(__file__).resolve().parents[2] / "shared" / "data" / "conversation-sample-en"
+SAMPLE_STM = SAMPLE_STM / "sample.stm"
+STM_TEXT = "Diane: I didn't know you were there.\nSheila: Neither did I.\n"  # if the STM is absent
+
+
+def test_default_model_follows_the_study_language() -> None:
+    from pipeline.config import NlpConfig
+
+    default = NlpConfig()
+    assert default.model_for("nl") == "nl_core_news_md"
+    assert default.model_for("en") == "en_core_web_md"  # not the Dutch pipeline
+    assert default.model_for("de") == "de_core_news_md"
+    assert NlpConfig(model="en_core_web_lg").model_for("en") == "en_core_web_lg"  # explicit wins
+
+
+def test_blank_pipeline_says_what_was_asked_for_and_how_to_get_it() -> None:
+    nlp, info = load_pipeline("en_core_web_md", "en")
+    assert nlp.lang == "en"
+    assert info.pipeline == "blank:en+sentencizer+lookup-lemmatizer"
+    assert info.requested == "en_core_web_md"
+    assert info.note == (
+        "en_core_web_md is not installed; install it with `python -m spacy download en_core_web_md`"
+    )
+
+
+def _workspace(root: Path, language: str, transcript: str):
+    from pipeline.config import load_config
+    from pipeline.importers import import_transcripts
+    from pipeline.paths import Workspace
+    from pipeline.pseudonymise import pseudonymise
+    from pipeline.workspace import init_workspace
+
+    ws = Workspace.at(root)
+    init_workspace(ws, study="gesprek", groups=["callers"], language=language)
+    (ws.raw / "call.txt").write_text(transcript, encoding="utf-8")
+    ws.manifest.write_text(
+        "recording_id,group,date,language,media,transcript,sha256\ncall,callers,,,,raw/call.txt,\n",
+        encoding="utf-8",
+    )
+    config = load_config(ws)
+    import_transcripts(ws, config)
+    pseudonymise(ws, config)
+    return ws, config
+
+
+def _stm_as_turns() -> str:
+    if not SAMPLE_STM.is_file():
+        pytest.skip(f"shared English conversation not found at {SAMPLE_STM}")
+    fields = [line.split(" ", 5) for line in SAMPLE_STM.read_text().splitlines() if line]
+    return "".join(f"{f[2]}: {f[5]}\n" for f in fields)
+
+
+def test_english_study_runs_english_pipeline_and_markers(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.io import read_table
+    from pipeline.markers import default_text
+    from pipeline.schemas import MARKERS
+
+    ws, _ = _workspace(tmp_path / "ws", "en", _stm_as_turns())
+    markers_file = ws.codebooks / "markers.yaml"
+    assert markers_file.read_text(encoding="utf-8") == default_text("en")  # cda init's copy
+
+    result = CliRunner().invoke(app, ["nlp", "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert said.startswith(
+        "nlp: blank:en+sentencizer+lookup-lemmatizer (en_core_web_md is not installed; "
+        "install it with `python -m spacy download en_core_web_md`); 12 segment(s) parsed, "
+        "1 from cache"  # 13 turns, "Hello?" twice: one parse
+    )
+    assert said.endswith("6 marker match(es)")
+    meta = json.loads((ws.interim / "nlp.json").read_text())
+    assert meta["pipeline"] == "blank:en+sentencizer+lookup-lemmatizer"
+    assert meta["requested"] == "en_core_web_md"
+    assert meta["markers"].startswith("codebooks/markers.yaml v1")
+    markers = read_table(ws.markers, MARKERS)
+    # by hand from the reference transcript (see test_markers): four negations (didn't,
+    # Neither, isn't, don't), "they" and "can" in "they all call me ... so what can I say?"
+    assert markers["category"].value_counts().to_dict() == {
+        "negation": 4,
+        "outgroup": 1,
+        "modality": 1,
+    }
+
+
+def test_language_without_markers_gets_none_and_says_why(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.io import read_table
+    from pipeline.schemas import MARKERS
+
+    ws, _ = _workspace(
+        tmp_path / "ws", "de", "Anna: Wir müssen nicht immer alles wissen.\nBen: Nein.\n"
+    )
+    assert not (ws.codebooks / "markers.yaml").exists()  # no Dutch copy for a German study
+    result = CliRunner().invoke(app, ["nlp", "-w", str(ws.root)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "nlp: blank:de+sentencizer+lookup-lemmatizer (de_core_news_md is not installed" in said
+    assert "no discourse markers for language 'de'" in said
+    assert read_table(ws.markers, MARKERS).empty  # Dutch "niet"/"wij" never counted here
+    meta = json.loads((ws.interim / "nlp.json").read_text())
+    assert meta["markers"].startswith("no discourse markers for language 'de'")
+
+
+def test_marker_file_of_another_language_stops_the_stage_before_writing(tmp_path: Path) -> None:
+    from pipeline.errors import CdaError
+    from pipeline.markers import default_text
+    from pipeline.nlp import run_nlp
+
+    ws, config = _workspace(tmp_path / "ws", "en", STM_TEXT)
+    (ws.codebooks / "markers.yaml").write_text(default_text("nl"), encoding="utf-8")
+    with pytest.raises(CdaError) as info:
+        run_nlp(ws, config)
+    assert "codebooks/markers.yaml:" in info.value.message
+    assert "'nl'" in info.value.message and "'en'" in info.value.message
+    assert not ws.tokens.exists() and not ws.markers.exists()
+
+
+def _install_pipeline(site: Path, lang: str) -> str:
+    """A real (tiny) spaCy pipeline package, installed into ``site``: blank + sentencizer."""
+    import json
+
+    import spacy
+
+    name, version = f"{lang}_cda_test", "0.0.1"
+    nlp = spacy.blank(lang)
+    nlp.add_pipe("sentencizer")
+    nlp.meta.update(name="cda_test", version=version)
+    package = site / name
+    package.mkdir(parents=True)
+    nlp.to_disk(package / f"{name}-{version}")
+    (package / "meta.json").write_text(json.dumps(nlp.meta), encoding="utf-8")
+    (package / "__init__.py").write_text(
+        "from spacy.util import load_model_from_init_py\n\n\n"
+        "def load(**overrides):\n    return load_model_from_init_py(__file__, **overrides)\n",
+        encoding="utf-8",
+    )
+    dist = site / f"{name}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+    )
+    return name
+
+
+def test_installed_pipeline_runs_for_its_language_and_is_refused_for_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.errors import CdaError
+
+    name = _install_pipeline(tmp_path / "site", "nl")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    nlp, info = load_pipeline(name, "nl")
+    assert info.pipeline == f"{name}-0.0.1" and info.requested == name and info.note == ""
+    assert nlp.lang == "nl" and "cda_lower_lemma" in nlp.pipe_names
+    with pytest.raises(CdaError) as refused:
+        load_pipeline(name, "en")  # a Dutch pipeline on English text
+    assert f"spaCy model {name} is for language 'nl'" in refused.value.message
+    assert "'en'" in refused.value.message and "nlp.model" in refused.value.hint
+
+
+def test_cda_init_copies_the_study_languages_markers_or_says_there_are_none(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from pipeline.config import load_config
+    from pipeline.markers import default_text
+    from pipeline.paths import Workspace
+
+    runner = CliRunner()
+    german = Workspace.at(tmp_path / "de")
+    result = runner.invoke(app, ["init", "-w", str(german.root), "--language", "de"])
+    assert result.exit_code == 0, result.output
+    assert load_config(german).language == "de"
+    assert not (german.codebooks / "markers.yaml").exists()
+    assert "no bundled discourse markers for language 'de'" in " ".join(result.output.split())
+
+    english = Workspace.at(tmp_path / "en")
+    english.root.mkdir()
+    english.config_file.write_text("study: s\nlanguage: en\ngroups: [a]\n", encoding="utf-8")
+    # an existing cda.yaml decides, not the --language default (nl)
+    assert runner.invoke(app, ["init", "-w", str(english.root)]).exit_code == 0
+    assert (english.codebooks / "markers.yaml").read_text(encoding="utf-8") == default_text("en")

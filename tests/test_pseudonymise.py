@@ -21,7 +21,7 @@ from pipeline.pseudonymise import (
     pseudonymise,
     pseudonymise_tables,
 )
-from pipeline.schemas import NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
+from pipeline.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
 
 CFG = PseudonymiseConfig()
 PLACEHOLDER = CFG.placeholders  # kind -> placeholder, e.g. person -> [NAAM]
@@ -44,6 +44,7 @@ def segments(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
                 "segment_id": f"{rid}-{n:04d}",
                 "start": 10.0 * n,
                 "end": 10.0 * n + 8.0,
+                "overlap": 0.0,  # 2 s between turns
                 "speaker": speaker,
                 "role": "unknown",
                 "text": text,
@@ -590,3 +591,104 @@ def test_possessive_s_is_masked_and_kept_after_the_placeholder() -> None:
     henk = pseudonym_of(result, "Henk")
     assert texts(result)[1] == f"[{henk}]s fiets en [{henk}]'s auto."
     assert "henk" not in fold(texts(result)[1])
+
+
+# facilitators and roles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "FAC",
+        "fac",
+        "MOD",
+        "MOD1",
+        "Interviewer 2",
+        "interviewer-3",
+        "Moderator",
+        "Gespreksleider",
+        "BEGELEIDER",
+        "Facilitator (Anouk)",
+    ],
+)
+def test_default_facilitator_labels_cover_the_usual_forms(label: str) -> None:
+    result = run(segments([("r1", label, "Welkom."), ("r1", "Fatima", "Dank je.")]))
+    assert result.segments["role"].tolist() == ["facilitator", "participant"]
+    assert result.segments["speaker"].tolist()[0].startswith(CFG.facilitator_prefix)
+    assert result.no_facilitator == ()
+
+
+@pytest.mark.parametrize("label", ["Fatima", "Facilitatorschap", "Modder", "Mod Jansen"])
+def test_other_labels_are_participants(label: str) -> None:
+    result = run(segments([("r1", label, "Hoi.")]))
+    assert result.segments["role"].tolist() == ["participant"]
+    assert result.no_facilitator == ("r1",)
+
+
+def test_a_parenthesised_name_is_masked_when_listed() -> None:
+    # the parenthesised part of a label is taken for an affiliation ("(SP)"), not a name
+    result = run(
+        segments([("r1", "Facilitator (Anouk)", "Ik ben Anouk."), ("r1", "Bo", "Hoi.")]),
+        names([("Anouk", "person")]),
+    )
+    assert texts(result)[0] == "Ik ben [NAAM]."
+
+
+def test_roles_follow_the_current_config_and_pseudonyms_stay() -> None:
+    rows = [("r1", "Leider", "Welkom."), ("r1", "Anouk", "Hoi."), ("r2", "SPEAKER_00", "Ja.")]
+    first = run(segments(rows))
+    assert first.key["role"].tolist() == ["participant"] * 3
+    assert first.no_facilitator == ("r1", "r2")
+
+    cfg = PseudonymiseConfig(facilitator_labels=["Leider", "r2:SPEAKER_00"])
+    second = pseudonymise_tables(segments(rows), WORDS.empty(), first.key, NAMES.empty(), cfg)
+    assert second.key["pseudonym"].tolist() == first.key["pseudonym"].tolist()  # stable
+    assert second.key["role"].tolist() == ["facilitator", "participant", "facilitator"]
+    assert second.segments["role"].tolist() == ["facilitator", "participant", "facilitator"]
+    assert second.segments["speaker"].tolist() == first.segments["speaker"].tolist()
+    assert [(c.recording_id, c.label, c.before, c.after) for c in second.role_changes] == [
+        ("r1", "Leider", "participant", "facilitator"),
+        ("r2", "SPEAKER_00", "participant", "facilitator"),
+    ]
+    assert second.no_facilitator == ()
+
+    # and back: the config is the truth on every run, the pseudonyms still stay
+    third = run(segments(rows), key=second.key)
+    assert third.key["role"].tolist() == ["participant"] * 3
+    assert third.key["pseudonym"].tolist() == first.key["pseudonym"].tolist()
+    # a qualified entry is for its recording only
+    other = pseudonymise_tables(
+        segments([("r1", "SPEAKER_00", "Ja.")]), WORDS.empty(), SPEAKER_KEY.empty(),
+        NAMES.empty(), cfg,
+    )  # fmt: skip
+    assert other.key["role"].tolist() == ["participant"]
+
+
+def test_stage_writes_the_review_table_into_private(tmp_path: Path) -> None:
+    rows = [("r1", "Mevrouw Kat", "Ik ben Kat, de kat niet."), ("r1", "FAC", "Dank je, Kat.")]
+    ws = _workspace_with_import(tmp_path / "ws", rows)
+    result = pseudonymise(ws, load_config(ws))
+    kat = f"[{pseudonym_of(result, 'Mevrouw Kat')}]"
+    assert read_table(ws.segments, SEGMENTS)["text"].tolist() == [
+        f"Ik ben {kat}, de kat niet.",
+        f"Dank je, {kat}.",
+    ]
+    on_disk = read_csv(ws.masked_terms, MASKED_TERMS)
+    assert ws.masked_terms.parent == ws.private
+    assert on_disk.drop(columns="language").values.tolist() == [
+        ["r1", "Kat", "label", kat, 2, 1, 0, True]
+    ]
+    assert read_csv(ws.replacements, REPLACEMENTS).values.tolist() == [["r1", kat, 2]]
+
+
+def test_overlap_passes_through_pseudonymisation_unchanged(tmp_path: Path) -> None:
+    rows = [("r1", "Anouk", "Ik begin."), ("r1", "Bram", "Ja, ik ook."), ("r1", "Anouk", "Goed.")]
+    imported = segments(rows).assign(
+        start=[0.0, 3.0, 6.0], end=[4.0, 7.0, 8.0], overlap=[0.0, 1.0, 1.0]
+    )  # by hand: 4.0 - 3.0 = 1.0; then 7.0 - 6.0 = 1.0
+    ws = _workspace_with_import(tmp_path / "ws", rows)
+    write_table(imported, SEGMENTS, ws.imported_segments)
+    pseudonymise(ws, load_config(ws))
+    out = read_table(ws.segments, SEGMENTS)
+    assert out["overlap"].tolist() == [0.0, 1.0, 1.0]
+    assert out["speaker"].tolist() != imported["speaker"].tolist()  # it did pseudonymise

@@ -39,6 +39,7 @@ def segments() -> pd.DataFrame:
                 strict=True,
             ),
             source="test",
+            overlap=0.0,  # every turn starts where the one before ended
         )
         for s in SEGS
     ]
@@ -55,8 +56,8 @@ def test_clock_formats_times_for_citation() -> None:
     assert clock(None) == "-"
 
 
-def test_speaker_shares_match_hand_computation(segments: pd.DataFrame) -> None:
-    rows = {(r["group"], r["speaker"]): r for r in speakers_table(segments)}
+def test_speaker_shares_match_hand_computation(segments: pd.DataFrame, tokens) -> None:
+    rows = {(r["group"], r["speaker"]): r for r in speakers_table(segments, tokens)}
     # burgers: 100 s in all; P01 spoke 30 + 50 = 80 s over two turns
     assert rows[("burgers", "P01")]["turns"] == 2
     assert rows[("burgers", "P01")]["seconds"] == 80
@@ -71,8 +72,40 @@ def test_recordings_table_counts(segments: pd.DataFrame, tokens: pd.DataFrame) -
     assert rows["a"]["segments"] == 4 and rows["a"]["participants"] == 2
     assert rows["a"]["facilitator_turns"] == 1
     assert rows["a"]["duration"] == "0:01:40"
-    # alphabetic tokens of a's texts: 4 + 5 (Camera ' s splits in three) + 5 + 3
+    # words (tokens that are not punctuation) of a's texts: 4 + 5 (Camera ' s: two) + 5 + 3
     assert rows["a"]["words"] == 17
+
+
+def test_recordings_table_counts_overlap_per_recording(
+    segments: pd.DataFrame, tokens: pd.DataFrame
+) -> None:
+    rows = [
+        # recording, id, start, end, overlap (as the import computes it)
+        ("x", "x-0001", 0.0, 10.0, 0.0),
+        ("x", "x-0002", 8.5, 12.0, 1.5),  # starts 1.5 s before x-0001 ends
+        ("x", "x-0003", 9.0, 9.5, 0.5),  # a backchannel inside both
+        ("x", "x-0004", 12.0, 15.0, 0.0),
+        ("y", "y-0001", None, None, None),  # a transcript without times
+        ("y", "y-0002", None, None, None),
+    ]
+    timed = pd.DataFrame(
+        [
+            {"recording_id": r, "group": "g", "segment_id": sid, "start": start, "end": end,
+             "overlap": overlap, "speaker": "P01", "role": "participant", "text": "Ja.",
+             "source": "test"}
+            for r, sid, start, end, overlap in rows
+        ],
+        columns=SEGMENTS.names,
+    )  # fmt: skip
+    table = {r["recording_id"]: r for r in recordings_table(timed, word_tokens(timed))}
+    # x: two of four turns overlap, 1.5 + 0.5 = 2.0 s; y: nothing can be said
+    assert (table["x"]["overlapping_turns"], table["x"]["overlap_seconds"]) == (2, 2.0)
+    assert (table["y"]["overlapping_turns"], table["y"]["overlap_seconds"]) == (None, None)
+    html = render({**context(segments, tokens, quotes=False), "recordings": list(table.values())})
+    section = html.split('id="recordings"')[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
+    assert cells[cells.index("x") + 7 : cells.index("x") + 9] == ["2", "2.0"]
+    assert cells[cells.index("y") + 7 : cells.index("y") + 9] == ["–", "–"]
 
 
 def topic_tables(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -132,7 +165,8 @@ def context(segments: pd.DataFrame, tokens: pd.DataFrame, *, quotes: bool) -> di
         "quotes": quotes,
         "groups": groups,
         "recordings": recordings_table(segments, tokens),
-        "speakers": speakers_table(segments),
+        "speakers": speakers_table(segments, tokens),
+        "share_of": "time",
         "topics": rows,
         "themes": None,
         "max_topic": 3,
@@ -159,6 +193,27 @@ def test_html_has_sections_and_withholds_quotes_by_default(segments, tokens) -> 
     assert "Camera&#39;s in China eng." not in html and "Camera's in China eng." not in html
     quoted = render(context(segments, tokens, quotes=True))
     assert "Camera&#39;s in China eng." in quoted
+
+
+def test_provenance_names_the_pipeline_that_ran_why_and_missing_markers(segments, tokens) -> None:
+    from pipeline.markers import no_markers_note
+
+    ctx = context(segments, tokens, quotes=False)
+    ctx["provenance"]["nlp"] = {
+        "pipeline": "blank:de+sentencizer+lookup-lemmatizer",
+        "spacy_version": "3.8.18",
+        "disabled_features": ["part-of-speech tags"],
+        "requested": "de_core_news_md",
+        "note": "de_core_news_md is not installed; install it with "
+        "`python -m spacy download de_core_news_md`",
+        "markers": no_markers_note("de"),
+    }
+    html = render(ctx)
+    nlp_row = re.search(r"<tr><th>NLP</th><td>(.*?)</td></tr>", html).group(1)
+    assert nlp_row.startswith("blank:de+sentencizer+lookup-lemmatizer (spaCy 3.8.18)")
+    assert "(de_core_news_md is not installed; install it with" in nlp_row
+    markers_row = re.search(r"<tr><th>Discourse markers</th><td>(.*?)</td></tr>", html).group(1)
+    assert markers_row.startswith("no discourse markers for language &#39;de&#39;")
 
 
 def test_html_escapes_segment_text(segments, tokens) -> None:
@@ -302,3 +357,132 @@ def test_report_renders_in_headless_chromium(sample_report: Path) -> None:
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# studies that do not look like the template ---------------------------------------------------
+
+DEBATE_BOOK = """study: toeslagen
+round: 1
+codes:
+  - id: herstel
+    label: Herstel en compensatie
+    description: Het herstel van de schade voor gedupeerde ouders.
+    keywords: [herstel, compensatie, gedupeerde]
+  - id: schulden
+    label: Schulden
+    description: Schulden van gedupeerden.
+    keywords: [schuld, schulden]
+  - id: dieren
+    label: Dieren
+    description: Niemand spreekt in dit debat over huisdieren.
+    keywords: [hond, kat]
+"""
+
+
+@pytest.fixture(scope="module")
+def debate(tmp_path_factory: pytest.TempPathFactory):
+    """The shared ParlaMint debate as a one-group study: a written record, so no times."""
+    import csv
+    import json
+
+    from helpers import PARLAMINT
+
+    from pipeline.config import load_config
+    from pipeline.importers import import_transcripts, register
+    from pipeline.nlp import run_nlp
+    from pipeline.paths import Workspace
+    from pipeline.pseudonymise import pseudonymise
+    from pipeline.topics import run_topics
+    from pipeline.workspace import init_workspace
+
+    if not PARLAMINT.is_file():
+        pytest.skip(f"shared ParlaMint debate not found at {PARLAMINT}")
+    root = tmp_path_factory.mktemp("debate")
+    ws = Workspace.at(root / "ws")
+    init_workspace(ws, study="toeslagen", groups=["kamer"])
+    with PARLAMINT.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["text"].strip()]
+    source = root / "debat.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"speaker": r["speaker_label"], "text": r["text"]}, ensure_ascii=False)
+            + "\n"
+            for r in rows
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(ws)
+    register(ws, config, source, recording_id="debat", group="kamer")
+    import_transcripts(ws, config)
+    pseudonymise(ws, config)
+    run_nlp(ws, config)
+    run_topics(ws, config, round_no=1)
+    (ws.codebooks / "toeslagen").mkdir(parents=True, exist_ok=True)
+    (ws.codebooks / "toeslagen" / "round-1.yaml").write_text(DEBATE_BOOK, encoding="utf-8")
+    return ws, config
+
+
+def test_one_group_without_times_reports_on_words_without_comparisons(debate) -> None:
+    import json
+
+    from pipeline.io import read_table, write_table
+    from pipeline.report import run_report
+    from pipeline.schemas import CODINGS, SEGMENTS, TOKENS
+    from pipeline.suggest import run_suggest
+
+    ws, config = debate
+    run_suggest(ws, config, round_no=1)
+    segments = read_table(ws.segments, SEGMENTS)
+    tokens = read_table(ws.tokens, TOKENS)
+    # one coder codes four speeches "herstel"
+    coded_ids = segments["segment_id"].iloc[[1, 2, 5, 9]].tolist()
+    from test_codings import codings as make_codings
+
+    write_table(make_codings([(s, "A", "herstel", "coded") for s in coded_ids]), CODINGS,
+                ws.codings(1))  # fmt: skip
+    report = run_report(ws, config, round_no=1)
+    html = report.path.read_text(encoding="utf-8")
+
+    # by hand: words are the tokens that are not punctuation, of participant speeches
+    participants = segments[segments["role"] != "facilitator"]
+    words = tokens[~tokens["is_punct"]].groupby("segment_id").size()
+    total = int(words.reindex(participants["segment_id"], fill_value=0).sum())
+    herstel = [s for s in coded_ids if s in set(participants["segment_id"])]
+    held = int(words.reindex(herstel, fill_value=0).sum())
+
+    table = pd.read_csv(report.path.parent / "themes.csv").set_index("theme")
+    assert set(table["group"]) == {"kamer"} and set(table["share_of"]) == {"words"}
+    assert table["seconds"].isna().all()
+    assert table.loc["herstel", "segments"] == len(herstel)
+    assert table.loc["herstel", "words"] == held
+    assert table.loc["herstel", "share"] == pytest.approx(held / total)
+    payload = json.loads((report.path.parent / "themes.json").read_text(encoding="utf-8"))
+    assert payload["measure"] == "words" and payload["groups"] == ["kamer"]
+    assert all(t["comparison"] == [] for t in payload["themes"])
+    assert all(t["framing"]["contrasts"] == [] for t in payload["themes"])
+    assert payload["coding_basis"]["rule"] == "settled"
+    assert "<th>Coding basis</th><td><code>settled</code>" in html
+    assert "One group only: no group comparisons." in html
+    assert "<th>Comparison</th>" not in html
+    assert "shares are of <strong>words</strong>" in html
+    assert "by turn order" in html
+    dieren = next(t for t in payload["themes"] if t["id"] == "dieren")
+    assert dieren["per_group"][0]["segments"] == 0
+    assert "dieren" in {a["theme"] for a in payload["absent_or_thin"]}
+
+
+def test_a_report_that_fails_leaves_no_old_report_behind(debate) -> None:
+    from pipeline.errors import CdaError
+    from pipeline.report import run_report
+
+    ws, config = debate
+    report = run_report(ws, config, round_no=1)
+    assert report.path.is_file()
+    ws.tokens.rename(ws.tokens.with_suffix(".gone"))
+    try:
+        with pytest.raises(CdaError):
+            run_report(ws, config, round_no=1)
+        for name in ("index.html", "themes.csv", "themes.json", "framing.csv"):
+            assert not (report.path.parent / name).exists(), name
+    finally:
+        ws.tokens.with_suffix(".gone").rename(ws.tokens)

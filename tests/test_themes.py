@@ -8,17 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import word_tokens
 
 from pipeline.codebook import Codebook
 from pipeline.io import frame_of
 from pipeline.schemas import CODINGS
+from pipeline.stats import cliffs_delta, permutation_test
 from pipeline.themes import (
     HUMAN,
     absent_themes,
-    cliffs_delta,
     compare_groups,
     from_codings,
-    permutation_test,
     prevalence,
     speaker_shares,
 )
@@ -54,7 +54,8 @@ SEGMENTS = pd.DataFrame(
         ("d-3", "deskundigen", "P04", "participant", 20, 50),
     ],
     columns=["segment_id", "group", "speaker", "role", "start", "end"],
-)
+).assign(text="China kijkt mee.")
+TOKENS = word_tokens(SEGMENTS)
 
 
 def codings(rows: list[tuple]) -> pd.DataFrame:
@@ -82,13 +83,17 @@ CODED = codings(
 def test_prevalence_matches_hand_counts_with_parent_rollup():
     assigned = from_codings(CODED, BOOK)
     assert assigned.basis == HUMAN
-    table = prevalence(SEGMENTS, assigned.table, BOOK).set_index(["theme", "group"])
+    table = prevalence(SEGMENTS, assigned.table, BOOK, tokens=TOKENS).set_index(["theme", "group"])
     # china: burgers b-1, b-2, b-4 = 40 s of 50 s, speakers P01, P02; deskundigen d-3 = 30 of 50
+    # (every segment here is coded by one coder, except b-4 where A and B agree: the settled
+    # rule counts them all, d-2 as adjudicated); 3 words per segment
     assert table.loc[("china", "burgers")].to_dict() == {
-        "segments": 3, "seconds": 40.0, "speakers": 2, "share": 0.8,
+        "segments": 3, "speakers": 2, "seconds": 40.0, "words": 9, "share": 0.8,
+        "share_of": "time", "unresolved": 0,
     }  # fmt: skip
     assert table.loc[("china", "deskundigen")].to_dict() == {
-        "segments": 1, "seconds": 30.0, "speakers": 1, "share": 0.6,
+        "segments": 1, "speakers": 1, "seconds": 30.0, "words": 3, "share": 0.6,
+        "share_of": "time", "unresolved": 0,
     }  # fmt: skip
     # havenots: b-3 (10 s) | d-1 + adjudicated d-2 (20 s, one speaker); kloof = its parent
     assert table.loc[("havenots", "deskundigen"), ["segments", "speakers"]].tolist() == [2, 1]
@@ -101,7 +106,8 @@ def test_prevalence_matches_hand_counts_with_parent_rollup():
 
 def test_speaker_shares_count_people_not_segments():
     assigned = from_codings(CODED, BOOK).table
-    shares = speaker_shares(SEGMENTS, assigned, "china").set_index("speaker")["share"]
+    shares = speaker_shares(SEGMENTS, assigned, "china", tokens=TOKENS)
+    shares = shares.set_index("speaker")["share"]
     assert shares.to_dict() == pytest.approx({"P01": 2 / 3, "P02": 1.0, "P03": 0.0, "P04": 1.0})
 
 
@@ -120,7 +126,7 @@ def test_cliffs_delta_by_hand():
 
 def test_group_comparison_is_over_speakers():
     assigned = from_codings(CODED, BOOK).table
-    row = compare_groups(SEGMENTS, assigned, BOOK).set_index("theme").loc["china"]
+    row = compare_groups(SEGMENTS, assigned, BOOK, tokens=TOKENS).set_index("theme").loc["china"]
     assert (row["speakers_a"], row["speakers_b"]) == (2, 2)
     assert row["mean_share_a"] == pytest.approx(5 / 6) and row["mean_share_b"] == pytest.approx(0.5)
     # every one of the 6 relabellings is at least as extreme as the observed 1/3
@@ -130,7 +136,7 @@ def test_group_comparison_is_over_speakers():
 
 def test_absent_and_thin_themes_and_uncovered_questions():
     assigned = from_codings(CODED, BOOK).table
-    table = prevalence(SEGMENTS, assigned, BOOK)
+    table = prevalence(SEGMENTS, assigned, BOOK, tokens=TOKENS)
     themes, questions = absent_themes(table, BOOK)
     assert {(t["theme"], t["status"]) for t in themes} == {("vertrouwen", "absent")}
     themes, _ = absent_themes(table, BOOK, thin_segments=4, thin_speakers=3)
@@ -159,12 +165,15 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     section = theme_report(ws, config, 1, segments, tokens, markers)
     assert section["basis"] == MACHINE
     table = pd.read_csv(ws.report_dir(1) / "themes.csv")
-    assert list(table.columns) == ["theme", "group", "segments", "seconds", "speakers", "share"]
+    assert list(table.columns) == [
+        "theme", "group", "segments", "speakers", "seconds", "words", "share", "share_of",
+        "unresolved",
+    ]  # fmt: skip
     assert set(table["group"]) == set(config.groups)
     assert (table["speakers"] <= table["segments"]).all() and table["share"].between(0, 1).all()
 
     coded = codings([(segments["segment_id"].iloc[3], "A", "china-dystopie")])
-    imported = codings([(segments["segment_id"].iloc[i], "C", "havenots") for i in (3, 4, 4)])
+    imported = codings([(segments["segment_id"].iloc[i], "C", "havenots") for i in (4, 4, 5)])
     imported = imported.assign(origin="qdpx:maxqda.qdpx")
     write_table(pd.concat([coded, imported]), CODINGS, ws.codings(1))
     human = theme_report(ws, config, 1, segments, tokens, markers)
@@ -247,10 +256,10 @@ def test_themes_csv_holds_the_hand_computed_numbers(tmp_path):
     section = theme_report(ws, load_config(ws), 1, segments, word_tokens(segments))
     assert section["basis"] == HUMAN
     rows = pd.read_csv(ws.report_dir(1) / "themes.csv").set_index(["theme", "group"])
-    assert rows.loc[("china", "burgers")].tolist() == [3, 40.0, 2, 0.8]
-    assert rows.loc[("china", "deskundigen")].tolist() == [1, 30.0, 1, 0.6]
-    assert rows.loc[("kloof", "deskundigen")].tolist() == [2, 20.0, 1, 0.4]
-    assert rows.loc[("vertrouwen", "burgers")].tolist() == [0, 0.0, 0, 0.0]
+    assert rows.loc[("china", "burgers")].tolist() == [3, 2, 40.0, 9, 0.8, "time", 0]
+    assert rows.loc[("china", "deskundigen")].tolist() == [1, 1, 30.0, 3, 0.6, "time", 0]
+    assert rows.loc[("kloof", "deskundigen")].tolist() == [2, 1, 20.0, 6, 0.4, "time", 0]
+    assert rows.loc[("vertrouwen", "burgers")].tolist() == [0, 0, 0.0, 0, 0.0, "time", 0]
     payload = json.loads((ws.report_dir(1) / "themes.json").read_text())
     assert [a["theme"] for a in payload["absent_or_thin"]] == ["vertrouwen"]
     assert payload["uncovered_research_questions"][0]["id"] == "rq2"

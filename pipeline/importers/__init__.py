@@ -69,7 +69,11 @@ def detect_format(path: Path) -> str:
 
 
 def parse_transcript(
-    path: Path, *, fmt: str | None = None, max_overlap: float = 0.2, require_speakers: bool = True
+    path: Path,
+    *,
+    fmt: str | None = None,
+    max_overlap: float | None = None,
+    require_speakers: bool = True,
 ) -> list[Turn]:
     """Parse and check one transcript file; raise a :class:`CdaError` naming file and line."""
     if not path.is_file():
@@ -84,12 +88,15 @@ def parse_transcript(
 
 @dataclass(frozen=True)
 class ImportedRecording:
+    """One recording's import, as the CLI table shows it."""
+
     recording_id: str
     group: str
     segments: int
     speakers: int
-    words: int
-    seconds: float | None
+    words: int  # words of the text (whitespace-separated), whatever the format
+    timed_words: int  # words with an aligned time (WhisperX JSON); 0 for text transcripts
+    seconds: float | None  # summed turn durations; None without times
 
 
 def register(
@@ -104,14 +111,25 @@ def register(
 ) -> str:
     """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest.
 
-    The file is parsed and checked first: a file that would fail the import is neither copied
-    nor registered, so fixing it and importing again just works.
+    The file is parsed and checked first: a file that would fail the import, or whose id or file
+    name holds a name (listed, or from its speaker labels), is neither copied nor registered, so
+    fixing it and importing again just works.
     """
+    from pipeline.pseudonymise import check_new_recording
+
     path = path.expanduser().resolve()
-    parse_transcript(
+    turns = parse_transcript(
         path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
     )
     rid = recording_id or path.stem
+    check_new_recording(
+        ws,
+        config,
+        path,
+        recording_id=rid,
+        id_given=recording_id is not None,
+        labels=sorted({t.speaker for t in turns if t.speaker}),
+    )
     manifest = read_manifest(ws)
     group = resolve_group(ws, config, manifest, rid, group, path)
     target = store_raw(ws, path)
@@ -187,7 +205,8 @@ def import_transcripts(
                 group=row.group,
                 segments=len(segments),
                 speakers=segments["speaker"].nunique(),
-                words=len(words),
+                words=int(segments["text"].str.split().str.len().sum()),
+                timed_words=int(words["start"].notna().sum()),
                 seconds=float((timed["end"] - timed["start"]).sum()) if len(timed) else None,
             )
         )
