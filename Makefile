@@ -114,7 +114,7 @@ $(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudon
 # nlp rewrites tokens and markers only when they change: a marker edit reruns the matching
 # (from cached parses) without making topics rerun on identical tokens.
 $(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/markers.yaml) \
-                      pipeline/nlp.py pipeline/markers.py \
+                      pipeline/nlp.py pipeline/markers.py pipeline/fold.py \
                       $(wildcard pipeline/resources/markers.*.yaml) \
                       $(CORE) | $(SETUP)
 	$(CDA) nlp --workspace $(WS)
@@ -122,19 +122,21 @@ $(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/mar
 $(TOKENS) $(MARKERS): $(WS)/.cda/nlp.stamp ;
 
 $(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py pipeline/topics_outputs.py \
+           pipeline/spoken.py pipeline/examples.py pipeline/fold.py \
            $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) \
            $(wildcard pipeline/resources/stopwords_*_spoken.txt) \
            $(CORE) | $(SETUP)
 	$(CDA) topics --workspace $(WS) --round $(ROUND)
 
 $(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(if $(filter-out 1,$(ROUND)),$(TOPICS)) \
-                $(CFG)/suggest.json pipeline/suggest.py \
+                $(CFG)/suggest.json pipeline/suggest.py pipeline/spoken.py pipeline/fold.py \
                 pipeline/codebook.py pipeline/markers.py $(CORE) | $(SETUP)
 	$(CDA) suggest --workspace $(WS) --round $(ROUND)
 
 $(REPORT): $(SEGMENTS) $(TOKENS) $(MARKERS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
            pipeline/themes.py pipeline/framing.py pipeline/codings.py pipeline/stats.py \
-           pipeline/corpus.py pipeline/theme_figures.py pipeline/citation.py pipeline/codebook.py \
+           pipeline/corpus.py pipeline/spoken.py pipeline/examples.py pipeline/theme_figures.py \
+           pipeline/citation.py pipeline/codebook.py \
            pipeline/templates/report.html.j2 $(CODEBOOK) \
            $(wildcard $(SUGGESTIONS) $(CODINGS) $(AGREEMENT)) $(CORE) | $(SETUP)
 	$(CDA) report --workspace $(WS) --round $(ROUND)

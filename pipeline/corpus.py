@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import CdaError
-from pipeline.spoken import noise_mask
-from pipeline.topics import spoken_stopwords
+from pipeline.spoken import noise_mask, spoken_stopwords
 
 
 def content_mask(tokens: pd.DataFrame, *, language: str = "nl") -> pd.Series:

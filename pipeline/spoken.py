@@ -5,10 +5,11 @@ conventions add tokens that look like content but are not (``ehm``, ``nou``, ``(
 ``[door elkaar]``, ``[onverstaanbaar]``). :func:`noise_mask` is the one place that says which
 tokens those are, used by the topics stage and by corpus keyness (so theme key words too):
 
-- **fillers**: the study language's list of spoken fillers (``topics.spoken_stopwords``),
+- **fillers**: the study language's list of spoken fillers (:func:`spoken_stopwords`),
   matched on the lemma or the lower-cased form;
 - **hesitations**: vowel-and-hum tokens in any language (eh, ehm, euh, uh, uhm, um, erm, hm,
-  hmm, mm, mhm, with letters repeated), matched on the lower-cased form;
+  hmm, mm, mhm, with letters repeated) and laughter written out (haha, hehe, hihi), matched on
+  the lower-cased form;
 - **transcriber notes**: every token inside a bracketed span, ``[...]`` or ``(...)``, as
   transcription conventions mark laughter, overlap, inaudible speech and pauses. Spans may
   nest but stay within a sentence; a bracket not closed in its sentence (or closed without
@@ -20,13 +21,30 @@ tokens those are, used by the topics stage and by corpus keyness (so theme key w
 from __future__ import annotations
 
 import re
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-HESITATION = re.compile(r"^(?:e+h+m*|e+u+h+m*|u+h+m*|u+m+|h+m+|m+h*m+|e+r+m+)$")
+# hesitations (eh, ehm, uhm, erm, hmm, mhm …) and laughter written out (haha, hehe, hihi)
+HESITATION = re.compile(
+    r"^(?:e+h+m*|e+u+h+m*|u+h+m*|u+m+|h+m+|m+h*m+|e+r+m+|(?:ha){2,}h?|(?:he){2,}|(?:hi){2,})$"
+)
 OPEN = {"(": ")", "[": "]"}
 CLOSE = set(OPEN.values())
+
+
+@cache
+def spoken_stopwords(language: str = "nl") -> frozenset[str]:
+    """Fillers and light words of spoken ``language`` (``resources/stopwords_<language>_spoken
+    .txt``, bundled for nl and en); empty for a language without a list, so spaCy's own stop
+    list is all that applies there and no other language's words are dropped."""
+    resource = resources.files("pipeline").joinpath(f"resources/stopwords_{language}_spoken.txt")
+    if not resource.is_file():
+        return frozenset()
+    text = resource.read_text(encoding="utf-8")
+    return frozenset(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
 
 
 def noise_mask(tokens: pd.DataFrame, *, fillers: frozenset[str]) -> pd.Series:

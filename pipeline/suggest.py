@@ -35,7 +35,7 @@ from pipeline.markers import build_matchers, find
 from pipeline.nlp import segment_docs
 from pipeline.paths import Workspace
 from pipeline.schemas import DOC_TOPICS, SEGMENTS, SUGGESTIONS, TOPICS
-from pipeline.topics import spoken_stopwords
+from pipeline.spoken import spoken_stopwords
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -53,7 +51,7 @@ from pipeline.examples import centrality, pick
 from pipeline.io import read_table, write_table
 from pipeline.paths import Workspace
 from pipeline.schemas import DOC_TOPICS, SEGMENTS, TOKENS, TOPICS
-from pipeline.spoken import noise_mask
+from pipeline.spoken import noise_mask, spoken_stopwords
 
 OUTLIER = -1
 TOO_SHORT = -2  # units with fewer than topics.min_tokens content words: never modelled
@@ -62,19 +60,9 @@ logging.getLogger("BERTopic").setLevel(logging.ERROR)
 TOKEN_PATTERN = r"(?u)\b\w[\w'-]+\b"
 
 
-@cache
-def spoken_stopwords(language: str = "nl") -> frozenset[str]:
-    """Fillers and light words of spoken ``language`` (``resources/stopwords_<language>_spoken
-    .txt``, bundled for nl and en); empty for a language without a list, so spaCy's own stop
-    list is all that applies there and no other language's words are dropped."""
-    resource = resources.files("pipeline").joinpath(f"resources/stopwords_{language}_spoken.txt")
-    if not resource.is_file():
-        return frozenset()
-    text = resource.read_text(encoding="utf-8")
-    return frozenset(w.strip() for w in text.splitlines() if w.strip() and not w.startswith("#"))
-
-
-def documents(segments: pd.DataFrame, tokens: pd.DataFrame, cfg: TopicsConfig) -> pd.Series:
+def documents(
+    segments: pd.DataFrame, tokens: pd.DataFrame, cfg: TopicsConfig, *, language: str = "nl"
+) -> pd.Series:
     """Content lemmas per unit (alphabetic, no stop words, fillers, hesitations or transcriber
     notes: :func:`pipeline.spoken.noise_mask`), space-joined.
 
@@ -86,7 +74,7 @@ def documents(segments: pd.DataFrame, tokens: pd.DataFrame, cfg: TopicsConfig) -
         tokens["is_alpha"]
         & ~tokens["is_stop"]
         & (tokens["lemma"].str.len() > 2)
-        & ~noise_mask(tokens, fillers=spoken_stopwords())
+        & ~noise_mask(tokens, fillers=spoken_stopwords(language))
         & tokens["segment_id"].isin(keep["segment_id"])
     ].copy()
     if cfg.unit == "window":
@@ -367,7 +355,7 @@ def run_topics(ws: Workspace, config: StudyConfig, *, round_no: int = 1) -> Topi
 
     segments = read_table(ws.segments, SEGMENTS)
     tokens = read_table(ws.tokens, TOKENS)
-    docs = documents(segments, tokens, config.topics)
+    docs = documents(segments, tokens, config.topics, language=config.language)
     guidance, seeds = None, None
     if round_no > 1:
         from pipeline.topics_outputs import guide, seed_lists

@@ -92,7 +92,7 @@ def test_keyness_counts_speakers_and_drops_one_speaker_words() -> None:
 
 
 def test_spoken_fillers_are_per_language() -> None:
-    from pipeline.topics import spoken_stopwords
+    from pipeline.spoken import spoken_stopwords
 
     english = spoken_stopwords("en")
     assert {"um", "uh", "erm", "yeah", "okay", "mhm"} <= english

@@ -9,8 +9,8 @@ from pipeline.config import TopicsConfig
 from pipeline.corpus import content_mask, keyness
 from pipeline.nlp import analyse, load_pipeline
 from pipeline.schemas import SEGMENTS
-from pipeline.spoken import noise_mask
-from pipeline.topics import documents, spoken_stopwords
+from pipeline.spoken import noise_mask, spoken_stopwords
+from pipeline.topics import documents
 
 TEXTS = [
     # fillers and hesitations, notes in both bracket kinds, a nested note, placeholders
@@ -84,3 +84,22 @@ def test_topic_documents_and_keyness_share_the_filter(parsed) -> None:
     # camera: a = 1, b = 0; E1 = 8 * 1 / 19; G2 = 2 ln(1 / E1) = 2 ln(19 / 8) = 1.72999
     assert table.loc["camera", "per_10k_target"] == pytest.approx(1e4 / 8)
     assert table.loc["camera", "g2"] == pytest.approx(1.72999, abs=1e-5)
+
+
+def test_laughter_written_out_is_noise_in_any_language_but_not_short_words() -> None:
+    from helpers import word_tokens
+
+    segments = pd.DataFrame(
+        {
+            "segment_id": ["r-0001", "r-0002"],
+            "text": ["Haha, hahaha, hehe en hihi: hij lacht.", "Twee ha grond, he, hi en hoi."],
+        }
+    )
+    tokens = word_tokens(segments)
+    noisy = set(tokens.loc[noise_mask(tokens, fillers=spoken_stopwords("nl")), "text"])
+    # "he" is an interjection of the Dutch spoken list; "ha" (hectare) and "hi" stay words
+    assert noisy == {"Haha", "hahaha", "hehe", "hihi", "lacht", "he"}
+    english = word_tokens(pd.DataFrame({"segment_id": ["e-1"], "text": ["Haha, laughter, ok."]}))
+    assert set(english.loc[noise_mask(english, fillers=spoken_stopwords("en")), "text"]) >= {
+        "Haha", "laughter",
+    }  # fmt: skip
