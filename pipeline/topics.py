@@ -141,14 +141,31 @@ class _SafeSVD(TransformerMixin, BaseEstimator):
         return self.svd_.transform(x)
 
 
+class _SafePCA(TransformerMixin, BaseEstimator):
+    """PCA that shrinks to the data: a tiny vocabulary leaves fewer embedding dimensions than
+    ``n_components`` (plain PCA then refuses to fit)."""
+
+    def __init__(self, n_components: int = 5, random_state: int = 42) -> None:
+        self.n_components = n_components
+        self.random_state = random_state
+
+    def fit(self, x, y=None):
+        from sklearn.decomposition import PCA
+
+        k = max(1, min(self.n_components, x.shape[0], x.shape[1]))
+        self.pca_ = PCA(n_components=k, random_state=self.random_state).fit(x)
+        return self
+
+    def transform(self, x):
+        return self.pca_.transform(x)
+
+
 def reducer(cfg: TopicsConfig, n_docs: int, seed: int):
     kind = cfg.reducer
     if kind == "auto":
         kind = "pca" if n_docs < cfg.small_corpus else "umap"
     if kind == "pca":
-        from sklearn.decomposition import PCA
-
-        return PCA(n_components=max(1, min(cfg.n_components, n_docs - 1)), random_state=seed)
+        return _SafePCA(max(1, min(cfg.n_components, n_docs - 1)), random_state=seed)
     from umap import UMAP
 
     return UMAP(
@@ -311,7 +328,8 @@ def fit_topics(
     meta = _speakers(segments, doc_topics["segment_id"])
     rows = []
     for topic in sorted(t for t in set(topics.tolist()) if t != OUTLIER):
-        words = [w for w, _ in (model.get_topic(topic) or [])][: cfg.top_words]
+        # a topic with fewer distinct words than top_words gets '' fillers from BERTopic
+        words = [w for w, _ in (model.get_topic(topic) or []) if w.strip()][: cfg.top_words]
         members = doc_topics[doc_topics["topic"] == topic]
         candidates = members.assign(score=members["centrality"]).join(meta, on="segment_id")
         rows.append(

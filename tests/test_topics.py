@@ -361,3 +361,16 @@ def test_guided_round_with_inflected_keywords_maps_codes_and_suggests(inflected_
         assert lemmas & set(row.keywords.split("; ")), row  # a keyword's lemma is a topic word
     guided = suggestions[suggestions["source"] == "topic:guided"]
     assert len(guided) > 0 and set(guided["code"]) <= set(mapped["code"])
+
+
+def test_a_topic_with_few_distinct_words_has_no_empty_keywords(nlp) -> None:
+    # each cluster has only three distinct content words, fewer than top_words (10): BERTopic
+    # pads its word list with '' and those must not become keywords ("4_heer_motie_")
+    small = ["Motie over de heer Kamp.", "De heer Kamp en de motie.", "Motie, heer, Kamp."] * 2
+    other = ["Toeslag voor ouders nu.", "Ouders en de toeslag nu.", "Nu toeslag ouders."] * 2
+    model = fit(frame(small + other), nlp, n_topics=2, min_tokens=2, representation="ctfidf")
+    real = model.topics[model.topics["topic"] >= 0]
+    for row in real.itertuples():
+        words = row.keywords.split("; ")
+        assert all(w.strip() for w in words), row.keywords
+        assert not row.label.endswith("_"), row.label
