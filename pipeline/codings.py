@@ -9,8 +9,9 @@ report, ``themes.csv``/``themes.json`` and the exports all use :func:`settle`:
   applied. A segment only one coder has coded so far counts with that coder's codes, and is
   reported as single-coded;
 - ``union``: codes that any coder applied (the adjudication is not consulted);
-- ``intersection``: codes that every coder of the round applied to the segment (a coder who
-  skipped it or never coded it vetoes), the strictest reading;
+- ``intersection``: codes that every coder of the round applied to the segment, the strictest
+  reading. The coders of the round are those who coded at least one segment (with codes or a
+  deliberate "no code"); one of them who skipped this segment or has not reached it vetoes;
 - ``coder:<name>``: one named coder's codes alone.
 
 "Coded" means an annotation with codes or a deliberate "no code" (status ``coded`` or

@@ -218,6 +218,15 @@ class ReportConfig(Section):
         "who coded the segment agrees on), union, intersection, or coder:<name>",
     )
 
+    @field_validator("coding_basis")
+    @classmethod
+    def _not_the_adjudication(cls, value: str) -> str:
+        if value == f"coder:{ADJUDICATION}":
+            raise ValueError(
+                "the adjudication is not a coder: 'settled' already takes its codes first"
+            )
+        return value
+
 
 class ExportConfig(Section):
     """Exports (``cda export``, ``make export``): what leaves the pipeline for other tools."""

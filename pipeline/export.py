@@ -4,10 +4,11 @@ Everything exported is pseudonymised: speakers as ``P03``/``F01``, listed names 
 to ``exports/`` in the workspace (git-ignored), which is meant for sharing with the team, not
 with the public: the text is verbatim (pseudonymised) speech.
 
-- ``segments.csv`` (``exports/round-N/``): one row per segment with the human codes that count
-  under ``report.coding_basis`` (``codes``, as coded: no roll-up to parents), the codes the
-  coders still differ on (``unresolved``), each coder's own codes (``codes:<coder>``; "(no
-  code)" for a deliberate empty annotation, "(skipped)" for a skip) and, separately, the
+- ``segments.csv`` (``exports/round-N/``): one row per segment with the codebook codes that
+  count under ``report.coding_basis``, exactly as the report counts them (``codes``: child codes
+  with their parent themes), the ones the coders still differ on (``unresolved``), each coder's
+  own codes as coded (``codes:<coder>``, codes outside the codebook included; "(no code)" for
+  a deliberate empty annotation, "(skipped)" for a skip) and, separately, the
   machine suggestions, so a spreadsheet user never mistakes a proposal or one coder's reading
   for a settled code. ``segments.xlsx`` has the same table plus sheets with every coder's
   codings and the codebook.
@@ -56,7 +57,7 @@ def segments_with_codes(ws: Workspace, config: StudyConfig, round_no: int) -> pd
     columns: dict[str, dict[str, str]] = {"codes": {}, "unresolved": {}}
     if ws.codings(round_no).is_file():
         codings = read_table(ws.codings(round_no), CODINGS)
-        settled = settle(codings, parse_basis(config.report.coding_basis))
+        settled = settle(codings, parse_basis(config.report.coding_basis), book=book)
         columns = {"codes": joined(settled.table), "unresolved": joined(settled.unresolved)}
         coders = sorted(codings["coder"].unique(), key=lambda c: (c == ADJUDICATION, c))
         own = per_coder(codings)

@@ -134,12 +134,6 @@ def marker_rates(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[d
     return rows
 
 
-def actors(markers: pd.DataFrame, members: set[str], *, top: int = 6) -> list[dict]:
-    inside = markers[(markers["category"] == "actor") & markers["segment_id"].isin(members)]
-    counts = inside["lemma"].value_counts().head(top)
-    return [{"actor": lemma, "mentions": int(n)} for lemma, n in counts.items()]
-
-
 def first_mentions(segments: pd.DataFrame, members: set[str]) -> list[dict]:
     """Per recording: who raised the theme first, when, and how many participants took it up."""
     rows = []
@@ -317,6 +311,7 @@ def contrasts(
                 a_side, b_side = side(hits, a, content_sizes), side(hits, b, content_sizes)
                 word_rows.append(_contrast_row("word", lemma, a_side, b_side, seed=seed))
         for block in (marker_rows, word_rows):
+            block = [r for r in block if r["count_a"] or r["count_b"]]  # neither group used it
             block.sort(key=lambda r: (-r["g2"], r["item"]))
             rows.extend({**pair, **r} for r in block)
     return rows

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pipeline.errors import CdaError
+from pipeline.fold import fold as fold_word
 from pipeline.lexicon import Lexicon
 
 # Words inside names that identify nobody on their own ("Thijs van 't Hof", "Ursula von der
@@ -29,16 +30,22 @@ _ID_SPLIT = re.compile(r"[-_.\s\d]+")
 
 
 def fold(text: str) -> str:
-    """Lower-case and strip diacritics character by character, keeping offsets aligned.
+    """:func:`pipeline.fold.fold` character by character, keeping offsets aligned.
 
     ``Zoë`` and ``zoe`` fold to the same string, and position *i* in the folded text is
-    position *i* in the original, so matches can be replaced in the original text.
+    position *i* in the original, so matches can be replaced in the original text. A character
+    whose fold is longer ("ß" → "ss", "ﬁ" → "fi") is only lower-cased, so offsets never move.
     """
     out = []
     for char in text:
-        base = unicodedata.normalize("NFD", char)[0].lower()
-        out.append(base if len(base) == 1 else char)
+        base = fold_word(char)
+        out.append(base if len(base) == 1 else char.lower())
     return "".join(out).replace("’", "'")
+
+
+def is_particle(token: str) -> bool:
+    """A name particle ("van", "de", "'t"), whatever its case or apostrophe."""
+    return nfc(token).casefold().replace("’", "'") in NAME_PARTICLES
 
 
 def norm(name: str) -> str:
@@ -82,10 +89,6 @@ def _drop_not_names(tokens: list[str], lexicon: Lexicon, extra: frozenset[str]) 
     return kept
 
 
-def _is_particle(token: str) -> bool:
-    return nfc(token).casefold().replace("’", "'") in NAME_PARTICLES
-
-
 def _is_initial(token: str) -> bool:
     letters = token.replace(".", "")
     return len(letters) <= 1
@@ -99,24 +102,24 @@ def label_name(label: str, lexicon: Lexicon, *, role_words: Iterable[str] = ()) 
     tokens = _drop_not_names(tokens, lexicon, extra)
     # lower-case function words ("and", "of the") are language, not names
     tokens = [
-        t for t in tokens if _is_particle(t) or not (t[:1].islower() and lexicon.is_stop_word(t))
+        t for t in tokens if is_particle(t) or not (t[:1].islower() and lexicon.is_stop_word(t))
     ]
     naming = [
         t
         for t in tokens
-        if not _is_particle(t) and not _is_initial(t) and not lexicon.is_stop_word(t)
+        if not is_particle(t) and not _is_initial(t) and not lexicon.is_stop_word(t)
     ]
     if not naming:  # "The Chair", "De voorzitter", "Een deelnemer": no name at all
         return LabelName(None, ())
-    while tokens and (_is_particle(tokens[-1]) or _is_initial(tokens[-1])):
+    while tokens and (is_particle(tokens[-1]) or _is_initial(tokens[-1])):
         tokens.pop()
-    while _is_particle(tokens[0]) and tokens[0][:1].islower():  # "Mme la présidente Dupont"
+    while is_particle(tokens[0]) and tokens[0][:1].islower():  # "Mme la présidente Dupont"
         tokens.pop(0)
     parts: list[str] = []
     for token in tokens:
         pieces = [token] + ([p for p in token.split("-") if p] if "-" in token else [])
         for piece in pieces:
-            if _is_particle(piece) or _is_initial(piece) or piece in parts:
+            if is_particle(piece) or _is_initial(piece) or piece in parts:
                 continue
             parts.append(piece)
     return LabelName(" ".join(tokens), tuple(parts))

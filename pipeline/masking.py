@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipeline.config import PseudonymiseConfig
-from pipeline.labels import NAME_PARTICLES, fold, label_name, nfc, norm, role_words
-from pipeline.lexicon import Lexicon, load_lexicon
+from pipeline.labels import fold, is_particle, label_name, nfc, norm, role_words
+from pipeline.lexicon import Lexicon
 from pipeline.schemas import TERM_SOURCES
 from pipeline.transcript import UNKNOWN_SPEAKER
 
@@ -70,13 +70,9 @@ class Hit:
     term: Term
 
 
-def _is_particle(token: str) -> bool:
-    return token.casefold() in NAME_PARTICLES
-
-
 def capitalised(span: str) -> bool:
     """Every non-particle word of the span starts with a capital ("Van Dijk", "Kat", "KAT")."""
-    words = [w for w in span.split() if not _is_particle(w)] or span.split()
+    words = [w for w in span.split() if not is_particle(w)] or span.split()
     return all(w[:1].isupper() for w in words)
 
 
@@ -106,8 +102,8 @@ class Masker:
             return False
         return not sentence_initial(text, start) or term.norm in self.name_initial
 
-    def find(self, text: str, *, decide: bool = True) -> tuple[list[Hit], list[Term]]:
-        """Occurrences masked, and terms found but kept as ordinary words (one per occurrence).
+    def find(self, text: str, *, decide: bool = True) -> tuple[list[Hit], list[Hit]]:
+        """Occurrences masked, and occurrences of terms kept as ordinary words.
 
         ``decide=False`` returns every occurrence (for counting how the corpus uses a term).
         """
@@ -115,7 +111,7 @@ class Masker:
             return [], []
         folded = fold(text)
         hits: list[Hit] = []
-        kept: list[Term] = []
+        kept: list[Hit] = []
         pos = 0
         for token in _WORD.finditer(folded):
             if token.start() < pos:
@@ -130,7 +126,7 @@ class Masker:
                         reverse=True,
                     )
                 )
-            rejected: Term | None = None
+            rejected: Hit | None = None
             for term in candidates:
                 start = token.start() - term.offset
                 if start < pos:
@@ -139,7 +135,7 @@ class Masker:
                 if match is None or (match.group("s") and not term.possessive):
                     continue
                 if decide and not self.masks(term, text, match.start(), match.end()):
-                    rejected = rejected or term
+                    rejected = rejected or Hit(match.start(), match.end(), term)
                     continue
                 hits.append(Hit(match.start(), match.end(), term))
                 pos = match.end()
@@ -152,8 +148,8 @@ class Masker:
     def spans(self, text: str) -> list[tuple[int, int, str]]:
         return [(h.start, h.end, h.term.placeholder) for h in self.find(text)[0]]
 
-    def apply(self, text: str) -> tuple[str, list[Hit], list[Term]]:
-        """The masked text (NFC), the hits replaced and the terms kept as words."""
+    def apply(self, text: str) -> tuple[str, list[Hit], list[Hit]]:
+        """The masked text (NFC), the hits replaced and the occurrences kept as words."""
         text = unicodedata.normalize("NFC", text)  # decomposed "Brûlé" must match too
         hits, kept = self.find(text)
         out, last = [], 0
@@ -163,11 +159,6 @@ class Masker:
             last = hit.end
         out.append(text[last:])
         return "".join(out), hits, kept
-
-    def mask(self, text: str) -> tuple[str, list[str]]:
-        """Return the masked text and the placeholders used (one per replacement)."""
-        masked, hits, _ = self.apply(text)
-        return masked, [h.term.placeholder for h in hits]
 
 
 def _pattern(term_norm: str) -> re.Pattern[str]:
@@ -197,7 +188,7 @@ def build_masker(
     names: pd.DataFrame,
     cfg: PseudonymiseConfig,
     *,
-    lexicon: Lexicon | None = None,
+    lexicon: Lexicon,
     texts: Iterable[str] = (),
 ) -> Masker:
     """Collect the terms to mask from the speaker key and the names list; learn from ``texts``
@@ -207,7 +198,6 @@ def build_masker(
     that speaker's pseudonym, so "zoals Anouk zei" reads "zoals [P02] zei" and keeps its meaning.
     A word shared by two speakers cannot be attributed, but is still a name: it becomes [NAAM].
     """
-    lexicon = lexicon or load_lexicon("nl", not_names=cfg.not_names)
     generic = re.compile(cfg.generic_label_pattern, re.IGNORECASE)
     roles = role_words(cfg.facilitator_labels)
     entries: dict[str, dict] = {}
@@ -257,7 +247,7 @@ def build_masker(
         else:
             kind = entry["kind"] or "person"
             placeholder = cfg.placeholders.get(kind, cfg.placeholders["other"])
-        tokens = [t for t in entry["display"].split() if not _is_particle(t)] or [entry["display"]]
+        tokens = [t for t in entry["display"].split() if not is_particle(t)] or [entry["display"]]
         first = _WORD.search(n)
         terms.append(
             Term(

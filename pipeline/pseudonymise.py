@@ -218,6 +218,7 @@ def pseudonymise_tables(
     masked: Counter[tuple[str, str]] = Counter()
     kept: Counter[tuple[str, str]] = Counter()
     lowercase: Counter[tuple[str, str]] = Counter()
+    kept_capitalised: Counter[tuple[str, str]] = Counter()
     placeholders: Counter[tuple[str, str]] = Counter()
     term_of: dict[tuple[str, str], object] = {}
     for rid, text in zip(out["recording_id"], out["text"], strict=True):
@@ -229,9 +230,10 @@ def pseudonymise_tables(
             lowercase[(rid, hit.term.norm)] += not capitalised(text[hit.start : hit.end])
             placeholders[(rid, hit.term.placeholder)] += 1
             term_of[(rid, hit.term.norm)] = hit.term
-        for term in left:
-            kept[(rid, term.norm)] += 1
-            term_of[(rid, term.norm)] = term
+        for hit in left:
+            kept[(rid, hit.term.norm)] += 1
+            kept_capitalised[(rid, hit.term.norm)] += capitalised(text[hit.start : hit.end])
+            term_of[(rid, hit.term.norm)] = hit.term
     out["text"] = texts
 
     rec_of = dict(zip(segments["segment_id"], segments["recording_id"], strict=True))
@@ -259,6 +261,7 @@ def pseudonymise_tables(
             "count": masked[(rid, n)],
             "kept": kept[(rid, n)],
             "lowercase": lowercase[(rid, n)],
+            "kept_capitalised": kept_capitalised[(rid, n)],
             "dictionary_word": term.word,
             "language": lang_of[rid],
         }
@@ -305,21 +308,28 @@ def review(terms: pd.DataFrame) -> list[ReviewWarning]:
     - masked unusually often: more than max(20, 5 × the median count of the masked terms)
       times. A name is mentioned now and then; a title or common word on every other line;
     - taken from a label and also a word of the language: masked only where used as a name,
-      which a rule can get wrong (a capitalised word at a sentence start);
+      which a rule can get wrong (a capitalised word at a sentence start). Such a term is
+      flagged even when it was never masked, if it was kept capitalised at a sentence start:
+      "Rose, what do you think?" in a text that also says "prices rose" may be the name left
+      in the text;
     - listed (names.csv, real name), also a word, and masked in lower case: maybe the word.
     """
     if terms.empty:
         return []
-    columns = ["count", "kept", "lowercase"]
+    columns = ["count", "kept", "lowercase", "kept_capitalised"]
     totals = terms.groupby(["term", "source", "dictionary_word", "language"], as_index=False)[
         columns
     ].sum()
-    totals = totals[totals["count"] > 0]
+    totals = totals[(totals["count"] > 0) | (totals["kept_capitalised"] > 0)]
     if totals.empty:
         return []
-    limit = max(OFTEN_FLOOR, OFTEN_FACTOR * statistics.median(totals["count"]))
+    masked = totals.loc[totals["count"] > 0, "count"]
+    limit = max(OFTEN_FLOOR, OFTEN_FACTOR * (statistics.median(masked) if len(masked) else 0))
     out = []
-    for row in totals.sort_values(["count", "term"], ascending=[False, True]).itertuples():
+    order = totals.sort_values(
+        ["count", "kept_capitalised", "term"], ascending=[False, False, True]
+    )
+    for row in order.itertuples():
         listed = row.source in ("names.csv", "real_name")
         head = f"'{row.term}' ({row.source}"
         if row.count > limit:
@@ -342,9 +352,15 @@ def review(terms: pd.DataFrame) -> list[ReviewWarning]:
                     row.term,
                     int(row.count),
                     f"{head}, also a '{row.language}' word): masked {row.count}× where used as "
-                    f"a name, kept {row.kept}× as a word; if it is never a name here, add it "
-                    "to pseudonymise.not_names, to mask every use list it in "
-                    "data/private/names.csv",
+                    f"a name, kept {row.kept}× as a word"
+                    + (
+                        f" ({row.kept_capitalised}× capitalised at a sentence start: "
+                        "check that it is not the name)"
+                        if row.kept_capitalised
+                        else ""
+                    )
+                    + "; if it is never a name here, add it to pseudonymise.not_names, to mask "
+                    "every use list it in data/private/names.csv",
                 )
             )
         elif row.dictionary_word and row.lowercase:

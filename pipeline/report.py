@@ -41,17 +41,19 @@ def speaking_time(segments: pd.DataFrame) -> pd.Series:
     return (segments["end"] - segments["start"]).clip(lower=0).fillna(0.0)
 
 
-def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None]:
-    """(turns spoken over earlier turns, their overlap in seconds) of one recording.
+def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None, int]:
+    """(turns spoken over earlier turns, their overlap in seconds, turns whose overlap is known)
+    of one recording.
 
-    Both from the segments' ``overlap`` column (:mod:`pipeline.timing`): the count of turns
-    with overlap > 0 and the sum of overlap, over the turns whose overlap is known; (None,
-    None) when none is, e.g. a transcript without times.
+    From the segments' ``overlap`` column (:mod:`pipeline.timing`): the count of turns with
+    overlap > 0 and the sum of overlap, over the turns whose overlap is known (a turn after an
+    untimed one is not); (None, None, 0) when none is, e.g. a transcript without times. The
+    third number says how many turns the first two cover.
     """
     known = part["overlap"].dropna()
     if known.empty:
-        return None, None
-    return int((known > 0).sum()), round(float(known.sum()), 3)
+        return None, None, 0
+    return int((known > 0).sum()), round(float(known.sum()), 3), len(known)
 
 
 def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
@@ -61,7 +63,7 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
     rows = []
     for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
         people = part[part["role"] == "participant"]["speaker"].nunique()
-        overlapping, overlap = overlap_summary(part)
+        overlapping, overlap, known = overlap_summary(part)
         rows.append(
             {
                 "recording_id": rid,
@@ -73,6 +75,7 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
                 "words": int(part["words"].sum()),
                 "overlapping_turns": overlapping,
                 "overlap_seconds": overlap,
+                "overlap_known": known,
             }
         )
     return rows

@@ -443,7 +443,12 @@ MASKED_TERMS = Schema(
         Column("placeholder", "string", nonblank=True),
         Column("count", "int64", doc="occurrences masked in segment text"),
         Column("kept", "int64", doc="occurrences kept as an ordinary word (not used as a name)"),
-        Column("lowercase", "int64", doc="of count: written in lower case (listed terms only)"),
+        Column("lowercase", "int64", doc="of count: written in lower case"),
+        Column(
+            "kept_capitalised",
+            "int64",
+            doc="of kept: capitalised at a sentence start (the name, or the word?)",
+        ),
         Column("dictionary_word", "bool", doc="also a common word of the language"),
         Column("language", "string", nonblank=True, doc="the recording's language"),
     ),

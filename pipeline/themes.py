@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,7 @@ class Assignments:
     rule: str | None = None  # the coding basis of human codes, e.g. "settled"
     rule_text: str = ""
     unresolved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR))
-    single_coded: int = 0
+    single_coded: frozenset[str] = frozenset()  # segments only one coder has coded
     coders: tuple[str, ...] = ()
 
 
@@ -75,7 +75,7 @@ def from_codings(codings: pd.DataFrame, book: Codebook, basis: Basis | None = No
         rule=settled.basis.name,
         rule_text=settled.basis.describe(),
         unresolved=settled.unresolved,
-        single_coded=len(settled.single_coded),
+        single_coded=settled.single_coded,
         coders=settled.coders,
     )
 
@@ -159,7 +159,11 @@ def prevalence(
 def speaker_shares(
     segments: pd.DataFrame, assigned: pd.DataFrame, code: str, *, tokens: pd.DataFrame
 ) -> pd.DataFrame:
-    """Per participant: segments on ``code`` and the share of their own talk spent on it."""
+    """Per participant: segments on ``code`` and the share of their own talk spent on it.
+
+    A participant with no time (or no words) at all has no share: empty, and left out of the
+    group comparison, rather than a 0 that would count as "never talked about it".
+    """
     return _shares(participant_segments(segments, tokens), assigned, code, measure(segments))
 
 
@@ -168,7 +172,7 @@ def _shares(seg: pd.DataFrame, assigned: pd.DataFrame, code: str, unit: str) -> 
     amount = seg[unit].astype(float).fillna(0.0)
     seg = seg.assign(on=amount.where(on_theme, 0.0), hits=on_theme.astype(int), amount=amount)
     per = seg.groupby(["group", "speaker"])[["on", "amount", "hits"]].sum().reset_index()
-    per["share"] = (per["on"] / per["amount"]).where(per["amount"] > 0, 0.0)
+    per["share"] = (per["on"] / per["amount"]).where(per["amount"] > 0)
     return per.rename(columns={"hits": "segments"})[["group", "speaker", "segments", "share"]]
 
 
@@ -188,18 +192,19 @@ def compare_groups(
 ) -> pd.DataFrame:
     """Each theme, each pair of groups: mean speaker share, permutation p, Cliff's delta.
 
-    A theme without any participant segment has nothing to compare: its p and delta are
-    empty (shown "n/a"), never the p = 1 that all-zero shares would give. One group: no rows.
+    Only speakers with talk of their own are observations. A pair of groups in which neither
+    raised the theme has nothing to compare: its p and delta are empty (shown "n/a"), never
+    the p = 1 that all-zero shares would give. One group: no rows.
     """
     seg, unit = participant_segments(segments, tokens), measure(segments)
     groups = sorted(seg["group"].unique())
     rows = []
     for code in book.ids:
-        shares = _shares(seg, assigned, code, unit)
-        raised = bool(shares["segments"].sum())
+        shares = _shares(seg, assigned, code, unit).dropna(subset=["share"])
         for g1, g2 in itertools.combinations(groups, 2):
             a = shares.loc[shares["group"] == g1, "share"].to_numpy()
             b = shares.loc[shares["group"] == g2, "share"].to_numpy()
+            raised = bool(shares.loc[shares["group"].isin([g1, g2]), "segments"].sum())
             rows.append(
                 {
                     "theme": code,
@@ -327,6 +332,17 @@ def load_assignments(
     return None, codings
 
 
+def only_participants(assigned: Assignments, segments: pd.DataFrame) -> Assignments:
+    """The open questions that matter to the report: facilitator turns never count, so their
+    disagreements are not "unresolved" themes either."""
+    ids = set(participant_segments(segments)["segment_id"])
+    return replace(
+        assigned,
+        unresolved=assigned.unresolved[assigned.unresolved["segment_id"].isin(ids)],
+        single_coded=assigned.single_coded & ids,
+    )
+
+
 def theme_entry(
     code,
     table: pd.DataFrame,
@@ -406,6 +422,7 @@ def theme_report(
     assigned, codings = load_assignments(ws, config, round_no, book)
     if assigned is None:
         return None
+    assigned = only_participants(assigned, segments)
     table = prevalence(
         segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
     )
@@ -449,7 +466,7 @@ def theme_report(
             "rule": assigned.rule,
             "description": assigned.rule_text,
             "coders": list(assigned.coders),
-            "single_coded_segments": assigned.single_coded,
+            "single_coded_segments": len(assigned.single_coded),
             "unresolved_segments": int(assigned.unresolved["segment_id"].nunique()),
         }
         if assigned.basis == HUMAN

@@ -38,6 +38,6 @@ def overlaps(times: Iterable[tuple[float | None, float | None]]) -> list[float |
             out.append(None)
             continue
         spoken_over = 0.0 if latest is None else max(0.0, min(latest, end) - start)
-        out.append(round(spoken_over, 3))
+        out.append(round(float(spoken_over), 3))
         latest = end if latest is None else max(latest, end)
     return out

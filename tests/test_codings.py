@@ -186,3 +186,55 @@ def test_a_coder_without_codings_is_refused_with_the_known_coders():
     with pytest.raises(CdaError, match="'C'") as err:
         settle(codings(), parse_basis("coder:C"), book=BOOK)
     assert "A, B" in err.value.hint
+
+
+def test_a_pair_of_groups_that_never_raised_the_theme_has_no_comparison():
+    # a third group whose only speaker P05 never raised china, and P06 who has no time at all
+    third = pd.DataFrame(
+        [
+            ("e-1", "ouderen", "P05", "participant", 0, 40),
+            ("e-2", "ouderen", "P06", "participant", 40, 40),
+        ],
+        columns=["segment_id", "group", "speaker", "role", "start", "end"],
+    ).assign(text="Iets anders.")
+    segments = pd.concat([SEGMENTS, third], ignore_index=True)
+    tokens = word_tokens(segments)
+    assigned = from_codings(codings(), BOOK).table
+    rows = compare_groups(segments, assigned, BOOK, tokens=tokens)
+    china = rows[rows["theme"] == "china"].set_index(["group_a", "group_b"])
+    # burgers raised it: against the elderly that is a result. Shares 1/3, 1 | 0: of the 3
+    # splits, the observed one (|2/3 - 0|) and {1/3, 0 | 1} (|1/6 - 1| = 5/6) reach 2/3,
+    # {1, 0 | 1/3} (1/6) does not: p = 2/3 ...
+    assert china.loc[("burgers", "ouderen"), "p_value"] == pytest.approx(2 / 3)
+    # ... but experts and the elderly both never did: nothing to compare, not "p = 1, δ = 0"
+    assert pd.isna(china.loc[("deskundigen", "ouderen"), "p_value"])
+    assert pd.isna(china.loc[("deskundigen", "ouderen"), "cliffs_delta"])
+    # P06 spoke for 0 s: no share, so not an observation (P05 is the elderly's only one)
+    assert china.loc[("burgers", "ouderen"), "speakers_b"] == 1
+    shares = speaker_shares(segments, assigned, "china", tokens=tokens).set_index("speaker")
+    assert pd.isna(shares.loc["P06", "share"]) and shares.loc["P05", "share"] == 0.0
+
+
+def test_facilitator_disagreements_are_not_unresolved_themes():
+    from pipeline.themes import only_participants
+
+    rows = [r for r in ROWS if r[0] != "b-0"] + [
+        ("b-0", "A", "china", CODED), ("b-0", "B", None, "empty"),
+    ]  # fmt: skip
+    assigned = from_codings(codings(rows), BOOK)
+    assert ("b-0", "china") in pairs(assigned.unresolved)
+    kept = only_participants(assigned, SEGMENTS)
+    assert pairs(kept.unresolved) == UNRESOLVED  # the facilitator's b-0 is gone
+    assert kept.single_coded == {"d-1"}
+
+
+def test_cda_yaml_refuses_the_adjudication_as_a_coding_basis(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.paths import Workspace
+
+    ws = Workspace.at(tmp_path)
+    ws.config_file.write_text(
+        "study: s\ngroups: [a]\nreport:\n  coding_basis: coder:adjudication\n", encoding="utf-8"
+    )
+    with pytest.raises(CdaError, match="coding_basis"):
+        load_config(ws)

@@ -71,24 +71,30 @@ def test_csv_separates_settled_codes_each_coders_codes_and_suggestions(sample):
         "unresolved", "codes:A", "codes:B", "codes:adjudication", "suggested",
     ]  # fmt: skip
     by_id = table.set_index("segment_id")
-    # A and B disagree on both codes of the first segment: nothing settled, both unresolved
+    # A and B disagree on both codes of the first segment (havenots rolls up into
+    # digitale-kloof and winnaars-verliezers, as in the report): nothing settled, all unresolved
     assert by_id.loc[first, "codes"] == ""
-    assert by_id.loc[first, "unresolved"] == "havenots; china-dystopie"  # codebook order
+    assert by_id.loc[first, "unresolved"] == (
+        "winnaars-verliezers; digitale-kloof; havenots; china-dystopie"  # codebook order
+    )
     assert (by_id.loc[first, "codes:A"], by_id.loc[first, "codes:B"]) == (
         "havenots", "china-dystopie",
     )  # fmt: skip
-    assert by_id.loc[second, "codes"] == "wantnots"  # the adjudication settled it
+    # the adjudication settled the second: its wantnots, with the themes above it
+    assert by_id.loc[second, "codes"] == "winnaars-verliezers; digitale-kloof; wantnots"
     assert by_id.loc[second, "codes:adjudication"] == "wantnots"
     assert by_id.loc[third, "codes:B"] == "(no code)"  # a deliberate "no code" is visible
-    assert by_id.loc[third, "unresolved"] == "cannots"
-    assert by_id.loc[fourth, "codes"] == "cannots"  # both applied it
+    assert by_id.loc[third, "unresolved"] == "winnaars-verliezers; digitale-kloof; cannots"
+    assert by_id.loc[fourth, "codes"] == "winnaars-verliezers; digitale-kloof; cannots"  # both
     assert by_id.loc[fifth, ["codes:A", "codes:B"]].tolist() == ["(no code)", "(skipped)"]
     assert (table["suggested"] != "").any() and (table["codes"] == "").sum() == len(table) - 2
     union = load_config(sample).model_copy(
         update={"report": load_config(sample).report.model_copy(update={"coding_basis": "union"})}
     )
     pooled = pd.read_csv(write_csv(sample, union, 1), keep_default_na=False).set_index("segment_id")
-    assert pooled.loc[first, "codes"] == "havenots; china-dystopie"
+    assert pooled.loc[first, "codes"] == (
+        "winnaars-verliezers; digitale-kloof; havenots; china-dystopie"
+    )
     originals = set(read_table(sample.imported_segments, SEGMENTS)["speaker"])
     originals -= set(segments["speaker"])
     assert originals and set(table["speaker"]).isdisjoint(originals)

@@ -10,7 +10,6 @@ from helpers import word_tokens
 
 from pipeline.framing import (
     Talk,
-    actors,
     contrasts,
     first_mentions,
     group_actors,
@@ -68,10 +67,6 @@ def test_marker_rates_compare_the_theme_with_the_other_participant_talk():
     assert rates["ingroup"]["per_1000_rest"] == pytest.approx(1000 * 1 / 6)
     assert rates["ingroup"]["ratio"] == pytest.approx((2 / 18) / (1 / 6))
     assert rates["hedging"]["per_1000_rest"] == 0 and pd.isna(rates["hedging"]["ratio"])
-
-
-def test_actors_inside_the_theme_only():
-    assert actors(MARKERS, CHINA) == [{"actor": "staat", "mentions": 1}]
 
 
 def test_key_lemmas_are_overused_in_the_theme_by_several_speakers():
@@ -181,3 +176,16 @@ def test_contrasts_give_counts_rates_effect_size_and_a_test_over_speakers():
 def test_no_contrast_with_one_group():
     one = GROUPS[GROUPS["group"] == "burgers"]
     assert contrasts(Talk.of(one, word_tokens(one)), GROUP_MARKERS, THEME) == []
+
+
+def test_a_pair_of_groups_that_never_used_a_marker_gets_no_row_for_it():
+    third = pd.DataFrame(
+        [("e-1", "ouderen", "P05", "China is ver weg.")],
+        columns=["segment_id", "group", "speaker", "text"],
+    ).assign(role="participant", recording_id="ouderen", start=None, end=None)
+    three = pd.concat([GROUPS, third], ignore_index=True)
+    rows = contrasts(Talk.of(three, word_tokens(three)), GROUP_MARKERS, THEME | {"e-1"})
+    # outgroup occurs only among burgers (b-2): the experts/elderly pair has no such row
+    pairs = {(r["group_a"], r["group_b"]) for r in rows if r["item"] == "outgroup"}
+    assert pairs == {("burgers", "deskundigen"), ("burgers", "ouderen")}
+    assert all(r["count_a"] or r["count_b"] for r in rows)

@@ -424,6 +424,9 @@ def test_review_flags_unusual_counts_and_dictionary_words_top_first() -> None:
         ("r1", "Zwolle", "names.csv", 3, 0, 0, True),
         ("r1", "Duo", "names.csv", 2, 0, 2, True),
     ]
+    # "Rose Jones" speaks; "Rose, ..." only ever opens a sentence, and "prices rose" says the
+    # word: never masked, but 2 capitalised sentence starts kept, maybe the name
+    rows = [(*r, 0) for r in rows] + [("r1", "Rose", "label part", 0, 3, 0, True, 2)]
     terms = pd.DataFrame(
         [
             {
@@ -434,10 +437,11 @@ def test_review_flags_unusual_counts_and_dictionary_words_top_first() -> None:
                 "count": c,
                 "kept": k,
                 "lowercase": low,
+                "kept_capitalised": kc,
                 "dictionary_word": w,
                 "language": "nl",
             }
-            for r, t, s, c, k, low, w in rows
+            for r, t, s, c, k, low, w, kc in rows
         ]
     )
     validate(terms, MASKED_TERMS, where="terms")
@@ -450,11 +454,13 @@ def test_review_flags_unusual_counts_and_dictionary_words_top_first() -> None:
         ("Minister", 30),
         ("Duo", 2),
         ("Kat", 2),
+        ("Rose", 0),
     ]
     assert "more than max(20, 5 × median) = 20" in str(warnings[0])
     assert "pseudonymise.not_names" in str(warnings[0])
     assert "kept 1× as a word" in str(warnings[3])
     assert "masked 2× in lower case" in str(warnings[2])
+    assert "2× capitalised at a sentence start: check that it is not the name" in str(warnings[4])
 
 
 # names in recording ids and file names -------------------------------------------------------
@@ -566,3 +572,20 @@ def test_cli_warns_about_dictionary_words_and_missing_facilitators(tmp_path: Pat
         ln.startswith("warning: 'Kat' (label, also a 'nl' word): masked 1×") for ln in lines
     ), result.stderr
     assert "data/private/pseudonymise.csv" in result.stderr
+
+
+def test_a_name_kept_at_sentence_starts_is_warned_about_even_if_never_masked() -> None:
+    # "Rose" opens two sentences (the vocative: the speaker's name) and the corpus writes
+    # "rose" as a word twice more than capitalised mid-sentence (never): the rule keeps it,
+    # so the analyst must hear about it before coding
+    rows = [
+        ("r1", "Rose Jones", "Prices rose sharply and then rose again."),
+        ("r1", "Tim", "Rose, what do you think?"),
+        ("r1", "Rose Jones", "Rose thinks so, yes."),
+    ]
+    result = run(rows, language="en")
+    assert texts(result)[1] == "Rose, what do you think?"  # the rule's choice, stated below
+    row = result.terms.set_index("term").loc["Rose"]
+    assert (row["count"], row["kept"], row["kept_capitalised"]) == (0, 4, 2)
+    (warning,) = [w for w in review(result.terms) if w.term == "Rose"]
+    assert "2× capitalised at a sentence start" in str(warning)

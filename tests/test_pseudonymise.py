@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.config import PseudonymiseConfig, load_config
 from pipeline.io import read_csv, read_table, validate, write_table
+from pipeline.lexicon import load_lexicon
 from pipeline.paths import Workspace
 from pipeline.pseudonymise import (
     PseudonymiseResult,
@@ -257,7 +258,9 @@ def test_decomposed_unicode_is_masked_without_leftover_accents() -> None:
 
 
 def test_masker_spans_cover_exactly_the_name() -> None:
-    masker = build_masker(SPEAKER_KEY.empty(), names([("Sint-Oedenrode", "place")]), CFG)
+    masker = build_masker(
+        SPEAKER_KEY.empty(), names([("Sint-Oedenrode", "place")]), CFG, lexicon=load_lexicon("nl")
+    )
     text = "Ik woon in sint-oedenrode sinds 2019."
     start = text.index("sint-oedenrode")
     assert masker.spans(text) == [(start, start + len("Sint-Oedenrode"), PLACEHOLDER["place"])]
@@ -676,7 +679,7 @@ def test_stage_writes_the_review_table_into_private(tmp_path: Path) -> None:
     on_disk = read_csv(ws.masked_terms, MASKED_TERMS)
     assert ws.masked_terms.parent == ws.private
     assert on_disk.drop(columns="language").values.tolist() == [
-        ["r1", "Kat", "label", kat, 2, 1, 0, True]
+        ["r1", "Kat", "label", kat, 2, 1, 0, 0, True]
     ]
     assert read_csv(ws.replacements, REPLACEMENTS).values.tolist() == [["r1", kat, 2]]
 

@@ -87,6 +87,10 @@ def test_recordings_table_counts_overlap_per_recording(
         ("x", "x-0004", 12.0, 15.0, 0.0),
         ("y", "y-0001", None, None, None),  # a transcript without times
         ("y", "y-0002", None, None, None),
+        ("z", "z-0001", 0.0, 5.0, 0.0),
+        ("z", "z-0002", 4.0, 6.0, 1.0),
+        ("z", "z-0003", None, None, None),  # untimed: what follows it cannot be known
+        ("z", "z-0004", 20.0, 22.0, None),
     ]
     timed = pd.DataFrame(
         [
@@ -106,6 +110,9 @@ def test_recordings_table_counts_overlap_per_recording(
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", section)
     assert cells[cells.index("x") + 7 : cells.index("x") + 9] == ["2", "2.0"]
     assert cells[cells.index("y") + 7 : cells.index("y") + 9] == ["–", "–"]
+    # z: the 1.0 s is over the first two turns only, and the report says so
+    assert (table["z"]["overlap_seconds"], table["z"]["overlap_known"]) == (1.0, 2)
+    assert '1.0<br><span class="muted">over 2 of 4 turns</span>' in section
 
 
 def topic_tables(segments: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
