@@ -56,3 +56,23 @@ def sample_through_nlp(root: Path):
     pseudonymise(ws, config)
     run_nlp(ws, config)
     return ws
+
+
+def parlamint_jsonl(path: Path) -> Path:
+    """The shared ParlaMint debate as a JSONL transcript (speaker label, speech) at ``path``.
+
+    Skips the calling test when the shared data is not beside the checkout.
+    """
+    import csv
+    import json
+
+    import pytest
+
+    if not PARLAMINT.is_file():
+        pytest.skip(f"shared ParlaMint debate not found at {PARLAMINT}")
+    with PARLAMINT.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["text"].strip()]
+    lines = (json.dumps({"speaker": r["speaker_label"], "text": r["text"]}, ensure_ascii=False)
+             for r in rows)  # fmt: skip
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path

@@ -19,6 +19,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from helpers import word_tokens
+from test_themes import SEGMENTS as THEME_SEGMENTS
 
 from pipeline.codebook import Codebook
 from pipeline.codings import Basis, parse_basis, settle
@@ -40,19 +41,7 @@ BOOK = Codebook.model_validate(
         ],
     }
 )
-SEGMENTS = pd.DataFrame(
-    [
-        ("b-0", "burgers", "F01", "facilitator", 0, 5),
-        ("b-1", "burgers", "P01", "participant", 5, 15),
-        ("b-2", "burgers", "P01", "participant", 15, 25),
-        ("b-3", "burgers", "P01", "participant", 25, 35),
-        ("b-4", "burgers", "P02", "participant", 35, 55),
-        ("d-1", "deskundigen", "P03", "participant", 0, 10),
-        ("d-2", "deskundigen", "P03", "participant", 10, 20),
-        ("d-3", "deskundigen", "P04", "participant", 20, 50),
-    ],
-    columns=["segment_id", "group", "speaker", "role", "start", "end"],
-).assign(text="China kijkt mee.")
+SEGMENTS = THEME_SEGMENTS  # the same turns, times and speakers as tests/test_themes.py
 TOKENS = word_tokens(SEGMENTS)
 
 CODED = "coded"

@@ -363,11 +363,11 @@ def test_read_csv_reads_booleans_as_written_and_refuses_others(tmp_path: Path) -
     path = tmp_path / "pseudonymise.csv"
     header = ",".join(MASKED_TERMS.names) + "\n"
     path.write_text(
-        header + "r1,Kat,label,[P01],2,1,0,True,nl\nr1,Vos,label,[P02],1,0,0,false,nl\n",
+        header + "r1,Kat,label,[P01],2,1,0,0,True,nl\nr1,Vos,label,[P02],1,0,0,0,false,nl\n",
         encoding="utf-8",
     )
     assert read_csv(path, MASKED_TERMS)["dictionary_word"].tolist() == [True, False]
-    path.write_text(header + "r1,Kat,label,[P01],2,1,0,misschien,nl\n", encoding="utf-8")
+    path.write_text(header + "r1,Kat,label,[P01],2,1,0,0,misschien,nl\n", encoding="utf-8")
     with pytest.raises(CdaError) as info:
         read_csv(path, MASKED_TERMS)
     assert "column 'dictionary_word' should be bool" in info.value.message

@@ -6,7 +6,6 @@ also recounts the names with its own regular expressions.
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import unicodedata
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import PARLAMINT
+from helpers import parlamint_jsonl
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -185,22 +184,10 @@ def occurrences(word: str, corpus: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def debate(tmp_path_factory) -> tuple[Workspace, list[str], PseudonymiseResult]:
-    if not PARLAMINT.is_file():
-        pytest.skip(f"shared ParlaMint debate not found at {PARLAMINT}")
-    with open(PARLAMINT, encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["text"].strip()]
     root = tmp_path_factory.mktemp("parlamint")
     ws = Workspace.at(root / "ws")
     init_workspace(ws, study="toeslagen", groups=["kamer"])
-    source = root / "toeslagen-debat.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps({"speaker": r["speaker_label"], "text": r["text"]}, ensure_ascii=False)
-            + "\n"
-            for r in rows
-        ),
-        encoding="utf-8",
-    )
+    source = parlamint_jsonl(root / "toeslagen-debat.jsonl")
     config = load_config(ws)
     register(ws, config, source, recording_id=None, group="kamer")
     import_transcripts(ws, config)

@@ -389,10 +389,7 @@ codes:
 @pytest.fixture(scope="module")
 def debate(tmp_path_factory: pytest.TempPathFactory):
     """The shared ParlaMint debate as a one-group study: a written record, so no times."""
-    import csv
-    import json
-
-    from helpers import PARLAMINT
+    from helpers import parlamint_jsonl
 
     from pipeline.config import load_config
     from pipeline.importers import import_transcripts, register
@@ -402,22 +399,10 @@ def debate(tmp_path_factory: pytest.TempPathFactory):
     from pipeline.topics import run_topics
     from pipeline.workspace import init_workspace
 
-    if not PARLAMINT.is_file():
-        pytest.skip(f"shared ParlaMint debate not found at {PARLAMINT}")
     root = tmp_path_factory.mktemp("debate")
     ws = Workspace.at(root / "ws")
     init_workspace(ws, study="toeslagen", groups=["kamer"])
-    with PARLAMINT.open(encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["text"].strip()]
-    source = root / "debat.jsonl"
-    source.write_text(
-        "".join(
-            json.dumps({"speaker": r["speaker_label"], "text": r["text"]}, ensure_ascii=False)
-            + "\n"
-            for r in rows
-        ),
-        encoding="utf-8",
-    )
+    source = parlamint_jsonl(root / "debat.jsonl")
     config = load_config(ws)
     register(ws, config, source, recording_id="debat", group="kamer")
     import_transcripts(ws, config)
