@@ -29,16 +29,13 @@ import pandas as pd
 
 from pipeline.config import PseudonymiseConfig, StudyConfig
 from pipeline.io import read_csv, read_table, write_csv, write_table
-from pipeline.labels import NameGuard, fold, is_facilitator, nfc
+from pipeline.labels import NameGuard, is_facilitator, nfc
 from pipeline.lexicon import base_language, load_lexicon
 from pipeline.manifest import read_manifest
 from pipeline.masking import Masker, build_masker, capitalised
 from pipeline.paths import Workspace
 from pipeline.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
 from pipeline.transcript import UNKNOWN_SPEAKER
-
-__all__ = ["build_masker", "fold", "pseudonymise", "pseudonymise_tables", "update_key"]
-
 
 # speaker key ---------------------------------------------------------------------------------
 

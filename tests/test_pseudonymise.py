@@ -13,15 +13,11 @@ import pytest
 
 from pipeline.config import PseudonymiseConfig, load_config
 from pipeline.io import read_csv, read_table, validate, write_table
+from pipeline.labels import fold
 from pipeline.lexicon import load_lexicon
+from pipeline.masking import build_masker
 from pipeline.paths import Workspace
-from pipeline.pseudonymise import (
-    PseudonymiseResult,
-    build_masker,
-    fold,
-    pseudonymise,
-    pseudonymise_tables,
-)
+from pipeline.pseudonymise import PseudonymiseResult, pseudonymise, pseudonymise_tables
 from pipeline.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
 
 CFG = PseudonymiseConfig()
