@@ -96,7 +96,7 @@ $(AUDIO): $(WS)/.cda/ingest.stamp ;
 
 $(WS)/.cda/transcribe.stamp: $(AUDIO) $(wildcard $(WS)/data/raw/*.rttm) \
                              $(CFG)/transcribe.json pipeline/transcribe.py \
-                             pipeline/whisperx_worker.py $(CORE) | $(SETUP)
+                             pipeline/transcribe/worker.py $(CORE) | $(SETUP)
 	$(CDA) transcribe --workspace $(WS) --jobs $(JOBS)
 	@mkdir -p $(@D) && touch $@
 $(TRANSCRIBED): $(WS)/.cda/transcribe.stamp ;
@@ -193,30 +193,30 @@ demo: | $(SETUP) ## Run the whole pipeline on the bundled sample (in build/demo)
 demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video transcribed
 	@test -f $(VIDEO_WS)/cda.yaml || { \
 	  $(CDA) init --workspace $(VIDEO_WS) --sample > /dev/null && \
-	  cat data/sample/cda.yaml data/sample/video.yaml > $(VIDEO_WS)/cda.yaml && \
-	  $(VENV)/bin/python -m pipeline.democlip $(VIDEO_WS)/clip > /dev/null && \
+	  cat pipeline/resources/sample/cda.yaml pipeline/resources/sample/video.yaml > $(VIDEO_WS)/cda.yaml && \
+	  $(VENV)/bin/python -m benchmarks.democlip $(VIDEO_WS)/clip > /dev/null && \
 	  $(CDA) ingest --workspace $(VIDEO_WS) $(VIDEO_WS)/clip/workshop.mp4 \
 	    --recording-id video-workshop --group burgers && \
 	  cp $(VIDEO_WS)/clip/workshop.rttm $(VIDEO_WS)/data/raw/video-workshop.rttm; }
 	@$(MAKE) --no-print-directory report WS=$(VIDEO_WS)
 
 bench-nlp: | $(SETUP) ## Tokens per second of the nlp stage (100k+ tokens)
-	$(VENV)/bin/python -m pipeline.bench_nlp
+	$(VENV)/bin/python -m benchmarks.nlp
 
 bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 units
-	$(VENV)/bin/python -m pipeline.bench_topics
+	$(VENV)/bin/python -m benchmarks.topics
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
-	$(VENV)/bin/python -m pipeline.bench_transcribe
+	$(VENV)/bin/python -m benchmarks.transcribe
 
 bench-report: | $(SETUP) ## Report generation time for 5,000 segments and 20 codes
-	$(VENV)/bin/python -m pipeline.bench_report
+	$(VENV)/bin/python -m benchmarks.report
 
 bench-qdpx: | $(SETUP) ## REFI-QDA export and import time for 5,000 segments, round trip checked
-	$(VENV)/bin/python -m pipeline.bench_qdpx
+	$(VENV)/bin/python -m benchmarks.qdpx
 
 bench-ls: | $(SETUP) $(LABELSTUDIO) ## Label Studio push and pull times for 5,000 segments
-	$(VENV)/bin/python -m pipeline.bench_ls
+	$(VENV)/bin/python -m benchmarks.ls
 
 test: | $(SETUP) ## Lint and run the test suite
 	$(VENV)/bin/ruff check .

@@ -32,12 +32,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from pipeline.codebook import load_round
-from pipeline.config import load_config
-from pipeline.io import read_table
-from pipeline.paths import Workspace
-from pipeline.schemas import SEGMENTS, TOKENS
-from pipeline.theme_figures import cooccurrence
-from pipeline.themes import load_assignments, prevalence
+from pipeline.core.config import load_config
+from pipeline.core.io import read_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, TOKENS
+from pipeline.report.figures import cooccurrence
+from pipeline.report.themes import load_assignments, prevalence
 
 ws = Workspace.at(os.environ.get("CDA_WORKSPACE", Path.cwd().parent / "build" / "demo"))
 round_no = int(os.environ.get("CDA_ROUND", "1"))

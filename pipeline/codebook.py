@@ -22,11 +22,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline import yamlfile
-from pipeline.config import StudyConfig
-from pipeline.errors import CdaError
-from pipeline.io import write_text
-from pipeline.paths import Workspace
+from pipeline.core import yamlfile
+from pipeline.core.config import StudyConfig
+from pipeline.core.errors import CdaError
+from pipeline.core.io import write_text
+from pipeline.core.paths import Workspace
 
 State = Literal["open", "coding", "closed"]
 SLUG = r"^[a-z0-9][a-z0-9-]*$"

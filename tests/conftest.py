@@ -21,7 +21,7 @@ LS_VENV = REPO / ".venvs" / "labelstudio"
 
 @dataclass(frozen=True)
 class Server:
-    ws: object  # pipeline.paths.Workspace of the server (its data/ is the local-files root)
+    ws: object  # pipeline.core.paths.Workspace of the server (its data/ is the local-files root)
     url: str
     api_key: str
     client: object  # a label_studio_sdk.LabelStudio, closed when the session ends
@@ -35,10 +35,10 @@ def set_port(ws, port: int) -> None:
 
 
 def _template() -> Path:
-    from pipeline import labelstudio
-    from pipeline.config import load_config
-    from pipeline.paths import Workspace
-    from pipeline.workspace import init_workspace
+    from pipeline.cli.init import init_workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
+    from pipeline.labelstudio import server as labelstudio
 
     version = sorted(LS_VENV.glob("lib/python*/site-packages/label_studio-*.dist-info"))
     tag = version[0].name.removesuffix(".dist-info").split("-", 1)[1] if version else "unknown"
@@ -67,9 +67,9 @@ def label_studio(tmp_path_factory) -> Server:
     from dotenv import dotenv_values
     from label_studio_sdk import LabelStudio
 
-    from pipeline import labelstudio
-    from pipeline.config import load_config
-    from pipeline.paths import Workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
+    from pipeline.labelstudio import server as labelstudio
 
     root = tmp_path_factory.mktemp("ls") / "server"
     shutil.copytree(_template(), root, symlinks=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.schemas import TOKENS
+from pipeline.core.schemas import TOKENS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PARLAMINT = SHARED / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"
@@ -42,12 +42,12 @@ def word_tokens(segments: pd.DataFrame) -> pd.DataFrame:
 
 def sample_through_nlp(root: Path):
     """A workspace with the bundled sample imported, pseudonymised and parsed."""
-    from pipeline.config import load_config
+    from pipeline.cli.init import init_workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
     from pipeline.importers import import_transcripts
     from pipeline.nlp import run_nlp
-    from pipeline.paths import Workspace
     from pipeline.pseudonymise import pseudonymise
-    from pipeline.workspace import init_workspace
 
     ws = Workspace.at(root)
     init_workspace(ws, sample=True)

@@ -11,17 +11,16 @@ from sklearn.metrics import cohen_kappa_score
 from pipeline.agreement import (
     agreement_tables,
     cohen_kappa,
-    disagreements,
     krippendorff_alpha,
     percent_agreement,
-    presence,
     run_agreement,
 )
-from pipeline.config import load_config
-from pipeline.io import frame_of, read_table, write_table
-from pipeline.paths import Workspace
-from pipeline.schemas import AGREEMENT, CODINGS
-from pipeline.workspace import init_workspace
+from pipeline.cli.init import init_workspace
+from pipeline.codings.presence import disagreements, presence
+from pipeline.core.config import load_config
+from pipeline.core.io import frame_of, read_table, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import AGREEMENT, CODINGS
 
 NA = np.nan
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", section C: four

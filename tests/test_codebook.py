@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.cli.init import init_workspace
 from pipeline.codebook import (
     Change,
     diff,
@@ -20,13 +21,13 @@ from pipeline.codebook import (
     round_path,
     set_state,
 )
-from pipeline.config import load_config
-from pipeline.errors import CdaError
-from pipeline.paths import Workspace
-from pipeline.workspace import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.paths import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-STARTER = ROOT / "codebooks" / "examples" / "digitalisering-cohesie" / "round-1.yaml"
+SAMPLE = ROOT / "pipeline" / "resources" / "sample"
+STARTER = SAMPLE / "codebooks" / "digitalisering-cohesie" / "round-1.yaml"
 
 
 def code(id_: str, **fields) -> dict:

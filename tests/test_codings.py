@@ -1,4 +1,4 @@
-"""Coding basis rules (pipeline.codings) on a two-coder fixture counted by hand.
+"""Coding basis rules (pipeline.codings.basis) on a two-coder fixture counted by hand.
 
 Coders A and B code every participant segment; what each applied (after child codes roll up
 into their parent "kloof"):
@@ -22,11 +22,11 @@ from helpers import word_tokens
 from test_themes import SEGMENTS as THEME_SEGMENTS
 
 from pipeline.codebook import Codebook
-from pipeline.codings import Basis, parse_basis, settle
-from pipeline.errors import CdaError
-from pipeline.io import frame_of
-from pipeline.schemas import CODINGS
-from pipeline.themes import compare_groups, from_codings, prevalence, speaker_shares
+from pipeline.codings.basis import Basis, parse_basis, settle
+from pipeline.core.errors import CdaError
+from pipeline.core.io import frame_of
+from pipeline.core.schemas import CODINGS
+from pipeline.report.themes import compare_groups, from_codings, prevalence, speaker_shares
 
 BOOK = Codebook.model_validate(
     {
@@ -205,7 +205,7 @@ def test_a_pair_of_groups_that_never_raised_the_theme_has_no_comparison():
 
 
 def test_facilitator_disagreements_are_not_unresolved_themes():
-    from pipeline.themes import only_participants
+    from pipeline.report.themes import only_participants
 
     rows = [r for r in ROWS if r[0] != "b-0"] + [
         ("b-0", "A", "china", CODED), ("b-0", "B", None, "empty"),
@@ -218,8 +218,8 @@ def test_facilitator_disagreements_are_not_unresolved_themes():
 
 
 def test_cda_yaml_refuses_the_adjudication_as_a_coding_basis(tmp_path):
-    from pipeline.config import load_config
-    from pipeline.paths import Workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
 
     ws = Workspace.at(tmp_path)
     ws.config_file.write_text(

@@ -10,10 +10,17 @@ import pandas as pd
 import pytest
 from helpers import sample_through_nlp, word_tokens
 
-from pipeline.corpus import collocations, dispersion, keyness, kwic, log_likelihood, log_ratio
-from pipeline.io import read_table
-from pipeline.paths import Workspace
-from pipeline.schemas import SEGMENTS, TOKENS
+from pipeline.core.io import read_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, TOKENS
+from pipeline.language.corpus import (
+    collocations,
+    dispersion,
+    keyness,
+    kwic,
+    log_likelihood,
+    log_ratio,
+)
 
 CDA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "cda"
 
@@ -92,7 +99,7 @@ def test_keyness_counts_speakers_and_drops_one_speaker_words() -> None:
 
 
 def test_spoken_fillers_are_per_language() -> None:
-    from pipeline.spoken import spoken_stopwords
+    from pipeline.language.spoken import spoken_stopwords
 
     english = spoken_stopwords("en")
     assert {"um", "uh", "erm", "yeah", "okay", "mhm"} <= english

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from helpers import word_tokens
 
-from pipeline.corpus import content_mask
-from pipeline.examples import centrality, pick
-from pipeline.schemas import SEGMENTS
-from pipeline.themes import representatives, theme_centrality
+from pipeline.core.schemas import SEGMENTS
+from pipeline.language.corpus import content_mask
+from pipeline.language.examples import centrality, pick
+from pipeline.report.themes import representatives, theme_centrality
 
 
 def candidates(rows: list[tuple]) -> pd.DataFrame:

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from helpers import sample_through_nlp
 
-from pipeline.config import load_config
-from pipeline.errors import CdaError
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import frame_of, read_table, write_table
+from pipeline.core.schemas import CODINGS, SEGMENTS
 from pipeline.export import subtitles, write_csv, write_subtitles
-from pipeline.io import frame_of, read_table, write_table
-from pipeline.schemas import CODINGS, SEGMENTS
 from pipeline.suggest import run_suggest
 
 TURNS = pd.DataFrame(
@@ -124,9 +124,9 @@ def test_qdc_nests_codes_under_their_parents_with_stable_guids(sample):
     import xml.etree.ElementTree as ET
 
     from pipeline.codebook import load_round
+    from pipeline.codings.refi import CODEBOOK_NS as QDC_NS
+    from pipeline.codings.refi import code_guid
     from pipeline.export import write_qdc
-    from pipeline.refi import CODEBOOK_NS as QDC_NS
-    from pipeline.refi import code_guid
 
     config = load_config(sample)
     path = write_qdc(sample, config, 1)

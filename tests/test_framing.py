@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from helpers import word_tokens
 
-from pipeline.framing import (
+from pipeline.report.framing import (
     Talk,
     contrasts,
     first_mentions,

@@ -22,13 +22,13 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.config import load_config
-from pipeline.errors import CdaError
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_table, sha256_file
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, WORDS
 from pipeline.importers import import_transcripts, parse_transcript
-from pipeline.io import read_table, sha256_file
-from pipeline.paths import Workspace
-from pipeline.schemas import SEGMENTS, WORDS
-from pipeline.workspace import init_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 PARLAMINT_TSV = REPO.parent / "shared" / "data" / "parlamint-nl-toeslagen-2021-06-09" / "turns.tsv"

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.errors import CdaError
-from pipeline.ingest import expand_media, extract_all, read_audio_index, register_media
-from pipeline.io import sha256_file
-from pipeline.manifest import read_manifest
-from pipeline.paths import Workspace
-from pipeline.workspace import init_workspace
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import sha256_file
+from pipeline.core.manifest import read_audio_index, read_manifest
+from pipeline.core.paths import Workspace
+from pipeline.ingest import expand_media, extract_all, register_media
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 

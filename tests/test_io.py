@@ -1,4 +1,4 @@
-"""Schema validation on write and read, atomic writes, CSV and config errors (pipeline.io)."""
+"""Schema validation on write and read, atomic writes, CSV and config errors (pipeline.core.io)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import load_config
-from pipeline.errors import CdaError
-from pipeline.io import atomic_path, read_csv, read_table, write_bytes, write_table
-from pipeline.paths import Workspace
-from pipeline.schemas import CODINGS, MANIFEST, MASKED_TERMS, SEGMENTS, WORDS
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import atomic_path, read_csv, read_table, write_bytes, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import CODINGS, MANIFEST, MASKED_TERMS, SEGMENTS, WORDS
 
 OLD_MTIME = 1_000_000_000  # 2001-09-09: clearly older than any write made by a test
 
@@ -496,7 +496,7 @@ def test_codings_v1_files_are_read_as_v2_pulled_from_label_studio(tmp_path: Path
 
 def test_topics_v2_files_say_their_outlier_row_holds_too_short_units_too(tmp_path: Path) -> None:
     """Before topic -2, units too short to model were counted in the outlier row."""
-    from pipeline.schemas import DOC_TOPICS, OLD_OUTLIER_LABEL, TOPICS
+    from pipeline.core.schemas import DOC_TOPICS, OLD_OUTLIER_LABEL, TOPICS
 
     topics = pd.DataFrame(
         {"topic": [0, -1], "label": ["0_china", "-1_outliers"], "keywords": ["china", ""],

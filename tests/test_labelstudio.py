@@ -13,11 +13,11 @@ import pytest
 from conftest import _template, set_port
 from dotenv import dotenv_values
 
-from pipeline import labelstudio
-from pipeline.config import load_config
-from pipeline.errors import CdaError
-from pipeline.paths import Workspace
-from pipeline.workspace import init_workspace
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.paths import Workspace
+from pipeline.labelstudio import server as labelstudio
 
 CDA = str(Path(sys.executable).with_name("cda"))
 

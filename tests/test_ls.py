@@ -15,15 +15,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import ls, lsconfig
 from pipeline.cli import app
+from pipeline.cli.init import init_workspace
 from pipeline.codebook import load_round, set_state
-from pipeline.config import load_config
-from pipeline.errors import CdaError
-from pipeline.io import read_table, write_table
-from pipeline.paths import Workspace
-from pipeline.schemas import CODINGS, SEGMENTS, SUGGESTIONS
-from pipeline.workspace import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_table, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import CODINGS, SEGMENTS, SUGGESTIONS
+from pipeline.labelstudio import labeling as lsconfig
+from pipeline.labelstudio import rounds as ls
 
 CDA = str(Path(sys.executable).with_name("cda"))
 CODEBOOK = """\

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.paths import Workspace
-from pipeline.workspace import init_workspace
+from pipeline.cli.init import init_workspace
+from pipeline.core.paths import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make not installed")

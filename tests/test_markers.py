@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from helpers import PARLAMINT, SHARED
 
-from pipeline import yamlfile
-from pipeline.errors import CdaError
-from pipeline.markers import MarkerSet, default_text, load_markers, marker_table
-from pipeline.nlp import load_pipeline
+from pipeline.core import yamlfile
+from pipeline.core.errors import CdaError
+from pipeline.language.markers import MarkerSet, default_text, load_markers, marker_table
+from pipeline.language.parse import load_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,17 @@ from helpers import parlamint_jsonl
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.config import PseudonymiseConfig, load_config
-from pipeline.errors import CdaError
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import PseudonymiseConfig, load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_csv, read_table, validate
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
 from pipeline.importers import import_transcripts, register
 from pipeline.ingest import register_media
-from pipeline.io import read_csv, read_table, validate
-from pipeline.labels import NameGuard, id_tokens, label_name
-from pipeline.lexicon import load_lexicon
-from pipeline.paths import Workspace
+from pipeline.language.lexicon import load_lexicon
+from pipeline.language.names import NameGuard, id_tokens, label_name
 from pipeline.pseudonymise import PseudonymiseResult, pseudonymise, pseudonymise_tables, review
-from pipeline.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
-from pipeline.workspace import init_workspace
 
 CFG = PseudonymiseConfig()
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from helpers import PARLAMINT
 
-from pipeline.nlp import analyse, load_pipeline
-from pipeline.schemas import SEGMENTS, SENTENCES, TOKENS
+from pipeline.core.schemas import SEGMENTS, SENTENCES, TOKENS
+from pipeline.language.parse import load_pipeline
+from pipeline.nlp import analyse
 
 
 def segments(*texts: str) -> pd.DataFrame:
@@ -82,14 +83,14 @@ def test_real_debate_keeps_every_word(blank_nl) -> None:
 
 
 def test_nlp_stage_caches_parses_and_rematches_markers_only(tmp_path: Path) -> None:
-    from pipeline.config import load_config
+    from pipeline.cli.init import init_workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.io import read_table, write_table
+    from pipeline.core.paths import Workspace
+    from pipeline.core.schemas import MARKERS
     from pipeline.importers import import_transcripts
-    from pipeline.io import read_table, write_table
     from pipeline.nlp import run_nlp
-    from pipeline.paths import Workspace
     from pipeline.pseudonymise import pseudonymise
-    from pipeline.schemas import MARKERS
-    from pipeline.workspace import init_workspace
 
     ws = Workspace.at(tmp_path / "ws")
     init_workspace(ws, sample=True)
@@ -132,7 +133,7 @@ STM_TEXT = "Diane: I didn't know you were there.\nSheila: Neither did I.\n"  # i
 
 
 def test_default_model_follows_the_study_language() -> None:
-    from pipeline.config import NlpConfig
+    from pipeline.core.config import NlpConfig
 
     default = NlpConfig()
     assert default.model_for("nl") == "nl_core_news_md"
@@ -152,11 +153,11 @@ def test_blank_pipeline_says_what_was_asked_for_and_how_to_get_it() -> None:
 
 
 def _workspace(root: Path, language: str, transcript: str):
-    from pipeline.config import load_config
+    from pipeline.cli.init import init_workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
     from pipeline.importers import import_transcripts
-    from pipeline.paths import Workspace
     from pipeline.pseudonymise import pseudonymise
-    from pipeline.workspace import init_workspace
 
     ws = Workspace.at(root)
     init_workspace(ws, study="gesprek", groups=["callers"], language=language)
@@ -184,9 +185,9 @@ def test_english_study_runs_english_pipeline_and_markers(tmp_path: Path) -> None
     from typer.testing import CliRunner
 
     from pipeline.cli import app
-    from pipeline.io import read_table
-    from pipeline.markers import default_text
-    from pipeline.schemas import MARKERS
+    from pipeline.core.io import read_table
+    from pipeline.core.schemas import MARKERS
+    from pipeline.language.markers import default_text
 
     ws, _ = _workspace(tmp_path / "ws", "en", _stm_as_turns())
     markers_file = ws.codebooks / "markers.yaml"
@@ -221,8 +222,8 @@ def test_language_without_markers_gets_none_and_says_why(tmp_path: Path) -> None
     from typer.testing import CliRunner
 
     from pipeline.cli import app
-    from pipeline.io import read_table
-    from pipeline.schemas import MARKERS
+    from pipeline.core.io import read_table
+    from pipeline.core.schemas import MARKERS
 
     ws, _ = _workspace(
         tmp_path / "ws", "de", "Anna: Wir müssen nicht immer alles wissen.\nBen: Nein.\n"
@@ -239,8 +240,8 @@ def test_language_without_markers_gets_none_and_says_why(tmp_path: Path) -> None
 
 
 def test_marker_file_of_another_language_stops_the_stage_before_writing(tmp_path: Path) -> None:
-    from pipeline.errors import CdaError
-    from pipeline.markers import default_text
+    from pipeline.core.errors import CdaError
+    from pipeline.language.markers import default_text
     from pipeline.nlp import run_nlp
 
     ws, config = _workspace(tmp_path / "ws", "en", STM_TEXT)
@@ -282,7 +283,7 @@ def _install_pipeline(site: Path, lang: str) -> str:
 def test_installed_pipeline_runs_for_its_language_and_is_refused_for_another(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.errors import CdaError
+    from pipeline.core.errors import CdaError
 
     name = _install_pipeline(tmp_path / "site", "nl")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
@@ -301,9 +302,9 @@ def test_cda_init_copies_the_study_languages_markers_or_says_there_are_none(
     from typer.testing import CliRunner
 
     from pipeline.cli import app
-    from pipeline.config import load_config
-    from pipeline.markers import default_text
-    from pipeline.paths import Workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
+    from pipeline.language.markers import default_text
 
     runner = CliRunner()
     german = Workspace.at(tmp_path / "de")

@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
 def demo_round(tmp_path_factory: pytest.TempPathFactory):
     from helpers import sample_through_nlp
 
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.report import run_report
     from pipeline.suggest import run_suggest
     from pipeline.topics import run_topics

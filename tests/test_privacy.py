@@ -23,21 +23,21 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.config import load_config
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.paths import Workspace
 from pipeline.importers import import_transcripts
 from pipeline.nlp import run_nlp
-from pipeline.paths import Workspace
 from pipeline.pseudonymise import pseudonymise
 from pipeline.report import run_report
 from pipeline.suggest import run_suggest
 from pipeline.topics import run_topics
-from pipeline.workspace import init_workspace
 
 
 def run_exports(ws: Workspace, config) -> None:
     """Everything ``make export`` writes: spreadsheets, subtitles, REFI-QDA files."""
     from pipeline.export import write_csv, write_qdc, write_subtitles, write_xlsx
-    from pipeline.qdpx import write_qdpx
+    from pipeline.export.qdpx import write_qdpx
 
     write_csv(ws, config, 1)
     write_xlsx(ws, config, 1)

@@ -11,14 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import PseudonymiseConfig, load_config
-from pipeline.io import read_csv, read_table, validate, write_table
-from pipeline.labels import fold
-from pipeline.lexicon import load_lexicon
-from pipeline.masking import build_masker
-from pipeline.paths import Workspace
+from pipeline.core.config import PseudonymiseConfig, load_config
+from pipeline.core.io import read_csv, read_table, validate, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
+from pipeline.language.lexicon import load_lexicon
+from pipeline.language.names import fold
 from pipeline.pseudonymise import PseudonymiseResult, pseudonymise, pseudonymise_tables
-from pipeline.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
+from pipeline.pseudonymise.masking import build_masker
 
 CFG = PseudonymiseConfig()
 PLACEHOLDER = CFG.placeholders  # kind -> placeholder, e.g. person -> [NAAM]

@@ -16,13 +16,13 @@ import pytest
 from helpers import sample_through_nlp
 from refi_structure import problems
 
-from pipeline.config import load_config
-from pipeline.errors import CdaError
-from pipeline.io import frame_of, read_table, write_table
-from pipeline.qdpx import write_qdpx
-from pipeline.qdpx_import import import_qdpx, locate, read_archive
-from pipeline.refi import PROJECT_NS, code_guid, transcript
-from pipeline.schemas import CODINGS, SEGMENTS
+from pipeline.codings.refi import PROJECT_NS, code_guid, transcript
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import frame_of, read_table, write_table
+from pipeline.core.schemas import CODINGS, SEGMENTS
+from pipeline.export.qdpx import write_qdpx
+from pipeline.importers.qdpx import import_qdpx, locate, read_archive
 
 CDA = str(Path(sys.executable).with_name("cda"))
 Q = {"q": PROJECT_NS}

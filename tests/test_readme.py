@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from pipeline.cli import app
-from pipeline.config import STAGES
+from pipeline.core.config import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

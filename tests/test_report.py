@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from helpers import word_tokens
 
+from pipeline.core.schemas import DOC_TOPICS, SEGMENTS, TOPICS
 from pipeline.report import clock, recordings_table, render, speakers_table, topics_table
-from pipeline.schemas import DOC_TOPICS, SEGMENTS, TOPICS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +203,7 @@ def test_html_has_sections_and_withholds_quotes_by_default(segments, tokens) -> 
 
 
 def test_provenance_names_the_pipeline_that_ran_why_and_missing_markers(segments, tokens) -> None:
-    from pipeline.markers import no_markers_note
+    from pipeline.language.markers import no_markers_note
 
     ctx = context(segments, tokens, quotes=False)
     ctx["provenance"]["nlp"] = {
@@ -279,8 +279,8 @@ def test_round_2_provenance_shows_round_2(tmp_path: Path) -> None:
 
     from helpers import sample_through_nlp
 
-    from pipeline.config import load_config
-    from pipeline.io import read_table, write_table
+    from pipeline.core.config import load_config
+    from pipeline.core.io import read_table, write_table
     from pipeline.report import run_report
 
     ws = sample_through_nlp(tmp_path / "ws")
@@ -314,7 +314,7 @@ def sample_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample study's round-1 report, built the way `make demo` builds it."""
     from helpers import sample_through_nlp
 
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.report import run_report
     from pipeline.suggest import run_suggest
     from pipeline.topics import run_topics
@@ -391,13 +391,13 @@ def debate(tmp_path_factory: pytest.TempPathFactory):
     """The shared ParlaMint debate as a one-group study: a written record, so no times."""
     from helpers import parlamint_jsonl
 
-    from pipeline.config import load_config
+    from pipeline.cli.init import init_workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.paths import Workspace
     from pipeline.importers import import_transcripts, register
     from pipeline.nlp import run_nlp
-    from pipeline.paths import Workspace
     from pipeline.pseudonymise import pseudonymise
     from pipeline.topics import run_topics
-    from pipeline.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("debate")
     ws = Workspace.at(root / "ws")
@@ -417,9 +417,9 @@ def debate(tmp_path_factory: pytest.TempPathFactory):
 def test_one_group_without_times_reports_on_words_without_comparisons(debate) -> None:
     import json
 
-    from pipeline.io import read_table, write_table
+    from pipeline.core.io import read_table, write_table
+    from pipeline.core.schemas import CODINGS, SEGMENTS, TOKENS
     from pipeline.report import run_report
-    from pipeline.schemas import CODINGS, SEGMENTS, TOKENS
     from pipeline.suggest import run_suggest
 
     ws, config = debate
@@ -464,7 +464,7 @@ def test_one_group_without_times_reports_on_words_without_comparisons(debate) ->
 
 
 def test_a_report_that_fails_leaves_no_old_report_behind(debate) -> None:
-    from pipeline.errors import CdaError
+    from pipeline.core.errors import CdaError
     from pipeline.report import run_report
 
     ws, config = debate

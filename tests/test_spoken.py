@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.config import TopicsConfig
-from pipeline.corpus import content_mask, keyness
-from pipeline.nlp import analyse, load_pipeline
-from pipeline.schemas import SEGMENTS
-from pipeline.spoken import noise_mask, spoken_stopwords
-from pipeline.topics import documents
+from pipeline.core.config import TopicsConfig
+from pipeline.core.schemas import SEGMENTS
+from pipeline.language.corpus import content_mask, keyness
+from pipeline.language.parse import load_pipeline
+from pipeline.language.spoken import noise_mask, spoken_stopwords
+from pipeline.nlp import analyse
+from pipeline.topics.model import documents
 
 TEXTS = [
     # fillers and hesitations, notes in both bracket kinds, a nested note, placeholders

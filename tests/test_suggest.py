@@ -11,12 +11,12 @@ import pytest
 from helpers import sample_through_nlp
 
 from pipeline.codebook import Codebook, Loaded, set_state
-from pipeline.config import SuggestConfig, load_config
-from pipeline.errors import CdaError
-from pipeline.io import read_table
-from pipeline.nlp import load_pipeline
-from pipeline.paths import Workspace
-from pipeline.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.core.config import SuggestConfig, load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.language.parse import load_pipeline
 from pipeline.suggest import evaluate, expected_codes, run_suggest, suggest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def test_sample_suggestions_against_the_hand_coding(sample: Workspace) -> None:
     table = read_table(sample.suggestions(1), SUGGESTIONS)
     assert len(table) == len(result.table) > 50
     assert set(table["source"]) == {"keyword", "similarity:tfidf"}
-    expected = expected_codes(ROOT / "data" / "sample" / "expected_codes.csv")
+    expected = expected_codes(ROOT / "pipeline" / "resources" / "sample" / "expected_codes.csv")
     segments = read_table(sample.segments, SEGMENTS)
     scores = evaluate(table, expected, segment_ids=segments["segment_id"].tolist())
     overall = scores.set_index("code").loc["all"]
@@ -276,7 +276,7 @@ def test_cli_evaluate_prints_f1_and_macro(open_sample: Workspace) -> None:
 
     from pipeline.cli import app
 
-    csv_path = ROOT / "data" / "sample" / "expected_codes.csv"
+    csv_path = ROOT / "pipeline" / "resources" / "sample" / "expected_codes.csv"
     result = CliRunner().invoke(
         app,
         ["suggest", "-w", str(sample.root), "--evaluate", str(csv_path)],

@@ -11,10 +11,10 @@ import yaml
 from helpers import word_tokens
 
 from pipeline.codebook import Codebook
-from pipeline.io import frame_of
-from pipeline.schemas import CODINGS
-from pipeline.stats import cliffs_delta, permutation_test
-from pipeline.themes import (
+from pipeline.core.io import frame_of
+from pipeline.core.schemas import CODINGS
+from pipeline.report.stats import cliffs_delta, permutation_test
+from pipeline.report.themes import (
     HUMAN,
     absent_themes,
     compare_groups,
@@ -149,11 +149,11 @@ def test_absent_and_thin_themes_and_uncovered_questions():
 def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tmp_path):
     from helpers import sample_through_nlp
 
-    from pipeline.config import load_config
-    from pipeline.io import read_table, write_table
-    from pipeline.schemas import MARKERS, SEGMENTS, TOKENS
+    from pipeline.core.config import load_config
+    from pipeline.core.io import read_table, write_table
+    from pipeline.core.schemas import MARKERS, SEGMENTS, TOKENS
+    from pipeline.report.themes import MACHINE, theme_report
     from pipeline.suggest import run_suggest
-    from pipeline.themes import MACHINE, theme_report
 
     ws = sample_through_nlp(tmp_path / "ws")
     config = load_config(ws)
@@ -196,7 +196,7 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
 
 
 def test_timeline_bins_and_cooccurrence_by_hand():
-    from pipeline.theme_figures import cooccurrence, timeline
+    from pipeline.report.figures import cooccurrence, timeline
 
     assigned = from_codings(CODED, BOOK).table
     # burgers session ends at 55 s: b-1 starts at 5 s (bin 0), b-2 15 s (2), b-4 35 s (6)
@@ -213,10 +213,10 @@ def test_round_two_reports_its_codebook_changes(tmp_path):
     from helpers import sample_through_nlp
 
     from pipeline.codebook import new_round
-    from pipeline.config import load_config
-    from pipeline.io import read_table, write_table
-    from pipeline.schemas import SEGMENTS, TOKENS
-    from pipeline.themes import theme_report
+    from pipeline.core.config import load_config
+    from pipeline.core.io import read_table, write_table
+    from pipeline.core.schemas import SEGMENTS, TOKENS
+    from pipeline.report.themes import theme_report
 
     ws = sample_through_nlp(tmp_path / "ws")
     config = load_config(ws)
@@ -237,11 +237,11 @@ def test_round_two_reports_its_codebook_changes(tmp_path):
 def test_themes_csv_holds_the_hand_computed_numbers(tmp_path):
     from helpers import word_tokens
 
-    from pipeline.config import load_config
-    from pipeline.io import write_table
-    from pipeline.paths import Workspace
-    from pipeline.themes import theme_report
-    from pipeline.workspace import init_workspace
+    from pipeline.cli.init import init_workspace
+    from pipeline.core.config import load_config
+    from pipeline.core.io import write_table
+    from pipeline.core.paths import Workspace
+    from pipeline.report.themes import theme_report
 
     ws = Workspace.at(tmp_path / "ws")
     init_workspace(ws, study="proef", groups=["burgers", "deskundigen"])

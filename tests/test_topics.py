@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 from helpers import sample_through_nlp
 
-from pipeline.config import TopicsConfig
-from pipeline.errors import CdaError
-from pipeline.nlp import analyse, load_pipeline
-from pipeline.schemas import SEGMENTS
-from pipeline.topics import OUTLIER, TOO_SHORT, TopicModel, documents, fit_topics
+from pipeline.core.config import TopicsConfig
+from pipeline.core.errors import CdaError
+from pipeline.core.schemas import OUTLIER, SEGMENTS, TOO_SHORT
+from pipeline.language.parse import load_pipeline
+from pipeline.nlp import analyse
+from pipeline.topics.model import TopicModel, documents, fit_topics
 
 CHINA = [
     "In China hangen overal camera's en het sociaal kredietsysteem volgt burgers.",
@@ -114,7 +115,7 @@ def test_too_little_text_is_a_clear_error(nlp) -> None:
 
 
 def test_npmi_by_hand() -> None:
-    from pipeline.topics_outputs import npmi
+    from pipeline.topics.outputs import npmi
 
     docs = [{"a", "b"}, {"a", "b"}, {"a"}, {"c"}]
     # (a,b): log(0.5 / (0.75 * 0.5)) / -log(0.5) = 0.28768 / 0.69315 = 0.41504;
@@ -152,7 +153,7 @@ def test_umap_hdbscan_is_reproducible_and_reports_outliers(nlp) -> None:
 
 @pytest.fixture(scope="module")
 def sample_ws(tmp_path_factory: pytest.TempPathFactory):
-    from pipeline.config import load_config
+    from pipeline.core.config import load_config
     from pipeline.topics import run_topics
 
     ws = sample_through_nlp(tmp_path_factory.mktemp("topics") / "ws")
@@ -164,8 +165,8 @@ def test_stage_outputs_on_the_sample(sample_ws) -> None:
     import json
 
     from pipeline.codebook import load
-    from pipeline.io import read_table
-    from pipeline.schemas import DOC_TOPICS, TOPIC_GROUPS, TOPIC_TIMES, TOPICS
+    from pipeline.core.io import read_table
+    from pipeline.core.schemas import DOC_TOPICS, TOPIC_GROUPS, TOPIC_TIMES, TOPICS
 
     ws = sample_ws
     folder = ws.round_dir(1)
@@ -211,9 +212,9 @@ def test_stage_outputs_on_the_sample(sample_ws) -> None:
 
 def test_guided_round_maps_topics_to_codes_and_feeds_suggest(sample_ws) -> None:
     from pipeline.codebook import new_round
-    from pipeline.config import load_config
-    from pipeline.io import read_table
-    from pipeline.schemas import TOPICS
+    from pipeline.core.config import load_config
+    from pipeline.core.io import read_table
+    from pipeline.core.schemas import TOPICS
     from pipeline.suggest import run_suggest
     from pipeline.topics import run_topics
 
@@ -279,7 +280,7 @@ def test_representatives_are_the_most_central_units_spread_over_groups(nlp) -> N
 
 def test_code_lemmas_and_mapping_compare_lemmas_folded(nlp) -> None:
     from pipeline.codebook import Codebook
-    from pipeline.topics_outputs import code_lemmas, map_codes, seed_lists
+    from pipeline.topics.outputs import code_lemmas, map_codes, seed_lists
 
     book = Codebook.model_validate(
         {
@@ -319,9 +320,9 @@ def inflected_round(tmp_path_factory: pytest.TempPathFactory):
     import yaml
 
     from pipeline.codebook import new_round, round_path
-    from pipeline.config import load_config
-    from pipeline.io import read_table
-    from pipeline.schemas import TOKENS
+    from pipeline.core.config import load_config
+    from pipeline.core.io import read_table
+    from pipeline.core.schemas import TOKENS
     from pipeline.suggest import run_suggest
     from pipeline.topics import run_topics
 
@@ -344,8 +345,8 @@ def inflected_round(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_guided_round_with_inflected_keywords_maps_codes_and_suggests(inflected_round) -> None:
-    from pipeline.io import read_table
-    from pipeline.schemas import TOPICS
+    from pipeline.core.io import read_table
+    from pipeline.core.schemas import TOPICS
 
     ws, data, suggestions = inflected_round
     keywords = {c["id"]: c["keywords"] for c in data["codes"]}

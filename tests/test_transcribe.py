@@ -18,15 +18,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.config import TranscribeConfig, load_config
-from pipeline.democlip import SCRIPT, make_clip
-from pipeline.errors import CdaError
+from benchmarks.democlip import SCRIPT, make_clip
+from benchmarks.wer import read_stm, wer
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import TranscribeConfig, load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, WORDS
 from pipeline.importers import import_transcripts
 from pipeline.ingest import register_media
-from pipeline.io import read_table
-from pipeline.models import punkt_tab, whisper_base
-from pipeline.paths import Workspace
-from pipeline.schemas import SEGMENTS, WORDS
 from pipeline.transcribe import (
     Outcome,
     pending_steps,
@@ -37,8 +38,7 @@ from pipeline.transcribe import (
     slurm_script,
     step_keys,
 )
-from pipeline.wer import read_stm, wer
-from pipeline.workspace import init_workspace
+from pipeline.transcribe.models import punkt_tab, whisper_base
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "conversation-sample-en"

@@ -15,14 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import StudyConfig
-from pipeline.errors import CdaError
-from pipeline.importers.jsonl import parse_jsonl
-from pipeline.importers.subtitles import parse_srt, parse_vtt
-from pipeline.importers.text import parse_docx, parse_txt
-from pipeline.importers.whisperx_json import parse_whisperx_json
-from pipeline.io import sha256_file, validate, write_table
-from pipeline.manifest import (
+from pipeline.core.config import StudyConfig
+from pipeline.core.errors import CdaError
+from pipeline.core.io import sha256_file, validate, write_table
+from pipeline.core.manifest import (
     check_groups,
     read_manifest,
     registered_file,
@@ -31,10 +27,14 @@ from pipeline.manifest import (
     upsert,
     write_manifest,
 )
-from pipeline.paths import Workspace
-from pipeline.progress import track
-from pipeline.schemas import SEGMENTS, WORDS
-from pipeline.transcript import Turn, check_turns, to_tables
+from pipeline.core.paths import Workspace
+from pipeline.core.progress import track
+from pipeline.core.schemas import SEGMENTS, WORDS
+from pipeline.core.transcript import Turn, check_turns, to_tables
+from pipeline.importers.jsonl import parse_jsonl
+from pipeline.importers.subtitles import parse_srt, parse_vtt
+from pipeline.importers.text import parse_docx, parse_txt
+from pipeline.importers.whisperx_json import parse_whisperx_json
 
 Parser = Callable[[Path], list[Turn]]
 
@@ -115,7 +115,7 @@ def register(
     name holds a name (listed, or from its speaker labels), is neither copied nor registered, so
     fixing it and importing again just works.
     """
-    from pipeline.pseudonymise import check_new_recording
+    from pipeline.language.names import check_new_recording
 
     path = path.expanduser().resolve()
     turns = parse_transcript(

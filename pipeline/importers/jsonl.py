@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.errors import CdaError
+from pipeline.core.errors import CdaError
+from pipeline.core.transcript import Turn
 from pipeline.importers.common import read_text
-from pipeline.transcript import Turn
 
 
 def _seconds(path: Path, lineno: int, obj: dict, key: str) -> float | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pipeline.errors import CdaError
+from pipeline.core.errors import CdaError
+from pipeline.core.transcript import Turn
 from pipeline.importers.common import parse_clock, read_text, split_speaker
-from pipeline.transcript import Turn
 
 _TIMING = re.compile(r"^\s*(?P<start>[\d:.,]+)\s*-->\s*(?P<end>[\d:.,]+)(?:\s+.*)?$")
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+(?P<name>[^>]+)>")

@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from pipeline.errors import CdaError
+from pipeline.core.errors import CdaError
+from pipeline.core.transcript import Turn
 from pipeline.importers.common import parse_clock, read_text, split_speaker
-from pipeline.transcript import Turn
 
 _STAMP = re.compile(
     r"^\s*[\[(](?P<clock>\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?)[\])]\s*(?P<rest>.*)$"

@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import CdaError
+from pipeline.core.errors import CdaError
+from pipeline.core.transcript import Turn, Word
 from pipeline.importers.common import read_text
-from pipeline.transcript import Turn, Word
 
 
 def _number(value: Any) -> float | None:

@@ -1,0 +1,136 @@
+"""``make bench-ls``: push and pull times for 5,000 segments against a real local Label Studio.
+
+A throwaway workspace gets 5,000 segments of real Dutch (the ParlaMint debate in ``../shared``,
+else the bundled sample), the starter codebook and one suggestion per segment (so the push
+carries predictions). The bench then times, for one coder's project:
+
+- the first push (5,000 new tasks with predictions, in batches of ``labelstudio.batch_size``);
+- a second push (nothing to do: the idempotency check itself);
+- a pull of both coders' projects: A's 5,000 uncoded tasks and B's 5,000 coded ones (B's
+  project is imported with its annotations, not timed).
+
+Targets from issue 7: push under 30 s, pull under 15 s. ``BENCH_SEGMENTS`` changes the size.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from benchmarks import SAMPLE
+from benchmarks.nlp import bench_segments
+from pipeline.cli.init import init_workspace
+from pipeline.codebook import load_round
+from pipeline.core.config import load_config
+from pipeline.core.io import write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.labelstudio import rounds as ls
+from pipeline.labelstudio import server as labelstudio
+
+STARTER = SAMPLE / "codebooks" / "digitalisering-cohesie" / "round-1.yaml"
+
+
+def workspace(root: Path, n: int) -> Workspace:
+    ws = Workspace.at(root)
+    init_workspace(ws, study="digitalisering-cohesie", groups=["burgers", "deskundigen"])
+    with ws.config_file.open("a", encoding="utf-8") as handle:
+        handle.write(f"labelstudio:\n  port: {labelstudio.free_port()}\n  coders: [A, B]\n")
+    write_table(bench_segments(n), SEGMENTS, ws.segments)
+    folder = ws.codebooks / "digitalisering-cohesie"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(STARTER, folder / "round-1.yaml")
+    return ws
+
+
+def main() -> None:
+    n = int(os.environ.get("BENCH_SEGMENTS", "5000"))
+    with tempfile.TemporaryDirectory(prefix="bench-ls-") as tmp:
+        ws = workspace(Path(tmp) / "ws", n)
+        config = load_config(ws)
+        loaded = load_round(ws, config, 1)
+        suggestions = pd.DataFrame(
+            {
+                "segment_id": pd.read_parquet(ws.segments)["segment_id"],
+                "code": "toekomst-speculeren",
+                "score": 0.5,
+                "source": "keyword",
+                "evidence": "bench",
+                "codebook": loaded.sha256[:12],
+            }
+        )
+        write_table(suggestions, SUGGESTIONS, ws.suggestions(1))
+        print(f"starting Label Studio for the bench ({labelstudio.local_url(config)}) …")
+        labelstudio.start(ws, config)
+        try:
+            os.environ.pop(labelstudio.URL_KEY, None)
+            os.environ.pop(labelstudio.TOKEN_KEY, None)
+            timings = run(ws, config, n)
+        finally:
+            labelstudio.stop(ws)
+    print(f"\nLabel Studio round trip, {n} segments (push: coder A; pull: A uncoded, B coded):")
+    for name, seconds, target in timings:
+        verdict = (
+            ""
+            if target is None
+            else f"  (target < {target} s: {'ok' if seconds < target else 'MISSED'})"
+        )
+        print(f"  {name:<34} {seconds:6.1f} s{verdict}")
+
+
+def coded_project(ws: Workspace, config, tasks: list[dict]) -> None:
+    """Coder B's project with every task already coded, imported with inline annotations.
+
+    Creating 5,000 annotations one request at a time takes Label Studio's development server
+    about 8 minutes; an import with annotations makes the same export in seconds.
+    """
+    from pipeline.codebook import load_round
+    from pipeline.labelstudio import labeling as lsconfig
+
+    conn = labelstudio.connection(ws, config)
+    book = load_round(ws, config, 1).book
+    label_config = lsconfig.labeling_config(book, audio=False)
+    region = lsconfig.taxonomy_result(book, ["vertrouwen-overheid"])
+    with ls.session(conn, config) as client:
+        project = ls.ensure_project(client, conn, ws, config, 1, "B", label_config)
+        coded = [
+            {"data": t["data"], "annotations": [{"result": [region], "lead_time": 5.0}]}
+            for t in tasks
+        ]
+        for batch in ls._chunks(coded, config.labelstudio.batch_size):
+            client.projects.import_tasks(id=project.id, request=batch)
+
+
+def run(ws: Workspace, config, n: int) -> list[tuple[str, float, float | None]]:
+    start = time.perf_counter()
+    (first,) = ls.push(ws, config, 1, coders=["A"])
+    push_s = time.perf_counter() - start
+    assert first.created == n, first
+    start = time.perf_counter()
+    (again,) = ls.push(ws, config, 1, coders=["A"])
+    again_s = time.perf_counter() - start
+    assert again.created == 0 and again.unchanged == n, again
+
+    conn = labelstudio.connection(ws, config)
+    with ls.session(conn, config) as client:
+        tasks = ls.export_tasks(client, conn, first.project_id, "bench")
+    coded_project(ws, config, tasks)
+    start = time.perf_counter()
+    pulled = ls.pull(ws, config, 1)
+    pull_s = time.perf_counter() - start
+    coded = pulled.table[pulled.table["status"] == "coded"]
+    assert coded["segment_id"].nunique() == n and set(coded["coder"]) == {"B"}, len(coded)
+    return [
+        (f"push ({n} new tasks + predictions)", push_s, 30),
+        ("push again (no changes)", again_s, None),
+        (f"pull (2 × {n} tasks, {n} coded)", pull_s, 15),
+    ]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""Study configuration (``cda.yaml`` in the workspace), one section per stage.
+
+Each section is a frozen pydantic model, so a typo in a key is an error rather than a silently
+ignored setting. :func:`stage_snapshot` serialises one section; the Makefile depends on that
+snapshot, so editing the ``report`` section reruns the report but not the NLP stage.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.core import yamlfile
+from pipeline.core.errors import CdaError
+from pipeline.core.paths import Workspace
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImportConfig(Section):
+    """Transcript import: how strict to be about timing.
+
+    Overlapping speech is accepted and counted by default (segments' ``overlap`` column);
+    impossible timing (an end before its start, starts going backwards) is always refused.
+    """
+
+    max_overlap: float | None = Field(
+        None,
+        ge=0,
+        description="opt-in: refuse a turn spoken over earlier turns for more than this many "
+        "seconds; empty (default): accept any overlap",
+    )
+
+
+class SlurmConfig(Section):
+    """``cda transcribe --slurm``: resources for one array task (one recording)."""
+
+    partition: str | None = None
+    time: str = "04:00:00"
+    gpus: int = Field(1, ge=0)
+    cpus: int = Field(8, ge=1)
+    mem: str = "32G"
+    setup: list[str] = Field(
+        default_factory=list, description="shell lines run first, e.g. 'module load ffmpeg'"
+    )
+
+
+class TranscribeConfig(Section):
+    """WhisperX: ASR, word alignment and diarisation, each a separate, cached step."""
+
+    model: str = Field(
+        "base", description="whisper size/name, or a local CTranslate2 model directory"
+    )
+    model_dir: str | None = Field(
+        None, description="cache for downloaded models (download_root); default HF_HOME"
+    )
+    allow_download: bool = Field(
+        False, description="let WhisperX fetch missing models (else fail with a hint)"
+    )
+    python: str | None = Field(
+        None, description="python of the WhisperX environment; default .venvs/whisperx"
+    )
+    nltk_data: str | None = Field(None, description="folder holding NLTK punkt_tab (alignment)")
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    compute_type: str = Field("auto", description="auto: float16 on cuda, int8 on cpu")
+    batch_size: int = Field(8, ge=1)
+    beam_size: int = Field(5, ge=1)
+    threads: int = Field(0, ge=0, description="CPU threads per job; 0: cores / jobs")
+    chunk_size: int = Field(30, ge=1, le=30, description="seconds per VAD chunk")
+    vad_method: Literal["pyannote", "silero"] = "pyannote"
+    vad_onset: float = Field(0.5, gt=0, lt=1)
+    vad_offset: float = Field(0.363, gt=0, lt=1)
+    initial_prompt: str | None = None
+    align: bool = True
+    align_model: str | None = Field(None, description="None: WhisperX's default for the language")
+    interpolate_method: Literal["nearest", "linear", "ignore"] = "nearest"
+    diarise: bool = True
+    diarise_method: Literal["pyannote", "rttm"] = Field(
+        "pyannote", description="rttm: speaker turns from data/raw/<recording_id>.rttm"
+    )
+    diarise_model: str = "pyannote/speaker-diarization-community-1"
+    min_speakers: int | None = Field(None, ge=1, description="default; the manifest overrides")
+    max_speakers: int | None = Field(None, ge=1, description="default; the manifest overrides")
+    fill_nearest: bool = Field(False, description="give words outside any turn the nearest one")
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig)
+
+
+class PseudonymiseConfig(Section):
+    """Speaker pseudonyms and name masking."""
+
+    facilitator_labels: list[str] = Field(
+        default_factory=lambda: [
+            "Facilitator",
+            "Moderator",
+            "Gespreksleider",
+            "Begeleider",
+            "Interviewer",
+            "FAC",
+            "MOD",
+        ],
+        description="facilitator speaker labels: case-insensitive, also numbered "
+        "('Interviewer 2', 'MOD1'); '<recording_id>:<label>' for one recording's label",
+    )
+    participant_prefix: str = "P"
+    facilitator_prefix: str = "F"
+    generic_label_pattern: str = Field(
+        r"^(SPEAKER_\d+|SPK\d+|Speaker \d+|spreker \d+)$",
+        description="labels that are per-recording machine labels, not names",
+    )
+    mask_name_parts: bool = Field(
+        True, description="also mask single words of multi-word speaker names (not 'van', 'de')"
+    )
+    not_names: list[str] = Field(
+        default_factory=list,
+        description="more label words that are titles or roles, never names (besides "
+        "pipeline/resources/not_names.<language>.txt)",
+    )
+    placeholders: dict[str, str] = Field(
+        default_factory=lambda: {
+            "person": "[NAAM]",
+            "place": "[PLAATS]",
+            "organisation": "[ORGANISATIE]",
+            "other": "[ANONIEM]",
+        }
+    )
+
+
+# spaCy's trained pipelines are <lang>_core_news_* except for English and Chinese (web text)
+_WEB_MODELS = ("en", "zh")
+
+
+class NlpConfig(Section):
+    """spaCy pipeline: a trained one when installed, else blank + sentencizer + lookup lemmas."""
+
+    model: str | None = Field(
+        None,
+        description="spaCy pipeline; empty: the study language's (nl_core_news_md, "
+        "en_core_web_md, else <language>_core_news_md)",
+    )
+    batch_size: int = Field(256, ge=1)
+    markers: str = Field(
+        "codebooks/markers.yaml", description="discourse marker file, relative to the workspace"
+    )
+
+    def model_for(self, language: str) -> str:
+        """The pipeline to ask for: ``model`` when set, else the language's medium pipeline,
+        so an English study never gets the Dutch one by default."""
+        if self.model:
+            return self.model
+        kind = "web" if language in _WEB_MODELS else "news"
+        return f"{language}_core_{kind}_md"
+
+
+class TopicsConfig(Section):
+    """Candidate topics (BERTopic), components chosen by role; see pipeline/topics.py."""
+
+    unit: Literal["segment", "window"] = Field("segment", description="what a document is")
+    window_sentences: int = Field(3, ge=1, description="sentences per window (unit: window)")
+    embedding: Literal["tfidf-svd", "sentence-transformers"] = "tfidf-svd"
+    embedding_model: str | None = Field(None, description="sentence-transformers name/path")
+    svd_components: int = Field(50, ge=2)
+    reducer: Literal["auto", "umap", "pca"] = Field(
+        "auto", description="auto: PCA below small_corpus units, else UMAP"
+    )
+    n_neighbors: int = Field(10, ge=2)
+    n_components: int = Field(5, ge=2)
+    clusterer: Literal["auto", "hdbscan", "kmeans"] = Field(
+        "auto", description="auto: k-means below small_corpus units or when n_topics is set"
+    )
+    small_corpus: int = Field(
+        500, ge=0, description="below this many units, auto means PCA + k-means (stable)"
+    )
+    min_cluster_size: int = Field(5, ge=2)
+    n_topics: int | None = Field(None, ge=2, description="k-means: number of topics")
+    representation: Literal["ctfidf", "mmr", "keybert"] = Field(
+        "keybert", description="keybert: c-TF-IDF words reranked by the topic's documents"
+    )
+    diversity: float = Field(0.3, ge=0, le=1, description="MMR: 0 = pure c-TF-IDF")
+    outliers: Literal["keep", "reduce"] = Field(
+        "keep", description="keep: report topic -1; reduce: reassign by c-TF-IDF"
+    )
+    top_words: int = Field(10, ge=3)
+    representatives: int = Field(3, ge=1)
+    random_state: int = 42
+    stability_seed: int = Field(7, description="second seed for the stability check")
+    include_facilitator: bool = False
+    min_tokens: int = Field(4, ge=1, description="units with fewer content words are outliers")
+
+
+class SuggestConfig(Section):
+    """Machine code suggestions from a round's codebook."""
+
+    similarity: Literal["tfidf", "sentence-transformers", "none"] = Field(
+        "tfidf", description="similarity backend; tfidf works offline"
+    )
+    embedding_model: str | None = Field(
+        None, description="sentence-transformers model name or local folder"
+    )
+    min_similarity: float = Field(0.2, ge=0, le=1)
+    top_k: int = Field(2, ge=1, description="similarity suggestions per segment")
+
+
+class ReportConfig(Section):
+    """Report: privacy switches and which round to report."""
+
+    round: int = Field(1, ge=1)
+    quotes: bool = Field(False, description="show pseudonymised verbatim text (opt-in)")
+    thin_segments: int = Field(3, ge=1, description="fewer segments than this: a thin theme")
+    thin_speakers: int = Field(2, ge=1, description="fewer speakers than this: a thin theme")
+    coding_basis: str = Field(
+        "settled",
+        pattern=r"^(settled|union|intersection|coder:\S.*)$",
+        description="which human codes count: settled (adjudicated, else what every coder "
+        "who coded the segment agrees on), union, intersection, or coder:<name>",
+    )
+
+    @field_validator("coding_basis")
+    @classmethod
+    def _not_the_adjudication(cls, value: str) -> str:
+        if value == f"coder:{ADJUDICATION}":
+            raise ValueError(
+                "the adjudication is not a coder: 'settled' already takes its codes first"
+            )
+        return value
+
+
+class ExportConfig(Section):
+    """Exports (``cda export``, ``make export``): what leaves the pipeline for other tools."""
+
+    audio: bool = Field(
+        False, description="put the recordings' audio into .qdpx (a voice identifies people)"
+    )
+
+
+class LabelStudioConfig(Section):
+    """Label Studio: the local server and how coding rounds are pushed and pulled."""
+
+    port: int = Field(8080, ge=1024, le=65535, description="port of `make labelstudio` (127.0.0.1)")
+    url: str | None = Field(
+        None,
+        description="a server elsewhere; default http://127.0.0.1:<port>. "
+        "LABEL_STUDIO_URL in the environment or .env wins",
+    )
+    executable: str | None = Field(
+        None, description="label-studio command; default .venvs/labelstudio/bin/label-studio"
+    )
+    coders: list[str] = Field(["A"], min_length=1, description="coders of rounds not in `rounds`")
+    rounds: dict[int, list[str]] = Field(
+        default_factory=dict, description="coders per round, e.g. {2: [A, B]}: one project each"
+    )
+    context_turns: int = Field(2, ge=0, description="turns shown before and after the segment")
+    include_facilitator: bool = Field(False, description="facilitator turns as tasks too")
+    audio: Literal["clip", "recording", "none"] = Field(
+        "clip", description="clip: the segment cut with ffmpeg; recording: the whole file"
+    )
+    min_score: float = Field(0.0, ge=0, le=1, description="suggestions below this stay out")
+    batch_size: int = Field(500, ge=1, description="tasks per import request")
+    retries: int = Field(4, ge=0, description="retries of a failed request, with back-off")
+    timeout: float = Field(120.0, gt=0, description="seconds per request")
+    startup_timeout: float = Field(240.0, gt=0, description="seconds to wait for /health")
+
+    def coders_for(self, round_no: int) -> list[str]:
+        return self.rounds.get(round_no, self.coders)
+
+    @field_validator("coders", "rounds")
+    @classmethod
+    def _names(cls, value):
+        lists = value.values() if isinstance(value, dict) else [value]
+        for names in lists:
+            if len(set(names)) != len(names) or any(not str(n).strip() for n in names):
+                raise ValueError("coder names must be unique and non-empty")
+            if ADJUDICATION in names:
+                raise ValueError(f"'{ADJUDICATION}' is reserved for the adjudication project")
+        return value
+
+
+class StudyConfig(Section):
+    """The whole ``cda.yaml``."""
+
+    study: str
+    language: str = "nl"
+    groups: list[str] = Field(min_length=1)
+    transcribe: TranscribeConfig = Field(default_factory=TranscribeConfig)
+    import_: ImportConfig = Field(default_factory=ImportConfig, alias="import")
+    pseudonymise: PseudonymiseConfig = Field(default_factory=PseudonymiseConfig)
+    nlp: NlpConfig = Field(default_factory=NlpConfig)
+    topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    suggest: SuggestConfig = Field(default_factory=SuggestConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    labelstudio: LabelStudioConfig = Field(default_factory=LabelStudioConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("study")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not value.strip() or any(ch.isspace() for ch in value):
+            raise ValueError("must be a non-empty slug without spaces, e.g. digitalisering-cohesie")
+        return value
+
+
+ADJUDICATION = "adjudication"  # the coder name of a round's adjudication project
+
+STAGES = (
+    "ingest",
+    "transcribe",
+    "import",
+    "pseudonymise",
+    "nlp",
+    "topics",
+    "suggest",
+    "agreement",
+    "report",
+)
+
+
+def load_config(ws: Workspace) -> StudyConfig:
+    """Load and validate the workspace's ``cda.yaml``."""
+    if not ws.config_file.exists():
+        raise CdaError(
+            f"no {ws.config_file.name} in workspace {ws.root}",
+            hint=f"run `cda init --workspace {ws.root}` to create one",
+        )
+    return yamlfile.load_model(StudyConfig, ws.config_file)
+
+
+def section(config: StudyConfig, stage: str) -> Section | None:
+    return {
+        "transcribe": config.transcribe,
+        "import": config.import_,
+        "pseudonymise": config.pseudonymise,
+        "nlp": config.nlp,
+        "topics": config.topics,
+        "suggest": config.suggest,
+        "report": config.report,
+    }.get(stage)
+
+
+def stage_snapshot(config: StudyConfig, stage: str) -> str:
+    """The settings a stage depends on, as canonical JSON (study-level fields included)."""
+    part = section(config, stage)
+    payload = {
+        "study": config.study,
+        "language": config.language,
+        "groups": config.groups,
+        stage: part.model_dump(mode="json") if part is not None else None,
+    }
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

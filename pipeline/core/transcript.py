@@ -1,0 +1,164 @@
+"""The one conversion from parsed turns to the ``segments``/``words`` contracts.
+
+Every importer (and the transcribe stage, which imports WhisperX's JSON) produces a list of
+:class:`Turn`; :func:`check_turns` rejects impossible input with the file and line, and
+:func:`to_tables` assigns stable segment ids and builds the tables. Keeping this in one place
+means an imported transcript and a machine transcript can never diverge in shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipeline.core.errors import CdaError
+from pipeline.core.schemas import SEGMENTS, WORDS
+from pipeline.core.timing import overlaps
+
+UNKNOWN_SPEAKER = "unknown"
+
+
+@dataclass(frozen=True)
+class Word:
+    """A timed word, as WhisperX's aligner returns it (times and score may be missing)."""
+
+    word: str
+    start: float | None = None
+    end: float | None = None
+    score: float | None = None
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker turn or subtitle cue; ``line`` locates it in the source for error messages."""
+
+    speaker: str | None
+    text: str
+    start: float | None = None
+    end: float | None = None
+    line: str = "?"
+    words: tuple[Word, ...] = field(default_factory=tuple)
+
+
+def _bad(path: str, turn: Turn, problem: str, hint: str) -> CdaError:
+    return CdaError(f"{path}:{turn.line}: {problem}", hint=hint)
+
+
+def check_turns(
+    turns: list[Turn],
+    *,
+    path: str,
+    max_overlap: float | None = None,
+    require_speakers: bool = True,
+) -> None:
+    """Reject a transcript that would corrupt the analysis; nothing is written if this raises.
+
+    Checks: at least one turn, no empty text, speaker markers present, and only timing that is
+    impossible: a time that is negative or not a number, an end before its start, or a start
+    before an earlier turn's start. Overlapping speech is normal in conversation and is kept
+    as data (the ``overlap`` column, see :mod:`pipeline.core.timing`); only when ``max_overlap`` is
+    set (``import.max_overlap``, opt-in) is a turn refused that overlaps earlier turns by more
+    than that many seconds, for transcripts known to have none.
+    """
+    if not turns:
+        raise CdaError(f"{path}: no turns found", hint="is this the right file and format?")
+    if require_speakers and all(not t.speaker for t in turns):
+        raise CdaError(
+            f"{path}:{turns[0].line}: no speaker markers found",
+            hint="mark turns as 'Name: text' (or <v Name> in WebVTT), or pass --no-speakers "
+            "to import every turn as speaker 'unknown'",
+        )
+    last_start: float | None = None
+    for turn in turns:
+        if not turn.text.strip():
+            raise _bad(path, turn, "empty text", "remove the turn or fill in what was said")
+        for name, value in (("start", turn.start), ("end", turn.end)):
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise _bad(path, turn, f"invalid {name} time {value}", "times are seconds >= 0")
+        if turn.start is not None and turn.end is not None and turn.end < turn.start:
+            raise _bad(
+                path,
+                turn,
+                f"end {turn.end:.3f}s is before start {turn.start:.3f}s",
+                "fix the timestamps",
+            )
+        if turn.start is not None:
+            if last_start is not None and turn.start < last_start:
+                raise _bad(
+                    path,
+                    turn,
+                    f"timestamps decrease ({turn.start:.3f}s after {last_start:.3f}s)",
+                    "turns must be in time order",
+                )
+            last_start = turn.start
+    if max_overlap is not None:
+        _check_max_overlap(turns, path=path, max_overlap=max_overlap)
+
+
+def _check_max_overlap(turns: list[Turn], *, path: str, max_overlap: float) -> None:
+    """The opt-in strictness of ``import.max_overlap``, on the same measure as the column."""
+    for turn, overlap in zip(turns, turn_overlaps(turns), strict=True):
+        if overlap is not None and overlap > max_overlap:
+            raise _bad(
+                path,
+                turn,
+                f"overlaps earlier turns by {overlap:.3f}s (starts {turn.start:.3f}s)",
+                f"fix the timestamps, or raise or remove import.max_overlap ({max_overlap}s) "
+                "in cda.yaml (without it, any overlap is accepted and counted)",
+            )
+
+
+def turn_overlaps(turns: list[Turn]) -> list[float | None]:
+    """Seconds each turn is spoken over earlier ones (:func:`pipeline.core.timing.overlaps`)."""
+    return overlaps((turn.start, turn.end) for turn in turns)
+
+
+def segment_id(recording_id: str, index: int) -> str:
+    """Stable id: the recording id plus the 1-based turn number, e.g. ``burgers-0042``."""
+    return f"{recording_id}-{index:04d}"
+
+
+def to_tables(
+    turns: list[Turn], *, recording_id: str, group: str, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build ``segments`` and ``words`` rows; speakers are still the source's labels here.
+
+    ``turns`` are one recording's, in order; each segment's ``overlap`` (seconds spoken over
+    earlier turns) is computed here, once, for every importer and the transcribe stage.
+    """
+    seg_rows = []
+    word_rows = []
+    for index, (turn, overlap) in enumerate(zip(turns, turn_overlaps(turns), strict=True), 1):
+        sid = segment_id(recording_id, index)
+        seg_rows.append(
+            {
+                "recording_id": recording_id,
+                "group": group,
+                "segment_id": sid,
+                "start": turn.start,
+                "end": turn.end,
+                "overlap": overlap,
+                "speaker": turn.speaker or UNKNOWN_SPEAKER,
+                "role": "unknown",
+                "text": " ".join(turn.text.split()),
+                "source": source,
+            }
+        )
+        for w_index, word in enumerate(w for w in turn.words if w.word.strip()):
+            word_rows.append(
+                {
+                    "segment_id": sid,
+                    "word_index": w_index,
+                    "word": word.word.strip(),
+                    "start": word.start,
+                    "end": word.end,
+                    "score": word.score,
+                    "speaker": word.speaker,
+                }
+            )
+    segments = pd.DataFrame(seg_rows, columns=SEGMENTS.names) if seg_rows else SEGMENTS.empty()
+    words = pd.DataFrame(word_rows, columns=WORDS.names) if word_rows else WORDS.empty()
+    return segments, words

@@ -1,0 +1,497 @@
+"""``cda import qdpx``: codings made in another QDA tool back into a round's ``codings.parquet``.
+
+A REFI-QDA project from ATLAS.ti, NVivo, MAXQDA, QualCoder (or our own ``cda export qdpx``) is
+read for its text sources, codes, users, coded selections and notes. Each text source is
+matched to a recording by finding the recording's segment texts in it, in order (whitespace
+may differ), so a transcript laid out differently by another tool still lines up. A selection
+then codes every segment it overlaps: the whole segment where it covers all of its text, a
+span (offsets in the segment's text) where it covers part.
+
+Nothing is guessed silently: selections outside any segment, sources that match no recording
+and codes the codebook lacks are reported, and the archive itself is never modified.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pandas as pd
+
+from pipeline.codebook import Codebook, load_round
+from pipeline.codings import refi
+from pipeline.codings.order import label_studio_coders, sort_codings
+from pipeline.core.config import StudyConfig
+from pipeline.core.errors import CdaError
+from pipeline.core.io import frame_of, read_table, validate, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import CODINGS, SEGMENTS
+
+log = logging.getLogger(__name__)
+
+NS = {"q": refi.PROJECT_NS}
+MIN_MATCHED = 0.5  # share of a recording's segments a source must contain to be its transcript
+_HINT = "export the project again from the QDA tool as a REFI-QDA project (.qdpx)"
+
+
+# reading the archive ----------------------------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    source: str
+    guid: str
+    start: int
+    end: int
+    codes: list[tuple[str, str | None, str | None]]  # code guid, creating user, creation time
+    user: str | None
+    stamp: str | None
+    notes: list[tuple[str, str | None]]  # memo text, its author
+
+
+@dataclass
+class Archive:
+    path: Path
+    texts: dict[str, str]  # source name -> plain text
+    selections: list[Selection]
+    codes: dict[str, str]  # code guid -> name
+    users: dict[str, str]  # user guid -> name
+    project_user: str | None
+    skipped_sources: list[str] = field(default_factory=list)
+
+
+def read_archive(path: Path) -> Archive:
+    """Parse a ``.qdpx``; structural problems are errors that name the archive and the element."""
+    if not path.is_file():
+        raise CdaError(f"{path} does not exist", hint="give the path of a .qdpx file")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise CdaError(f"{path}: not a QDPX archive (not a zip file)", hint=_HINT) from None
+    with zf:
+        names = {n.lower(): n for n in zf.namelist()}
+        qde = names.get("project.qde") or next(
+            (n for lower, n in names.items() if lower.endswith(".qde") and "/" not in lower), None
+        )
+        if qde is None:
+            raise CdaError(f"{path}: has no project.qde at its root", hint=_HINT)
+        try:
+            root = ET.fromstring(zf.read(qde))
+        except ET.ParseError as exc:
+            line, column = exc.position
+            raise CdaError(
+                f"{path}: {qde} is not well-formed XML (line {line}, column {column})", hint=_HINT
+            ) from None
+        except zipfile.BadZipFile as exc:
+            raise CdaError(f"{path}: {qde} cannot be read ({exc})", hint=_HINT) from None
+        if root.tag != f"{{{refi.PROJECT_NS}}}Project":
+            raise CdaError(
+                f"{path}: {qde} is not a REFI-QDA project (root element {root.tag}, expected "
+                f"Project in {refi.PROJECT_NS})",
+                hint=_HINT,
+            )
+        return _parse(path, root, zf, names)
+
+
+def _parse(path: Path, root: ET.Element, zf: zipfile.ZipFile, names: dict[str, str]) -> Archive:
+    where = f"{path}: project.qde"
+    codes = {}
+    for code in root.iterfind(".//q:CodeBook//q:Code", NS):
+        codes[_guid(code, "guid", where, "Code")] = _attr(code, "name", where, "Code")
+    users = {
+        _guid(u, "guid", where, "User"): u.get("name") or u.get("id") or u.get("guid")
+        for u in root.iterfind("q:Users/q:User", NS)
+    }
+    notes = {}
+    for note in root.iterfind("q:Notes/q:Note", NS):
+        text = _plain_text(note, zf, names, f"{where}: Note {note.get('guid')}")
+        notes[_guid(note, "guid", where, "Note")] = (text, note.get("creatingUser"))
+    archive = Archive(path, {}, [], codes, users, root.get("creatingUserGUID"))
+    for source in root.iterfind("q:Sources/q:TextSource", NS):
+        name = source.get("name") or _guid(source, "guid", where, "TextSource")
+        label = f"{where}: TextSource '{name}'"
+        text = _plain_text(source, zf, names, label)
+        if text is None:
+            archive.skipped_sources.append(f"{name} (its text is outside the archive)")
+            continue
+        if name in archive.texts:
+            raise CdaError(f"{label}: two text sources have this name", hint="rename one")
+        archive.texts[name] = text
+        for sel in source.iterfind("q:PlainTextSelection", NS):
+            archive.selections.append(_selection(sel, name, text, label, codes, notes))
+    for kind in ("PictureSource", "PDFSource", "AudioSource", "VideoSource"):
+        for other in root.iterfind(f"q:Sources/q:{kind}", NS):
+            if other.find(".//q:Coding", NS) is not None:  # codings this import cannot place
+                archive.skipped_sources.append(f"{other.get('name')} ({kind})")
+    return archive
+
+
+def _selection(sel, name: str, text: str, label: str, codes: dict, notes: dict) -> Selection:
+    guid = _guid(sel, "guid", label, "PlainTextSelection")
+    where = f"{label}, PlainTextSelection {guid}"
+    start, end = (_int(sel, attr, where) for attr in ("startPosition", "endPosition"))
+    if not 0 <= start < end <= len(text):
+        raise CdaError(
+            f"{where}: positions {start}-{end} lie outside its text (0-{len(text)})",
+            hint="the selection and its source disagree; export the project again",
+        )
+    coded = []
+    for coding in sel.iterfind("q:Coding", NS):
+        ref = coding.find("q:CodeRef", NS)
+        target = _guid(ref, "targetGUID", where, "CodeRef") if ref is not None else None
+        if target not in codes:
+            raise CdaError(
+                f"{where}: a Coding refers to code {target}, which is not in the CodeBook",
+                hint=_HINT,
+            )
+        coded.append((target, coding.get("creatingUser"), coding.get("creationDateTime")))
+    memos = []
+    for ref in [*sel.iterfind("q:NoteRef", NS), *sel.iterfind("q:Coding/q:NoteRef", NS)]:
+        target = _guid(ref, "targetGUID", where, "NoteRef")
+        note = notes.get(target)
+        if note and note[0] and note[0].strip():
+            memos.append(note)
+    description = sel.findtext("q:Description", default="", namespaces=NS).strip()
+    if description:
+        memos.append((description, sel.get("creatingUser")))
+    stamp = sel.get("modifiedDateTime") or sel.get("creationDateTime")
+    return Selection(name, guid, start, end, coded, sel.get("creatingUser"), stamp, memos)
+
+
+def _plain_text(element, zf, names: dict[str, str], label: str) -> str | None:
+    """A source's or note's text: ``PlainTextContent`` or an ``internal://`` file; None when
+    it lives outside the archive (the caller reports or skips it)."""
+    content = element.find("q:PlainTextContent", NS)
+    if content is not None:
+        return content.text or ""
+    target = element.get("plainTextPath")
+    if not target or not target.startswith("internal://"):
+        return None
+    member = posixpath.join("sources", target.removeprefix("internal://"))
+    real = names.get(member.lower())
+    if real is None:
+        raise CdaError(f"{label}: its text {member} is missing from the archive", hint=_HINT)
+    try:
+        return zf.read(real).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CdaError(
+            f"{label}: {member} is not UTF-8 text (byte {exc.start})", hint=_HINT
+        ) from None
+
+
+_GUID = re.compile(r"\{?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}?")
+
+
+def _attr(element: ET.Element, attr: str, where: str, tag: str) -> str:
+    value = element.get(attr)
+    if not value:
+        raise CdaError(f"{where}: a {tag} has no {attr}", hint=_HINT)
+    return value
+
+
+def _guid(element: ET.Element, attr: str, where: str, tag: str) -> str:
+    value = _attr(element, attr, where, tag)
+    if not _GUID.fullmatch(value):
+        raise CdaError(f"{where}: {tag} {attr} '{value}' is not a GUID", hint=_HINT)
+    return value.strip("{}").upper()
+
+
+def _int(element: ET.Element, attr: str, where: str) -> int:
+    value = _attr(element, attr, where, "PlainTextSelection")
+    try:
+        return int(value)
+    except ValueError:
+        raise CdaError(f"{where}: {attr} '{value}' is not a whole number", hint=_HINT) from None
+
+
+# matching sources to segments -------------------------------------------------------------------
+
+
+class Squeezed:
+    """Text with every run of whitespace as one space, and where each character came from."""
+
+    def __init__(self, text: str):
+        chars, origin = [], []
+        for i, ch in enumerate(text):
+            if ch.isspace():
+                if chars and chars[-1] == " ":
+                    continue
+                ch = " "
+            chars.append(ch)
+            origin.append(i)
+        self.text = "".join(chars)
+        self.origin = origin
+        self.length = len(text)
+
+    def to_original(self, i: int) -> int:
+        return self.origin[i] if i < len(self.origin) else self.length
+
+    def from_original(self, pos: int) -> int:
+        """The squeezed index of an original position (the first character at or after it)."""
+        return bisect.bisect_left(self.origin, pos)
+
+
+@dataclass
+class Placed:
+    segment_id: str
+    text: str
+    start: int  # in the source's text
+    end: int
+
+
+def locate(text: str, segments: pd.DataFrame) -> list[Placed]:
+    """Where each segment's text sits in ``text``, found in time order; unfound ones are left
+    out (a source may hold part of a recording, or a tool may have edited a turn)."""
+    hay = Squeezed(text)
+    placed, cursor = [], 0
+    ordered = segments.sort_values(["start", "segment_id"], na_position="last", kind="stable")
+    for row in ordered.itertuples():
+        needle = Squeezed(row.text).text.strip()
+        found = hay.text.find(needle, cursor) if needle else -1
+        if found < 0:
+            continue
+        start = hay.to_original(found)
+        end = hay.to_original(found + len(needle) - 1) + 1
+        placed.append(Placed(row.segment_id, row.text, start, end))
+        cursor = found + len(needle)
+    return placed
+
+
+def segment_offset(text: str, piece: str, pos: int) -> int:
+    """The offset in a segment's ``text`` of position ``pos`` in ``piece`` (the same text as it
+    appears in a source, perhaps with other whitespace)."""
+    if piece == text:
+        return pos
+    squeezed_piece, squeezed_text = Squeezed(piece), Squeezed(text)
+    lead = len(squeezed_text.text) - len(squeezed_text.text.lstrip())
+    return squeezed_text.to_original(squeezed_piece.from_original(pos) + lead)
+
+
+def match_sources(archive: Archive, segments: pd.DataFrame) -> tuple[dict[str, list], list[str]]:
+    """Each text source's recording (by name when it is a recording id, else by content)."""
+    matched, unmatched = {}, []
+    by_recording = dict(list(segments.groupby("recording_id", sort=True)))
+    for name, text in archive.texts.items():
+        candidates = [name] if name in by_recording else list(by_recording)
+        best = max(
+            ((len(placed := locate(text, by_recording[r])), r, placed) for r in candidates),
+            default=(0, None, []),
+            key=lambda t: t[0],
+        )
+        count, recording, placed = best
+        if recording is None or count < MIN_MATCHED * len(by_recording[recording]):
+            unmatched.append(name)
+            continue
+        matched[name] = placed
+    return matched, unmatched
+
+
+# selections to codings --------------------------------------------------------------------------
+
+
+@dataclass
+class Imported:
+    table: pd.DataFrame
+    unmatched_selections: list[str]
+    unmatched_sources: list[str]
+    skipped_sources: list[str]
+    unknown_codes: dict[str, int]
+
+
+def codings(archive: Archive, segments: pd.DataFrame, book: Codebook, *, coder: str | None):
+    """The archive's codings as ``codings.v2`` rows (origin ``qdpx:<archive name>``)."""
+    matched, unmatched_sources = match_sources(archive, segments)
+    code_ids = _code_ids(archive, book)
+    rows, lost = [], []
+    ends = {name: [p.end for p in placed] for name, placed in matched.items()}
+    for sel in archive.selections:
+        placed = matched.get(sel.source)
+        if placed is None:
+            continue
+        hits = _overlapping(placed, ends[sel.source], sel.start, sel.end)
+        if not hits:
+            text = archive.texts[sel.source][sel.start : sel.end]
+            lost.append(f"{sel.source} {sel.start}-{sel.end} {text[:40]!r}")
+            continue
+        for p in hits:
+            piece = archive.texts[sel.source][p.start : p.end]
+            s = segment_offset(p.text, piece, max(sel.start, p.start) - p.start)
+            e = segment_offset(p.text, piece, min(sel.end, p.end) - p.start)
+            whole = not p.text[:s].strip() and not p.text[e:].strip()
+            span = {} if whole else {"span_start": s, "span_end": e, "span_text": p.text[s:e]}
+            for code_guid, user, stamp in sel.codes:
+                author = _coder(archive, coder, user or sel.user, sel)
+                rows.append({"segment_id": p.segment_id, "coder": author,
+                             "code": code_ids[code_guid], "updated_at": stamp or sel.stamp,
+                             **span})  # fmt: skip
+            for memo, user in sel.notes:
+                author = _coder(archive, coder, user or sel.user, sel)
+                rows.append({"segment_id": p.segment_id, "coder": author, "memo": memo})
+    table = _rows_to_table(rows, book, f"qdpx:{archive.path.name}")
+    unknown = table[~table["in_codebook"]]["code"].value_counts().to_dict()
+    return Imported(table, lost, unmatched_sources, archive.skipped_sources, unknown)
+
+
+def _overlapping(placed: list[Placed], ends: list[int], start: int, end: int) -> list[Placed]:
+    """The placed segments that overlap [start, end); ``placed`` is in text order, so a
+    binary search finds the first (a long transcript has thousands of segments)."""
+    hits = []
+    for p in placed[bisect.bisect_right(ends, start) :]:
+        if p.start >= end:
+            break
+        hits.append(p)
+    return hits
+
+
+def _code_ids(archive: Archive, book: Codebook) -> dict[str, str]:
+    """Code GUID -> code id: our own GUIDs, else a label or id equal to the code's name (case
+    and surrounding space aside), else the name itself (reported as not in the codebook)."""
+    ours = {refi.code_guid(book.study, c.id): c.id for c in book.codes}
+    by_name = {}
+    for code in book.codes:
+        by_name.setdefault(code.label.strip().casefold(), code.id)
+        by_name.setdefault(code.id.casefold(), code.id)
+    return {
+        guid: ours.get(guid) or by_name.get(name.strip().casefold()) or name.strip()
+        for guid, name in archive.codes.items()
+    }
+
+
+def _coder(archive: Archive, override: str | None, user: str | None, sel: Selection) -> str:
+    if override:
+        return override
+    user = user or archive.project_user
+    if user:
+        return archive.users.get(user.strip("{}").upper(), user)
+    raise CdaError(
+        f"{archive.path}: selection {sel.guid} in '{sel.source}' names no user, so its coder "
+        "is unknown",
+        hint="name the coder: cda import qdpx FILE --coder NAME",
+    )
+
+
+def _rows_to_table(rows: list[dict], book: Codebook, origin: str) -> pd.DataFrame:
+    """Memos join the codings of their coder and segment (as in a Label Studio annotation);
+    a memo without codes becomes an ``empty`` row."""
+    if not rows:
+        return CODINGS.empty()
+    frame = pd.DataFrame(rows)
+    for column in ("code", "memo", "span_start", "span_end", "span_text", "updated_at"):
+        if column not in frame:
+            frame[column] = None
+    memos = (
+        frame[frame["memo"].notna()]
+        .groupby(["segment_id", "coder"], sort=False)["memo"]
+        .agg(lambda m: "\n".join(dict.fromkeys(m)))
+    )
+    coded = frame[frame["code"].notna()].drop(columns="memo")
+    coded = coded.drop_duplicates(["segment_id", "coder", "code", "span_start", "span_end"])
+    memo_of = memos.to_dict()
+    keys = list(zip(coded["segment_id"], coded["coder"], strict=True))
+    coded = coded.assign(memo=[memo_of.get(k) for k in keys], status="coded")
+    lone = [{"segment_id": s, "coder": c, "memo": m, "status": "empty"}
+            for (s, c), m in memo_of.items() if (s, c) not in set(keys)]  # fmt: skip
+    parts = [f for f in (coded, pd.DataFrame(lone)) if len(f)]
+    table = pd.concat(parts, ignore_index=True)
+    table = frame_of(table, CODINGS, origin=origin)
+    table["in_codebook"] = table["code"].isna() | table["code"].isin(set(book.ids))
+    return validate(table, CODINGS, where=f"the codings of {origin}")
+
+
+# merging into the round -------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    imported: Imported
+    path: Path
+    replaced: int
+    written: bool
+
+
+def import_qdpx(
+    ws: Workspace,
+    config: StudyConfig,
+    archive_path: Path,
+    round_no: int,
+    *,
+    coder: str | None = None,
+    force: bool = False,
+) -> ImportResult:
+    """Read ``archive_path`` and put its codings into round ``round_no``'s ``codings.parquet``.
+
+    The archive's coders replace their own earlier imports. A coder who has a Label Studio
+    project in this round is refused, since the next pull would overwrite the imported rows:
+    name the archive's coder with ``--coder``.
+    """
+    loaded = load_round(ws, config, round_no)
+    segments = read_table(ws.segments, SEGMENTS)
+    imported = codings(read_archive(archive_path), segments, loaded.book, coder=coder)
+    table = imported.table
+    if table.empty:
+        raise CdaError(
+            f"{archive_path}: no coding lines up with a segment of {ws.display(ws.segments)}",
+            hint=_why_empty(imported),
+        )
+    path = ws.codings(round_no)
+    previous = read_table(path, CODINGS) if path.is_file() else CODINGS.empty()
+    coders = set(table["coder"])
+    ls_coders = label_studio_coders(ws, round_no)
+    ls_coders |= set(previous[previous["origin"] == "labelstudio"]["coder"])
+    clash = sorted(coders & ls_coders)
+    if clash:
+        raise CdaError(
+            f"{archive_path}: coder(s) {', '.join(clash)} code round {round_no} in Label Studio; "
+            "their codings there would overwrite these at the next pull",
+            hint="import them under another name: --coder NAME (one coder per archive)",
+        )
+    replaced = previous[previous["coder"].isin(coders)]
+    kept = previous[~previous["coder"].isin(coders)]
+    merged = validate(pd.concat([f for f in (kept, table) if len(f)]), CODINGS, where=str(path))
+    merged = sort_codings(merged)
+    frozen = loaded.book.state == "closed" and path.is_file() and not force
+    if frozen and not merged.equals(previous):
+        raise CdaError(
+            f"round {round_no} is closed; importing would change its frozen codings",
+            hint="codings.parquet is unchanged; pass --force to import anyway",
+        )
+    written = write_table(merged, CODINGS, path, only_if_changed=True)
+    _warn(imported)
+    return ImportResult(imported, path, len(replaced), written)
+
+
+def _warn(got: Imported) -> None:
+    """Say what was left out, so nothing is dropped without the analyst knowing."""
+    for name in got.unmatched_sources:
+        log.warning("text source '%s' matches no recording of this workspace: not imported", name)
+    for name in got.skipped_sources:
+        log.warning("source %s: codings on it cannot be placed on a transcript, skipped", name)
+    if got.unmatched_selections:
+        more = " …" if len(got.unmatched_selections) > 5 else ""
+        log.warning(
+            "%d coded selection(s) lie outside every segment's text (on a speaker label, say) "
+            "and were not imported: %s%s", len(got.unmatched_selections),
+            "; ".join(got.unmatched_selections[:5]), more,
+        )  # fmt: skip
+    if got.unknown_codes:
+        log.warning(
+            "codes not in the round's codebook, kept: %s",
+            ", ".join(f"{c} ({n}×)" for c, n in got.unknown_codes.items()),
+        )
+
+
+def _why_empty(imported: Imported) -> str:
+    if imported.unmatched_sources:
+        return (
+            f"no text source matched a recording ({', '.join(imported.unmatched_sources)}): "
+            "import the transcripts the codings were made on first"
+        )
+    if imported.unmatched_selections:
+        return "the coded selections lie outside every segment's text"
+    return "the archive has no coded text selections"

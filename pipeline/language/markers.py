@@ -1,0 +1,214 @@
+"""Discourse markers: an editable, versioned YAML file compiled to spaCy matchers.
+
+CDA reads *how* things are said: who is "we" and who is "them", what must or may happen, how
+firmly claims are made, who is held responsible. The marker lists are the analyst's, not
+ours, so they live in ``codebooks/markers.yaml`` (seeded from ``resources/markers.<language>.
+yaml``, bundled for nl and en), validated with line numbers, and matched on lemmas so inflected
+forms count (folded, so a spelling with or without diacritics counts too). Markers are words of
+one language: a file whose ``language`` is not the study's is refused, and a study in a
+language without a marker set gets no markers (and the report says so) rather than another
+language's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+from pipeline.core import yamlfile
+from pipeline.core.errors import CdaError
+from pipeline.core.schemas import MARKERS
+from pipeline.language.fold import fold
+
+log = logging.getLogger(__name__)
+
+
+def bundled_name(language: str) -> str:
+    """Where the bundled marker set of ``language`` would be, inside the package."""
+    return f"resources/markers.{language}.yaml"
+
+
+class Marker(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    terms: list[str] = Field(default_factory=list)
+    patterns: list[list[dict[str, Any]]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> Marker:
+        if not self.terms and not self.patterns:
+            raise ValueError("a marker needs 'terms' or 'patterns'")
+        if any(not term.strip() for term in self.terms):
+            raise ValueError("empty term")
+        return self
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    markers: list[Marker] = Field(min_length=1)
+
+    @field_validator("markers")
+    @classmethod
+    def _unique(cls, markers: list[Marker]) -> list[Marker]:
+        seen: set[str] = set()
+        for marker in markers:
+            if marker.id in seen:
+                raise ValueError(f"duplicate marker id '{marker.id}'")
+            seen.add(marker.id)
+        return markers
+
+
+class MarkerSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1)
+    language: str
+    categories: dict[str, Category] = Field(min_length=1)
+
+
+def default_text(language: str) -> str | None:
+    """The bundled marker file of ``language``, or None when none ships for it."""
+    resource = resources.files("pipeline").joinpath(bundled_name(language))
+    return resource.read_text(encoding="utf-8") if resource.is_file() else None
+
+
+def no_markers_note(language: str) -> str:
+    """What provenance says when a study's language has no marker set."""
+    return (
+        f"no discourse markers for language '{language}' (no workspace marker file and none "
+        "bundled); write codebooks/markers.yaml with `language: " + language + "` to add them"
+    )
+
+
+def load_markers(
+    path: Path, *, language: str, shown: str | None = None
+) -> tuple[MarkerSet | None, str]:
+    """The workspace's marker file, else the bundled set of ``language``, else none.
+
+    Returns the set (None when ``language`` has none) and a provenance label (file as
+    ``shown``, version, content hash; or why there are no markers). A workspace file written
+    for another language is refused: its words would be counted in text they do not belong to.
+    """
+    where = shown or str(path)
+    if path.is_file():
+        data, lines = yamlfile.load(path)
+        spec = yamlfile.parse(MarkerSet, path, data, lines)
+        text = path.read_text(encoding="utf-8")
+        if spec.language.strip().lower() != language.strip().lower():
+            line = yamlfile.line_of(("language",), lines)
+            bundled = default_text(language) is not None
+            raise CdaError(
+                f"{where}:{line}: marker file is for language '{spec.language}', "
+                f"the study's language is '{language}'",
+                hint=(
+                    f"delete it and run `cda init` to get the bundled '{language}' set"
+                    if bundled
+                    else f"write markers for '{language}' (and set `language: {language}`), "
+                    "or delete the file to run without discourse markers"
+                ),
+            )
+    else:
+        text = default_text(language)
+        if text is None:
+            log.info("no %s and no bundled markers for '%s': markers skipped", where, language)
+            return None, no_markers_note(language)
+        log.info("no %s; using the bundled marker list (run `cda init` to get a copy)", where)
+        name = bundled_name(language)
+        data, lines = yamlfile.load_text(text, f"<bundled {name}>")
+        spec = yamlfile.parse(MarkerSet, Path(f"<bundled {name}>"), data, lines)
+        where = f"bundled {name}"
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return spec, f"{where} v{spec.version} ({digest})"
+
+
+def build_matchers(
+    entries: dict[str, tuple[list[str], list[list[dict[str, Any]]]]], nlp: Language
+) -> tuple[PhraseMatcher, Matcher]:
+    """Matchers for ``{key: (terms, patterns)}``: terms are lemmatised by ``nlp`` itself and
+    matched on folded lemmas (:func:`folded`: lower case, no diacritics, so "efficientie"
+    finds "efficiëntie" and back); patterns are raw spaCy Matcher patterns, matched on the doc
+    as parsed. Shared by markers and codes; run both with :func:`find`."""
+    phrases = PhraseMatcher(nlp.vocab, attr="ORTH")
+    matcher = Matcher(nlp.vocab, validate=True)
+    for key, (terms, patterns) in entries.items():
+        if terms:
+            phrases.add(key, [folded(doc) for doc in nlp.pipe(terms)])
+        if patterns:
+            try:
+                matcher.add(key, patterns)
+            except ValueError as exc:
+                raise CdaError(
+                    f"'{key}': invalid spaCy pattern ({str(exc).splitlines()[0]})",
+                    hint="see https://spacy.io/usage/rule-based-matching#matcher",
+                ) from None
+    return phrases, matcher
+
+
+def folded(doc: Doc) -> Doc:
+    """A shadow of ``doc`` whose words are its tokens' folded lemmas, token for token, so a
+    match's token offsets are valid in ``doc``. ``doc`` itself (often from the parse cache) is
+    left untouched."""
+    words = [fold(t.lemma_ or t.text) or t.text for t in doc]
+    return Doc(doc.vocab, words=words)
+
+
+def find(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[int, int, int]]:
+    """``(match_id, start, end)`` of both matchers in ``doc`` (terms on its folded lemmas)."""
+    hits = list(phrases(folded(doc))) if len(phrases) else []
+    return hits + (list(matcher(doc)) if len(matcher) else [])
+
+
+def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matcher]:
+    entries = {
+        f"{category}/{marker.id}": (marker.terms, marker.patterns)
+        for category, body in spec.categories.items()
+        for marker in body.markers
+    }
+    return build_matchers(entries, nlp)
+
+
+def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[str, Span]]:
+    """(category/marker, span) pairs; overlapping matches of one category keep the longest."""
+    found: dict[str, list[Span]] = {}
+    for match_id, start, end in find(doc, phrases, matcher):
+        key = doc.vocab.strings[match_id]
+        found.setdefault(key.split("/")[0], []).append(Span(doc, start, end, label=key))
+    spans = [span for group in found.values() for span in filter_spans(group)]
+    return sorted(((span.label_, span) for span in spans), key=lambda m: (m[1].start, m[0]))
+
+
+def marker_table(
+    segment_ids: list[str], docs: list[Doc], spec: MarkerSet, nlp: Language
+) -> pd.DataFrame:
+    phrases, matcher = compile_markers(spec, nlp)
+    rows = []
+    for sid, doc in zip(segment_ids, docs, strict=True):
+        sentence_of = {tok.i: s for s, sent in enumerate(doc.sents) for tok in sent}
+        for key, span in match_doc(doc, phrases, matcher):
+            category, marker = key.split("/")
+            rows.append(
+                {
+                    "segment_id": sid,
+                    "category": category,
+                    "marker": marker,
+                    "text": span.text,
+                    "lemma": " ".join(tok.lemma_ for tok in span),
+                    "sentence_index": sentence_of[span.start],
+                    "start_char": span.start_char,
+                    "end_char": span.end_char,
+                }
+            )
+    return pd.DataFrame(rows, columns=MARKERS.names) if rows else MARKERS.empty()

@@ -1,0 +1,115 @@
+"""The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment.
+
+A trained spaCy pipeline is used when installed (``nlp.model`` in cda.yaml, by default the
+study language's: ``nl_core_news_md``, ``en_core_web_md``, ...); otherwise
+``spacy.blank(language)`` with a sentencizer and the lookup lemmatizer from
+``spacy-lookups-data``, which runs offline but has no POS, entities or parses. A trained
+pipeline of another language is refused. ``data/interim/nlp.json`` records which one ran and
+why, so the report can say what that disables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from pipeline.core.config import StudyConfig
+from pipeline.core.io import write_table, write_text
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import MARKERS, SENTENCES, TOKENS
+from pipeline.language.markers import load_markers, marker_table
+from pipeline.language.parse import NlpInfo, keep_placeholders, segment_docs
+
+log = logging.getLogger(__name__)
+# spaCy logs "Created vocabulary" at INFO through its own handler; keep the CLI output clean.
+logging.getLogger("spacy").setLevel(logging.WARNING)
+
+
+# Pseudonymisation placeholders ([P03], [NAAM], [PLAATS]) must stay one non-alphabetic token:
+# split up, "plaats" and "naam" would turn into content words and topics. spaCy matches
+# special cases even with punctuation attached ("[PLAATS],"), unlike token_match.
+
+
+def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sentences and tokens tables of parsed segments."""
+    sent_rows, tok_rows = [], []
+    for sid, doc in zip(ids, docs, strict=True):
+        for s_index, sent in enumerate(doc.sents):
+            sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
+            for tok in sent:
+                if tok.is_space:
+                    continue
+                tok_rows.append(
+                    (
+                        sid,
+                        tok.i,
+                        s_index,
+                        tok.text,
+                        tok.lemma_ or tok.text.lower(),
+                        tok.pos_ or None,
+                        tok.is_stop,
+                        tok.is_punct,
+                        tok.is_alpha,
+                        tok.idx,
+                    )
+                )
+    sentences = pd.DataFrame(sent_rows, columns=SENTENCES.names)
+    tokens = pd.DataFrame(tok_rows, columns=TOKENS.names)
+    return sentences, tokens
+
+
+def analyse(
+    segments: pd.DataFrame, nlp: Language, *, batch_size: int = 256
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse segment texts in batches (no cache); return (sentences, tokens) tables."""
+    texts = segments["text"].tolist()
+    keep_placeholders(nlp, texts)
+    docs = list(nlp.pipe(texts, batch_size=batch_size))
+    return tables(segments["segment_id"].tolist(), docs)
+
+
+@dataclass(frozen=True)
+class NlpRun:
+    info: NlpInfo
+    parsed: int
+    cached: int
+    markers: int
+    markers_note: str | None = None  # why no markers were matched, when none could be
+
+
+def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
+    """Parse (or reuse) every segment, then write sentences, tokens and marker matches."""
+    markers_file = ws.root / config.nlp.markers
+    # first, so a marker file of the wrong language stops the stage before any parsing
+    spec, provenance = load_markers(
+        markers_file, language=config.language, shown=ws.display(markers_file)
+    )
+    result = segment_docs(ws, config)
+    segments, docs, nlp, info, parsed = (
+        result.segments,
+        result.docs,
+        result.nlp,
+        result.info,
+        result.parsed,
+    )
+    texts = segments["text"].tolist()
+    ids = segments["segment_id"].tolist()
+    sentences, tokens = tables(ids, docs)
+    # no marker set for the language: an empty table, and nlp.json says why
+    markers = marker_table(ids, docs, spec, nlp) if spec is not None else MARKERS.empty()
+    for frame, schema, path in (
+        (sentences, SENTENCES, ws.sentences),
+        (tokens, TOKENS, ws.tokens),
+        (markers, MARKERS, ws.markers),
+    ):
+        write_table(frame, schema, path, only_if_changed=True)
+    meta = {**info.__dict__, "markers": provenance}
+    write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
+    return NlpRun(
+        info, parsed, len(texts) - parsed, len(markers), provenance if spec is None else None
+    )

@@ -1,0 +1,262 @@
+"""The ``report`` stage: a self-contained HTML report of a coding round.
+
+Reads only pseudonymised tables (``data/interim``, ``data/processed``), never ``data/private``.
+Segments are cited by id, speaker pseudonym and timestamp; verbatim (pseudonymised) text is
+shown only when ``report.quotes`` is switched on. Everything is inline: the file opens offline
+and prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from pipeline import __version__
+from pipeline.core.citation import cite, clock
+from pipeline.core.config import StudyConfig, stage_snapshot
+from pipeline.core.io import read_csv, read_table, sha256_file, write_text
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import (
+    DOC_TOPICS,
+    MARKERS,
+    OLD_OUTLIER_LABEL,
+    OUTLIER,
+    REPLACEMENTS,
+    SEGMENTS,
+    TOKENS,
+    TOO_SHORT,
+    TOPICS,
+)
+from pipeline.language.corpus import words_per_segment
+from pipeline.report.themes import SHARE_OF, measure, theme_report
+
+
+def speaking_time(segments: pd.DataFrame) -> pd.Series:
+    return (segments["end"] - segments["start"]).clip(lower=0).fillna(0.0)
+
+
+def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None, int]:
+    """(turns spoken over earlier turns, their overlap in seconds, turns whose overlap is known)
+    of one recording.
+
+    From the segments' ``overlap`` column (:mod:`pipeline.core.timing`): the count of turns with
+    overlap > 0 and the sum of overlap, over the turns whose overlap is known (a turn after an
+    untimed one is not); (None, None, 0) when none is, e.g. a transcript without times. The
+    third number says how many turns the first two cover.
+    """
+    known = part["overlap"].dropna()
+    if known.empty:
+        return None, None, 0
+    return int((known > 0).sum()), round(float(known.sum()), 3), len(known)
+
+
+def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
+    """Per recording: turns, people, words (as everywhere in the report) and overlap."""
+    words = words_per_segment(tokens)
+    seg = segments.assign(words=segments["segment_id"].map(words).fillna(0).astype(int))
+    rows = []
+    for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
+        people = part[part["role"] == "participant"]["speaker"].nunique()
+        overlapping, overlap, known = overlap_summary(part)
+        rows.append(
+            {
+                "recording_id": rid,
+                "group": group,
+                "segments": len(part),
+                "participants": people,
+                "facilitator_turns": int((part["role"] == "facilitator").sum()),
+                "duration": clock(part["end"].max()),
+                "words": int(part["words"].sum()),
+                "overlapping_turns": overlapping,
+                "overlap_seconds": overlap,
+                "overlap_known": known,
+            }
+        )
+    return rows
+
+
+def speakers_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
+    """Turns, speaking time and words per speaker, and their share of the group's talk.
+
+    The share is of time when every participant turn is timed, else of words (see
+    :func:`pipeline.report.themes.measure`), so an untimed transcript is not "0 % of the time".
+    """
+    unit = measure(segments)
+    seg = segments.assign(
+        seconds=speaking_time(segments),
+        words=segments["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int),
+    )
+    group_total = seg.groupby("group")[unit].sum()
+    rows = []
+    for (group, speaker, role), part in seg.groupby(["group", "speaker", "role"], sort=True):
+        total = group_total.get(group, 0.0)
+        rows.append(
+            {
+                "group": group,
+                "speaker": speaker,
+                "role": role,
+                "turns": len(part),
+                "seconds": round(float(part["seconds"].sum())) if unit == "seconds" else None,
+                "words": int(part["words"].sum()),
+                "share": (float(part[unit].sum()) / total) if total else None,
+            }
+        )
+    return rows
+
+
+KINDS = {OUTLIER: "outliers", TOO_SHORT: "too short"}
+
+
+def topics_table(
+    topics: pd.DataFrame, doc_topics: pd.DataFrame, segments: pd.DataFrame, *, quotes: bool
+) -> tuple[list[dict], list[str]]:
+    """Rows of the report's topic table: topics by size, then outliers (-1), then too-short
+    units (-2), each with units per group and breadth (distinct speakers) per group."""
+    groups = sorted(segments["group"].unique())
+    merged = doc_topics.merge(segments[["segment_id", "group", "speaker"]], on="segment_id")
+    by_id = segments.set_index("segment_id", drop=False)
+    rows = []
+    ordered = topics.assign(_special=-topics["topic"].clip(upper=0)).sort_values(
+        ["_special", "size", "topic"], ascending=[True, False, True]
+    )
+    for topic in ordered.drop(columns="_special").itertuples(index=False):
+        members = merged[merged["topic"] == topic.topic]
+        per_group = {g: int((members["group"] == g).sum()) for g in groups}
+        breadth = {g: int(members[members["group"] == g]["speaker"].nunique()) for g in groups}
+        reps = [
+            cite(by_id.loc[s], quotes=quotes)
+            for s in filter(None, topic.representative_segments.split("; "))
+        ]
+        rows.append(
+            {
+                "topic": topic.topic,
+                "label": topic.label,
+                "keywords": topic.keywords,
+                "size": topic.size,
+                "per_group": per_group,
+                "breadth": breadth,
+                "representatives": reps,
+                "outlier": topic.topic < 0,
+                "kind": "outliers or too short"
+                if topic.label == OLD_OUTLIER_LABEL
+                else KINDS.get(topic.topic, "topic"),
+            }
+        )
+    return rows, groups
+
+
+def git_commit(path: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=path,
+            text=True,
+            capture_output=True,
+            check=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass(frozen=True)
+class Report:
+    path: Path
+    context: dict
+
+
+def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
+    """Everything the template shows, computed from pseudonymised tables only."""
+    segments = read_table(ws.segments, SEGMENTS)
+    tokens = read_table(ws.tokens, TOKENS)
+    topics = read_table(ws.topics(round_no), TOPICS)
+    doc_topics = read_table(ws.doc_topics(round_no), DOC_TOPICS)
+    replacements = read_csv(ws.replacements, REPLACEMENTS, required=False)
+    quotes = config.report.quotes
+    topic_rows, groups = topics_table(topics, doc_topics, segments, quotes=quotes)
+    markers = read_table(ws.markers, MARKERS) if ws.markers.is_file() else None
+    themes = theme_report(ws, config, round_no, segments, tokens, markers)
+    nlp_info_path = ws.interim / "nlp.json"
+    nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
+    inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
+    inputs += [
+        path
+        for path in (
+            ws.markers,
+            ws.suggestions(round_no),
+            ws.codings(round_no),
+            ws.agreement(round_no),
+        )
+        if path.is_file()
+    ]
+    if themes:
+        inputs.append(ws.root / themes["codebook"])
+    settings = {
+        stage: json.loads(stage_snapshot(config, stage))[stage]
+        for stage in ("transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
+    }
+    # The round this report is of (`cda report --round N`), not cda.yaml's default round.
+    settings["report"]["round"] = round_no
+    return {
+        "study": config.study,
+        "round": round_no,
+        "quotes": quotes,
+        "groups": groups,
+        "recordings": recordings_table(segments, tokens),
+        "speakers": speakers_table(segments, tokens),
+        "share_of": SHARE_OF[measure(segments)],
+        "topics": topic_rows,
+        "themes": themes,
+        "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
+        "min_tokens": config.topics.min_tokens,
+        "replacements": replacements.groupby("recording_id")["replacements"].sum().to_dict(),
+        "undiarised": sorted(
+            segments.loc[segments["speaker"] == "unknown", "recording_id"].unique()
+        ),
+        "provenance": {
+            "pipeline_version": __version__,
+            "commit": git_commit(Path(__file__).parent) or "unknown",
+            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "nlp": nlp_info,
+            "settings": json.dumps(settings, indent=1, ensure_ascii=False),
+            "config_sha256": hashlib.sha256(
+                json.dumps(settings, sort_keys=True).encode()
+            ).hexdigest()[:16],
+            "inputs": [{"file": ws.display(p), "sha256": sha256_file(p)[:16]} for p in inputs],
+        },
+    }
+
+
+def render(context: dict) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pipeline.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2").render(**context)
+
+
+def run_report(ws: Workspace, config: StudyConfig, *, round_no: int | None = None) -> Report:
+    """Build the round's report. Its old outputs are removed first: a report that fails to
+    build must not leave the previous one looking current."""
+    round_no = round_no or config.report.round
+    folder = ws.report_dir(round_no)
+    for name in STALE:
+        (folder / name).unlink(missing_ok=True)
+    context = build_context(ws, config, round_no)
+    path = folder / "index.html"
+    write_text(path, render(context))
+    return Report(path, context)
+
+
+STALE = ("index.html", "themes.csv", "themes.json", "framing.csv")

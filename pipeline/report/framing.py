@@ -1,0 +1,328 @@
+"""How a theme is talked about, and how differently each group talks about it.
+
+A CDA reader asks less *whether* a group raised a theme than *how*: who is "we" and "they",
+who is held responsible, how firmly claims are made. So besides the theme's own profile
+(against the rest of the participants' talk) everything is given **per group**, and groups are
+**contrasted within the theme**:
+
+- **markers** per group: matches of each category inside the theme, the group's words inside
+  the theme, the rate per 1,000 words, how many speakers used the category, and the group's
+  rate outside the theme as its baseline;
+- **key words** per group against the same theme in the other group(s) (G2 and log ratio from
+  :func:`pipeline.language.corpus.keyness`, used by at least two speakers);
+- **actors** per group: the actor markers inside the theme, with mentions and speakers;
+- **contrasts** for each pair of groups: every marker category and the strongest key words
+  either way, with counts, rates, log ratio (Hardie's 0.5 for zeros), G2 and a test over
+  *speakers*: each speaker who spoke on the theme contributes their own rate (per 1,000 words,
+  or per 1,000 content words for a word), compared by an exact permutation test and Cliff's
+  delta (:mod:`pipeline.report.stats`). These rows are ``framing.csv``.
+
+Definitions an analyst can recount by hand: *words* are tokens that are not punctuation
+(:func:`pipeline.language.corpus.words_per_segment`); *content words* are those keyness counts
+(:func:`pipeline.language.corpus.content_mask`); only participant segments count.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.core.citation import clock
+from pipeline.core.errors import CdaError
+from pipeline.language.corpus import (
+    content_mask,
+    keyness_of,
+    log_likelihood,
+    log_ratio,
+    words_per_segment,
+)
+from pipeline.report.stats import cliffs_delta, permutation_test
+
+CONTRAST_WORDS = 5  # key words per direction in a contrast
+
+
+@dataclass(frozen=True)
+class Talk:
+    """The participants' talk of one report, prepared once for every theme and group.
+
+    ``participants``: participant segments with their ``words``; ``content``: their content
+    tokens (see :func:`~.corpus.content_mask`) labelled with ``group`` and ``speaker``.
+    """
+
+    participants: pd.DataFrame
+    content: pd.DataFrame
+
+    @classmethod
+    def of(cls, participants: pd.DataFrame, tokens: pd.DataFrame, *, language: str = "nl") -> Talk:
+        seg = participants[participants["role"] != "facilitator"]
+        if "words" not in seg.columns:
+            counts = seg["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int)
+            seg = seg.assign(words=counts)
+        mine = tokens[tokens["segment_id"].isin(seg["segment_id"])]
+        meta = seg.set_index("segment_id")[["group", "speaker"]]
+        content = mine[content_mask(mine, language=language)][["segment_id", "lemma"]].join(
+            meta, on="segment_id"
+        )
+        return cls(seg.reset_index(drop=True), content.reset_index(drop=True))
+
+    def inside(self, members: set[str]) -> pd.Series:
+        return self.participants["segment_id"].isin(members)
+
+
+def theme_segments(assigned: pd.DataFrame, code: str) -> set[str]:
+    return set(assigned.loc[assigned["code"] == code, "segment_id"])
+
+
+# the theme against the rest -----------------------------------------------------------------
+
+
+def key_lemmas(talk: Talk, members: set[str], *, top: int = 8) -> list[dict]:
+    """The theme's most characteristic lemmas (overused against the other segments)."""
+    inside = talk.inside(members)
+    if not inside.any() or inside.all():
+        return []
+    labelled = talk.content.assign(
+        theme=np.where(talk.content["segment_id"].isin(members), "in", "out")
+    )
+    return _key_rows(labelled, "in", by="theme", top=top)
+
+
+def _key_rows(
+    content: pd.DataFrame, target: str, *, by: str, top: int, reference: str | None = None
+) -> list[dict]:
+    try:
+        table = keyness_of(content, target, reference=reference, by=by, min_freq=2, min_speakers=2)
+    except CdaError:  # no content words on one side: nothing is key
+        return []
+    return [
+        {
+            "lemma": r.lemma,
+            "freq": int(r.freq_target),
+            "freq_reference": int(r.freq_reference),
+            "speakers": int(r.speakers),
+            "g2": round(r.g2, 1),
+            "log_ratio": round(r.log_ratio, 2),
+        }
+        for r in table.head(top).itertuples()
+    ]
+
+
+def marker_rates(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[dict]:
+    """Per marker category: matches per 1,000 words inside the theme and in the rest."""
+    words = talk.participants["words"]
+    inside = talk.inside(members).to_numpy()
+    size_in, size_out = int(words[inside].sum()), int(words[~inside].sum())
+    found = markers[markers["segment_id"].isin(talk.participants["segment_id"])]
+    rows = []
+    for category, part in found.groupby("category", sort=True):
+        n_in = int(part["segment_id"].isin(members).sum())
+        n_out = len(part) - n_in
+        rate_in = 1000 * n_in / size_in if size_in else float("nan")
+        rate_out = 1000 * n_out / size_out if size_out else float("nan")
+        rows.append(
+            {
+                "category": category,
+                "in_theme": n_in,
+                "per_1000_theme": rate_in,
+                "per_1000_rest": rate_out,
+                "ratio": rate_in / rate_out if rate_out else float("nan"),
+            }
+        )
+    return rows
+
+
+def first_mentions(segments: pd.DataFrame, members: set[str]) -> list[dict]:
+    """Per recording: who raised the theme first, when, and how many participants took it up."""
+    rows = []
+    ordered = segments.sort_values(["recording_id", "segment_id"])
+    for recording, turns in ordered.groupby("recording_id", sort=True):
+        hits = turns[turns["segment_id"].isin(members)]
+        if hits.empty:
+            continue
+        first = hits.iloc[0]
+        later = hits.iloc[1:]
+        taken_up = later[(later["role"] != "facilitator") & (later["speaker"] != first["speaker"])]
+        rows.append(
+            {
+                "recording_id": recording,
+                "segment_id": first["segment_id"],
+                "speaker": first["speaker"],
+                "role": first["role"],
+                "time": clock(first["start"]),
+                "taken_up_by": int(taken_up["speaker"].nunique()),
+            }
+        )
+    return rows
+
+
+# per group ----------------------------------------------------------------------------------
+
+
+def group_markers(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[dict]:
+    """Per group that raised the theme, per marker category: count, words, rate, speakers."""
+    seg = talk.participants.assign(inside=talk.inside(members))
+    found = markers.merge(seg[["segment_id", "group", "speaker", "inside"]], on="segment_id")
+    categories = sorted(found["category"].unique())
+    rows = []
+    for group, part in seg.groupby("group", sort=True):
+        words_in = int(part.loc[part["inside"], "words"].sum())
+        if not words_in:
+            continue
+        words_out = int(part.loc[~part["inside"], "words"].sum())
+        mine = found[found["group"] == group]
+        for category in categories:
+            hits = mine[mine["category"] == category]
+            n_in = int(hits["inside"].sum())
+            n_out = len(hits) - n_in
+            rows.append(
+                {
+                    "group": group,
+                    "category": category,
+                    "count": n_in,
+                    "words": words_in,
+                    "per_1000": 1000 * n_in / words_in,
+                    "speakers": int(hits.loc[hits["inside"], "speaker"].nunique()),
+                    "per_1000_rest": 1000 * n_out / words_out if words_out else float("nan"),
+                }
+            )
+    return rows
+
+
+def group_key_words(talk: Talk, members: set[str], *, top: int = 8) -> dict[str, list[dict]]:
+    """Per group: key lemmas of its theme segments against the same theme in the other groups."""
+    groups = sorted(talk.participants.loc[talk.inside(members), "group"].unique())
+    if len(groups) < 2:
+        return {}
+    content = talk.content[talk.content["segment_id"].isin(members)]
+    return {group: _key_rows(content, group, by="group", top=top) for group in groups}
+
+
+def group_actors(
+    talk: Talk, markers: pd.DataFrame, members: set[str], *, top: int = 6
+) -> dict[str, list[dict]]:
+    """Per group: the actors mentioned inside the theme, with mentions and speakers."""
+    seg = talk.participants[talk.inside(members)][["segment_id", "group", "speaker"]]
+    found = markers[markers["category"] == "actor"].merge(seg, on="segment_id")
+    out = {}
+    for group, part in found.groupby("group", sort=True):
+        counts = part.groupby("lemma").agg(
+            mentions=("lemma", "size"), speakers=("speaker", "nunique")
+        )
+        counts = counts.sort_values(["mentions", "speakers"], ascending=False, kind="stable")
+        out[group] = [
+            {"actor": lemma, "mentions": int(r.mentions), "speakers": int(r.speakers)}
+            for lemma, r in counts.head(top).iterrows()
+        ]
+    return out
+
+
+# contrasts ----------------------------------------------------------------------------------
+
+
+def _per_speaker(counts: pd.Series, sizes: pd.Series) -> np.ndarray:
+    """Each speaker's rate per 1,000 (``sizes``: the speaker's words; speakers with none out)."""
+    sizes = sizes[sizes > 0]
+    return (1000 * counts.reindex(sizes.index, fill_value=0) / sizes).to_numpy(float)
+
+
+def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
+    """One marker category or lemma, group a against group b, with the speaker-level test."""
+    rates_a = _per_speaker(a["by_speaker"], a["sizes"])
+    rates_b = _per_speaker(b["by_speaker"], b["sizes"])
+    return {
+        "kind": kind,
+        "item": item,
+        "count_a": a["count"],
+        "count_b": b["count"],
+        "size_a": a["size"],
+        "size_b": b["size"],
+        "per_1000_a": 1000 * a["count"] / a["size"],
+        "per_1000_b": 1000 * b["count"] / b["size"],
+        "users_a": int((a["by_speaker"] > 0).sum()),
+        "users_b": int((b["by_speaker"] > 0).sum()),
+        "speakers_a": len(rates_a),
+        "speakers_b": len(rates_b),
+        "log_ratio": log_ratio(a["count"], b["count"], a["size"], b["size"]),
+        "g2": log_likelihood(a["count"], b["count"], a["size"], b["size"]),
+        "cliffs_delta": cliffs_delta(rates_a, rates_b),
+        "p_value": permutation_test(rates_a, rates_b, seed=seed),
+    }
+
+
+def contrasts(
+    talk: Talk,
+    markers: pd.DataFrame | None,
+    members: set[str],
+    *,
+    seed: int = 0,
+    top_words: int = CONTRAST_WORDS,
+) -> list[dict]:
+    """Markers and words of the theme, each pair of groups that both raised it (framing.csv).
+
+    Markers: every category found in the theme. Words: the ``top_words`` key lemmas each way
+    (content lemmas with 2+ occurrences, used by 2+ speakers of the group that overuses them,
+    by G2). Rows are sorted by G2 within each kind, so the biggest differences come first.
+    """
+    seg = talk.participants[talk.inside(members)]
+    groups = sorted(g for g, part in seg.groupby("group") if part["words"].sum() > 0)
+    if len(groups) < 2:
+        return []
+    content = talk.content[talk.content["segment_id"].isin(members)]
+    found = (
+        markers[markers["segment_id"].isin(seg["segment_id"])]
+        if markers is not None
+        else pd.DataFrame(columns=["segment_id", "category"])
+    )
+    meta = seg.set_index("segment_id")[["group", "speaker"]]
+    found = found[["segment_id", "category"]].join(meta, on="segment_id")
+
+    def by_group(sizes: pd.Series) -> dict[str, pd.Series]:
+        return {g: part.droplevel(0) for g, part in sizes.groupby(level=0)}
+
+    word_sizes = by_group(seg.groupby(["group", "speaker"])["words"].sum())
+    content_sizes = by_group(content.groupby(["group", "speaker"]).size())
+
+    def side(hits: pd.DataFrame, group: str, sizes: dict[str, pd.Series]) -> dict:
+        mine = hits[hits["group"] == group]
+        group_sizes = sizes.get(group, pd.Series(dtype=float))
+        return {
+            "count": len(mine),
+            "size": int(group_sizes.sum()),
+            "by_speaker": mine.groupby("speaker").size(),
+            "sizes": group_sizes,
+        }
+
+    rows = []
+    for a, b in itertools.combinations(groups, 2):
+        pair = {"group_a": a, "group_b": b}
+        marker_rows = [
+            _contrast_row(
+                "marker", category, side(hits, a, word_sizes), side(hits, b, word_sizes), seed=seed
+            )
+            for category, hits in found.groupby("category", sort=True)
+        ]
+        word_rows = []
+        if a in content_sizes and b in content_sizes:
+            lemmas = _contrast_lemmas(content, a, b, top_words)
+            for lemma, hits in content[content["lemma"].isin(lemmas)].groupby("lemma"):
+                a_side, b_side = side(hits, a, content_sizes), side(hits, b, content_sizes)
+                word_rows.append(_contrast_row("word", lemma, a_side, b_side, seed=seed))
+        for block in (marker_rows, word_rows):
+            block = [r for r in block if r["count_a"] or r["count_b"]]  # neither group used it
+            block.sort(key=lambda r: (-r["g2"], r["item"]))
+            rows.extend({**pair, **r} for r in block)
+    return rows
+
+
+def _contrast_lemmas(content: pd.DataFrame, a: str, b: str, top: int) -> list[str]:
+    """Key lemmas of a against b and of b against a, within the theme (keyness rules)."""
+    lemmas: list[str] = []
+    for target, reference in ((a, b), (b, a)):
+        lemmas.extend(
+            row["lemma"]
+            for row in _key_rows(content, target, reference=reference, by="group", top=top)
+        )
+    return list(dict.fromkeys(lemmas))

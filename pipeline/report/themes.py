@@ -1,0 +1,529 @@
+"""Theme prevalence for reports: how much, by how many people, and whether groups differ.
+
+A theme is a codebook code; a segment carries it when the human codes count it under the
+round's stated coding basis (:mod:`pipeline.codings.basis`, ``report.coding_basis``), or, before any
+human coding, when a machine suggestion proposed it: the basis is always stated. A child code
+counts for its parent theme too. Only participant turns count: the facilitator's questions are
+not a group's view.
+
+Per theme and group the report gives segments, **breadth** (distinct speakers), the speaking
+time and words they hold, and the share of the group's participant time, or of its words
+when a transcript has no times (the report then says it compares on words). Groups are
+compared on speakers, not segments: each speaker's share of their own talk on the theme is one
+observation, so one talkative participant weighs as one person. The test is a permutation
+test over speakers (:mod:`pipeline.report.stats`) with Cliff's delta as effect size; a theme nobody
+raised has no comparison ("n/a"), not "p = 1".
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from pipeline.codebook import Codebook, diff, load_round, round_path
+from pipeline.codings.basis import Basis, parse_basis, rollup, settle
+from pipeline.core.citation import cite
+from pipeline.core.config import StudyConfig
+from pipeline.core.io import read_table, write_csv, write_text
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import AGREEMENT, CODINGS, FRAMING, SUGGESTIONS, THEMES
+from pipeline.language.corpus import words_per_segment
+from pipeline.language.examples import centrality, pick
+from pipeline.report import figures as figs
+from pipeline.report.framing import (
+    Talk,
+    contrasts,
+    first_mentions,
+    group_actors,
+    group_key_words,
+    group_markers,
+    key_lemmas,
+    marker_rates,
+    theme_segments,
+)
+from pipeline.report.stats import cliffs_delta, permutation_test
+
+MACHINE = "machine suggestions"
+HUMAN = "human codings"
+PAIR = ["segment_id", "code"]
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """Which segment carries which theme, and on what basis (human or machine)."""
+
+    table: pd.DataFrame  # segment_id, code (parent themes included)
+    basis: str  # HUMAN or MACHINE
+    rule: str | None = None  # the coding basis of human codes, e.g. "settled"
+    rule_text: str = ""
+    unresolved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PAIR))
+    single_coded: frozenset[str] = frozenset()  # segments only one coder has coded
+    coders: tuple[str, ...] = ()
+
+
+def from_codings(codings: pd.DataFrame, book: Codebook, basis: Basis | None = None) -> Assignments:
+    """Human codes that count under ``basis`` (default: settled), parent themes added."""
+    settled = settle(codings, basis or Basis("settled"), book=book)
+    return Assignments(
+        settled.table,
+        HUMAN,
+        rule=settled.basis.name,
+        rule_text=settled.basis.describe(),
+        unresolved=settled.unresolved,
+        single_coded=settled.single_coded,
+        coders=settled.coders,
+    )
+
+
+def from_suggestions(suggestions: pd.DataFrame, book: Codebook) -> Assignments:
+    use = suggestions[suggestions["code"].isin(book.ids)][PAIR]
+    return Assignments(rollup(use, book).drop_duplicates().reset_index(drop=True), MACHINE)
+
+
+def participant_segments(
+    segments: pd.DataFrame, tokens: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Participant turns with ``seconds`` (empty when untimed) and, given tokens, ``words``."""
+    seg = segments[segments["role"] != "facilitator"]
+    seg = seg.assign(seconds=(seg["end"] - seg["start"]).clip(lower=0))
+    if tokens is not None:
+        seg = seg.assign(words=seg["segment_id"].map(words_per_segment(tokens)).fillna(0))
+    return seg
+
+
+def measure(segments: pd.DataFrame) -> str:
+    """``seconds`` when every participant turn has times, else ``words``.
+
+    One measure for the whole report: shares of time and shares of words are not comparable,
+    and a transcript without times would otherwise count as zero seconds of talk.
+    """
+    seg = segments[segments["role"] != "facilitator"]
+    timed = len(seg) and seg["start"].notna().all() and seg["end"].notna().all()
+    return "seconds" if timed else "words"
+
+
+SHARE_OF = {"seconds": "time", "words": "words"}
+
+
+def prevalence(
+    segments: pd.DataFrame,
+    assigned: pd.DataFrame,
+    book: Codebook,
+    *,
+    tokens: pd.DataFrame,
+    unresolved: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """themes.csv: per theme and group, segments, speakers, seconds, words and share."""
+    unit = measure(segments)
+    seg = participant_segments(segments, tokens)
+    totals = seg.groupby("group")[unit].sum()
+    merged = assigned.merge(seg, on="segment_id")
+    open_ = (
+        unresolved.merge(seg[["segment_id", "group"]], on="segment_id")
+        if unresolved is not None
+        else pd.DataFrame(columns=[*PAIR, "group"])
+    )
+    rows = []
+    for code in book.ids:
+        for group in sorted(seg["group"].unique()):
+            part = merged[(merged["code"] == code) & (merged["group"] == group)]
+            total = float(totals.get(group, 0.0))
+            held = float(part[unit].sum())
+            rows.append(
+                {
+                    "theme": code,
+                    "group": group,
+                    "segments": len(part),
+                    "speakers": part["speaker"].nunique(),
+                    "seconds": round(float(part["seconds"].sum()), 3)
+                    if unit == "seconds"
+                    else float("nan"),
+                    "words": int(part["words"].sum()),
+                    "share": held / total if total else float("nan"),
+                    "share_of": SHARE_OF[unit],
+                    "unresolved": int(
+                        open_.loc[
+                            (open_["code"] == code) & (open_["group"] == group), "segment_id"
+                        ].nunique()
+                    ),
+                }
+            )
+    return pd.DataFrame(rows, columns=THEMES.names)
+
+
+def speaker_shares(
+    segments: pd.DataFrame, assigned: pd.DataFrame, code: str, *, tokens: pd.DataFrame
+) -> pd.DataFrame:
+    """Per participant: segments on ``code`` and the share of their own talk spent on it.
+
+    A participant with no time (or no words) at all has no share: empty, and left out of the
+    group comparison, rather than a 0 that would count as "never talked about it".
+    """
+    return _shares(participant_segments(segments, tokens), assigned, code, measure(segments))
+
+
+def _shares(seg: pd.DataFrame, assigned: pd.DataFrame, code: str, unit: str) -> pd.DataFrame:
+    on_theme = seg["segment_id"].isin(set(assigned.loc[assigned["code"] == code, "segment_id"]))
+    amount = seg[unit].astype(float).fillna(0.0)
+    seg = seg.assign(on=amount.where(on_theme, 0.0), hits=on_theme.astype(int), amount=amount)
+    per = seg.groupby(["group", "speaker"])[["on", "amount", "hits"]].sum().reset_index()
+    per["share"] = (per["on"] / per["amount"]).where(per["amount"] > 0)
+    return per.rename(columns={"hits": "segments"})[["group", "speaker", "segments", "share"]]
+
+
+COMPARISON = [
+    "theme", "group_a", "group_b", "speakers_a", "speakers_b", "mean_share_a", "mean_share_b",
+    "p_value", "cliffs_delta",
+]  # fmt: skip
+
+
+def compare_groups(
+    segments: pd.DataFrame,
+    assigned: pd.DataFrame,
+    book: Codebook,
+    *,
+    tokens: pd.DataFrame,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each theme, each pair of groups: mean speaker share, permutation p, Cliff's delta.
+
+    Only speakers with talk of their own are observations. A pair of groups in which neither
+    raised the theme has nothing to compare: its p and delta are empty (shown "n/a"), never
+    the p = 1 that all-zero shares would give. One group: no rows.
+    """
+    seg, unit = participant_segments(segments, tokens), measure(segments)
+    groups = sorted(seg["group"].unique())
+    rows = []
+    for code in book.ids:
+        shares = _shares(seg, assigned, code, unit).dropna(subset=["share"])
+        for g1, g2 in itertools.combinations(groups, 2):
+            a = shares.loc[shares["group"] == g1, "share"].to_numpy()
+            b = shares.loc[shares["group"] == g2, "share"].to_numpy()
+            raised = bool(shares.loc[shares["group"].isin([g1, g2]), "segments"].sum())
+            rows.append(
+                {
+                    "theme": code,
+                    "group_a": g1,
+                    "group_b": g2,
+                    "speakers_a": len(a),
+                    "speakers_b": len(b),
+                    "mean_share_a": float(a.mean()) if len(a) else float("nan"),
+                    "mean_share_b": float(b.mean()) if len(b) else float("nan"),
+                    "p_value": permutation_test(a, b, seed=seed) if raised else float("nan"),
+                    "cliffs_delta": cliffs_delta(a, b) if raised else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=COMPARISON)
+
+
+def absent_themes(
+    table: pd.DataFrame, book: Codebook, *, thin_segments: int = 3, thin_speakers: int = 2
+) -> tuple[list[dict], list[dict]]:
+    """Themes nobody raised, or too few (segments or speakers) to speak of a shared view; and
+    research questions none of whose codes came up."""
+    totals = table.groupby("theme").agg(segments=("segments", "sum"), speakers=("speakers", "sum"))
+    themes = []
+    for code in book.codes:
+        segments = int(totals.loc[code.id, "segments"]) if code.id in totals.index else 0
+        speakers = int(totals.loc[code.id, "speakers"]) if code.id in totals.index else 0
+        if segments == 0:
+            themes.append({"theme": code.id, "label": code.label, "status": "absent",
+                           "segments": 0, "speakers": 0})  # fmt: skip
+        elif segments < thin_segments or speakers < thin_speakers:
+            themes.append({"theme": code.id, "label": code.label, "status": "thin",
+                           "segments": segments, "speakers": speakers})  # fmt: skip
+    present = {c for c in totals.index if totals.loc[c, "segments"] > 0}
+    questions = []
+    for question in book.research_questions:
+        codes = [c.id for c in book.codes if question.id in c.research_questions]
+        if not any(c in present for c in codes):
+            questions.append({"id": question.id, "text": question.text, "codes": codes})
+    return themes, questions
+
+
+def representatives(
+    segments: pd.DataFrame,
+    assigned: pd.DataFrame,
+    code: str,
+    *,
+    content: pd.DataFrame,
+    quotes: bool,
+    n: int = 3,
+) -> list[dict]:
+    """Up to ``n`` participant segments of the theme, by the shared rule of
+    :func:`pipeline.language.examples.pick`: most central first, spread over groups and speakers.
+
+    Centrality is the cosine similarity of a segment's content-lemma TF-IDF vector to the
+    theme's centroid, both computed over the theme's participant segments only (see
+    :func:`theme_centrality`), so it says how typical the segment's words are of the theme.
+    ``content``: the content tokens (``segment_id``, ``lemma``), e.g. ``Talk.content``.
+    """
+    members = theme_segments(assigned, code)
+    seg = participant_segments(segments)
+    seg = seg[seg["segment_id"].isin(members)]
+    scores = theme_centrality(content, seg["segment_id"].tolist())
+    seg = seg.assign(score=seg["segment_id"].map(scores))
+    by_id = seg.set_index("segment_id", drop=False)
+    picked = pick(seg, n=n)
+    return [
+        {**cite(by_id.loc[sid], quotes=quotes), "centrality": _rounded(by_id.at[sid, "score"])}
+        for sid in picked
+    ]
+
+
+def theme_centrality(content: pd.DataFrame, segment_ids: list[str]) -> pd.Series:
+    """Centrality of each segment among ``segment_ids`` (a theme's participant segments).
+
+    ``content`` holds content tokens (:func:`pipeline.language.corpus.content_mask`: no stop words,
+    fillers or transcriber notes), counted per segment; TF-IDF as scikit-learn computes it by
+    default, over these segments only: tf = count, idf = ln((1 + n) / (1 + df)) + 1, each row
+    scaled to unit length; the score is the cosine of a row with the mean of the rows
+    (:func:`~.examples.centrality`). A segment without content words scores NaN and is
+    shown last.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not segment_ids:
+        return pd.Series(dtype=float)
+    mine = content[content["segment_id"].isin(segment_ids)]
+    lemmas: dict[str, list[str]] = {}
+    for sid, lemma in zip(mine["segment_id"].tolist(), mine["lemma"].tolist(), strict=True):
+        lemmas.setdefault(sid, []).append(lemma)
+    docs = [lemmas.get(sid, []) for sid in segment_ids]
+    if not any(docs):
+        return pd.Series(np.nan, index=segment_ids)
+    matrix = TfidfVectorizer(analyzer=lambda words: words).fit_transform(docs)
+    return pd.Series(centrality(matrix, np.zeros(len(docs), dtype=int)), index=segment_ids)
+
+
+def _rounded(value: float) -> float | None:
+    return None if pd.isna(value) else round(float(value), 4)
+
+
+def coder_sources(codings: pd.DataFrame) -> list[dict]:
+    """Who coded and where (Label Studio or an imported QDA project), for the provenance."""
+    coded = codings[codings["status"] == "coded"]
+    return [
+        {"coder": coder, "origin": origin, "segments": int(rows["segment_id"].nunique())}
+        for (coder, origin), rows in coded.groupby(["coder", "origin"], sort=True)
+    ]
+
+
+SEED = 0  # permutation tests are exact at workshop sizes; sampled ones stay reproducible
+
+
+def load_assignments(
+    ws: Workspace, config: StudyConfig, round_no: int, book: Codebook
+) -> tuple[Assignments | None, pd.DataFrame | None]:
+    """Human codes under ``report.coding_basis`` once a pull or import brought any; before
+    that, machine suggestions (labelled as such); None when there is neither."""
+    path = ws.codings(round_no)
+    codings = read_table(path, CODINGS) if path.is_file() else None
+    if codings is not None and codings["status"].isin(["coded", "empty"]).any():
+        return from_codings(codings, book, parse_basis(config.report.coding_basis)), codings
+    if ws.suggestions(round_no).is_file():
+        suggestions = read_table(ws.suggestions(round_no), SUGGESTIONS)
+        return from_suggestions(suggestions, book), codings
+    return None, codings
+
+
+def only_participants(assigned: Assignments, segments: pd.DataFrame) -> Assignments:
+    """The open questions that matter to the report: facilitator turns never count, so their
+    disagreements are not "unresolved" themes either."""
+    ids = set(participant_segments(segments)["segment_id"])
+    return replace(
+        assigned,
+        unresolved=assigned.unresolved[assigned.unresolved["segment_id"].isin(ids)],
+        single_coded=assigned.single_coded & ids,
+    )
+
+
+def theme_entry(
+    code,
+    table: pd.DataFrame,
+    comparison: pd.DataFrame,
+    assigned: Assignments,
+    segments: pd.DataFrame,
+    talk: Talk,
+    found: pd.DataFrame | None,
+    *,
+    quotes: bool,
+) -> tuple[dict, list[dict]]:
+    """One theme's numbers and framing evidence, and its framing.csv rows.
+
+    ``talk`` is the participants' talk prepared once per report (:class:`Talk`).
+    """
+    members = theme_segments(assigned.table, code.id)
+    rows = table[table["theme"] == code.id]
+    contrast = contrasts(talk, found, members, seed=SEED)
+    shares = _shares(talk.participants, assigned.table, code.id, measure(segments))
+    entry = {
+        "id": code.id,
+        "label": code.label,
+        "parent": code.parent,
+        "description": code.description.strip(),
+        "research_questions": code.research_questions,
+        "per_group": rows.drop(columns="theme").to_dict("records"),
+        "unresolved": int(
+            assigned.unresolved.loc[assigned.unresolved["code"] == code.id, "segment_id"].nunique()
+        ),
+        "comparison": comparison[comparison["theme"] == code.id]
+        .drop(columns="theme")
+        .to_dict("records"),
+        "speakers": shares[shares["segments"] > 0].to_dict("records"),
+        "key_lemmas": key_lemmas(talk, members),
+        "markers": marker_rates(talk, found, members) if found is not None else [],
+        "framing": {
+            "markers": group_markers(talk, found, members) if found is not None else [],
+            "key_words": group_key_words(talk, members),
+            "actors": group_actors(talk, found, members) if found is not None else {},
+            "contrasts": _summary(contrast),
+        },
+        "first_mentions": first_mentions(segments, members),
+        "representatives": representatives(
+            segments, assigned.table, code.id, content=talk.content, quotes=quotes
+        ),
+    }
+    return entry, [{"theme": code.id, **row} for row in contrast]
+
+
+def _summary(rows: list[dict], *, per_kind: int = 3) -> list[dict]:
+    """The contrasts shown in the HTML: per pair of groups, the strongest markers and words."""
+    out = []
+    for _, pair in itertools.groupby(rows, key=lambda r: (r["group_a"], r["group_b"])):
+        pair = list(pair)
+        for kind in ("marker", "word"):
+            out.extend([r for r in pair if r["kind"] == kind and r["g2"] > 0][:per_kind])
+    return out
+
+
+def theme_report(
+    ws: Workspace,
+    config: StudyConfig,
+    round_no: int,
+    segments: pd.DataFrame,
+    tokens: pd.DataFrame,
+    markers: pd.DataFrame | None = None,
+) -> dict | None:
+    """The report's theme section; writes ``themes.csv``, ``themes.json`` and ``framing.csv``.
+
+    Without a codebook for the round, or without codes and suggestions, there is no theme
+    section (None).
+    """
+    if not round_path(ws, config, round_no).is_file():
+        return None
+    loaded = load_round(ws, config, round_no)
+    book = loaded.book
+    assigned, codings = load_assignments(ws, config, round_no, book)
+    if assigned is None:
+        return None
+    assigned = only_participants(assigned, segments)
+    table = prevalence(
+        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
+    )
+    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=SEED)
+    absent, uncovered = absent_themes(
+        table, book,
+        thin_segments=config.report.thin_segments, thin_speakers=config.report.thin_speakers,
+    )  # fmt: skip
+    agreement = (
+        read_table(ws.agreement(round_no), AGREEMENT).set_index("code")
+        if ws.agreement(round_no).is_file() and assigned.basis == HUMAN
+        else None
+    )
+    themes, framing_rows = [], []
+    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
+    for code in book.codes:
+        entry, rows = theme_entry(
+            code, table, comparison, assigned, segments, talk, markers,
+            quotes=config.report.quotes,
+        )  # fmt: skip
+        entry["alpha"] = _agreement(agreement, code.id)
+        themes.append(entry)
+        framing_rows.extend(rows)
+    folder = ws.report_dir(round_no)
+    write_csv(table, THEMES, folder / "themes.csv", only_if_changed=True)
+    framing = pd.DataFrame(framing_rows, columns=FRAMING.names)
+    write_csv(framing, FRAMING, folder / "framing.csv", only_if_changed=True)
+    previous = round_path(ws, config, round_no - 1) if round_no > 1 else None
+    changes = (
+        [asdict(c) for c in diff(load_round(ws, config, round_no - 1).book, book)]
+        if previous is not None and previous.is_file()
+        else None
+    )
+    groups = sorted(table["group"].unique())
+    unit = measure(segments)
+    payload = {
+        "study": config.study,
+        "round": round_no,
+        "basis": assigned.basis,
+        "coding_basis": {
+            "rule": assigned.rule,
+            "description": assigned.rule_text,
+            "coders": list(assigned.coders),
+            "single_coded_segments": len(assigned.single_coded),
+            "unresolved_segments": int(assigned.unresolved["segment_id"].nunique()),
+        }
+        if assigned.basis == HUMAN
+        else None,
+        "coders": coder_sources(codings) if assigned.basis == HUMAN else [],
+        "groups": groups,
+        "measure": unit,
+        "codebook": ws.display(loaded.path),
+        "codebook_sha256": loaded.sha256,
+        "codebook_changes": changes,
+        "themes": themes,
+        "absent_or_thin": absent,
+        "uncovered_research_questions": uncovered,
+    }
+    write_text(
+        folder / "themes.json",
+        json.dumps(_finite(payload), indent=2, ensure_ascii=False) + "\n",
+        only_if_changed=True,
+    )
+    labels = {c.id: c.label for c in book.codes}
+    figures = folder / "figures"
+    participants = participant_segments(segments)
+    return {
+        **payload,
+        "figures": {
+            "timeline": figs.embed(
+                figures / "theme-timeline.png",
+                figs.timeline_png(
+                    figs.timeline(participants, assigned.table, book.ids), labels, groups
+                ),
+            ),
+            "cooccurrence": figs.embed(
+                figures / "theme-cooccurrence.png",
+                figs.cooccurrence_png(figs.cooccurrence(assigned.table, book.ids), labels),
+            ),
+        },
+    }
+
+
+def _agreement(agreement: pd.DataFrame | None, code: str) -> dict | None:
+    if agreement is None or code not in agreement.index:
+        return None
+    row = agreement.loc[code]
+    alpha = None if pd.isna(row["alpha"]) else float(row["alpha"])
+    return {"alpha": alpha, "units": int(row["units"])}
+
+
+def _finite(value):
+    """JSON has no NaN: undefined statistics become null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    return value

@@ -1,0 +1,370 @@
+"""The ``suggest`` stage: machine code suggestions for every segment from a round's codebook.
+
+Two kinds of evidence, kept apart by ``source`` so coders (and agreement statistics) can tell
+them apart:
+
+- ``keyword`` / ``pattern``: the code's keywords matched on lemmas (spaCy PhraseMatcher),
+  folded on both sides so "efficientie" and "efficiëntie" match each other, and its spaCy
+  patterns. Score 1 − 0.5^n for n distinct matches (one match 0.5, two 0.75, ...).
+- ``similarity:<backend>``: cosine similarity between the segment and the code's label,
+  description, inclusion note, keywords and examples. The offline default is TF-IDF over
+  lemmas; ``sentence-transformers`` uses a model by name or local path. Evidence is the
+  nearest example, or "description".
+
+Suggestions are proposals for coders (Label Studio predictions), never codes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans
+
+from pipeline.codebook import Code, Codebook, Loaded, load_round, require_open
+from pipeline.core.config import StudyConfig, SuggestConfig
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_table, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import DOC_TOPICS, SEGMENTS, SUGGESTIONS, TOPICS
+from pipeline.language.markers import build_matchers, find
+from pipeline.language.parse import segment_docs
+from pipeline.language.spoken import spoken_stopwords
+
+log = logging.getLogger(__name__)
+
+
+def keyword_rows(ids: list[str], docs: list[Doc], book: Codebook, nlp: Language) -> list[dict]:
+    """One row per (segment, code, source) where the code's keywords or patterns match."""
+    entries = {
+        f"{source}/{code.id}": (
+            code.keywords if source == "keyword" else [],
+            code.patterns if source == "pattern" else [],
+        )
+        for code in book.codes
+        for source in ("keyword", "pattern")
+        if (code.keywords if source == "keyword" else code.patterns)
+    }
+    if not entries:
+        return []
+    phrases, matcher = build_matchers(entries, nlp)
+    rows = []
+    for sid, doc in zip(ids, docs, strict=True):
+        found: dict[str, list] = {}
+        for match_id, start, end in find(doc, phrases, matcher):
+            found.setdefault(doc.vocab.strings[match_id], []).append(doc[start:end])
+        for key, spans in found.items():
+            source, code = key.split("/", 1)
+            spans = filter_spans(spans)
+            rows.append(
+                {
+                    "segment_id": sid,
+                    "code": code,
+                    "score": round(1 - 0.5 ** len(spans), 4),
+                    "source": source,
+                    "evidence": "; ".join(dict.fromkeys(s.text for s in spans))[:200],
+                }
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A codebook keyword or pattern that matches no segment of the workspace."""
+
+    code: str
+    kind: str  # keyword or pattern
+    term: str
+
+
+def unmatched_terms(book: Codebook, docs: list[Doc], nlp: Language) -> list[Unmatched]:
+    """Every keyword and pattern of ``book`` that matches none of ``docs``, in codebook order.
+
+    Matched exactly as ``cda suggest`` matches them (:func:`keyword_rows`), one term at a time,
+    so a dead keyword is found before coders rely on its suggestions.
+    """
+    entries: dict[str, tuple[list[str], list]] = {}
+    terms: dict[str, Unmatched] = {}
+    for code in book.codes:
+        for i, keyword in enumerate(code.keywords):
+            entries[f"keyword/{code.id}/{i}"] = ([keyword], [])
+            terms[f"keyword/{code.id}/{i}"] = Unmatched(code.id, "keyword", keyword)
+        for i, pattern in enumerate(code.patterns):
+            entries[f"pattern/{code.id}/{i}"] = ([], [pattern])
+            shown = json.dumps(pattern, ensure_ascii=False)
+            terms[f"pattern/{code.id}/{i}"] = Unmatched(code.id, "pattern", shown)
+    if not entries:
+        return []
+    phrases, matcher = build_matchers(entries, nlp)
+    seen: set[str] = set()
+    for doc in docs:
+        seen.update(doc.vocab.strings[match_id] for match_id, _, _ in find(doc, phrases, matcher))
+        if len(seen) == len(entries):
+            break
+    return [term for key, term in terms.items() if key not in seen]
+
+
+def code_text(code: Code) -> str:
+    parts = [code.label, code.description, code.include or "", *code.keywords, *code.examples]
+    return " ".join(p for p in parts if p)
+
+
+def lemma_text(doc: Doc, stop: frozenset[str]) -> str:
+    return " ".join(t.lemma_ for t in doc if t.is_alpha and not t.is_stop and t.lemma_ not in stop)
+
+
+def tfidf_similarity(segment_texts: list[str], code_texts: list[str]) -> np.ndarray:
+    """Cosine similarity of TF-IDF vectors fitted on segments and code texts together."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectoriser = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w[\w'-]+\b")
+    matrix = vectoriser.fit_transform([*segment_texts, *code_texts])
+    seg, codes = matrix[: len(segment_texts)], matrix[len(segment_texts) :]
+    return (seg @ codes.T).toarray()
+
+
+def embedding_similarity(model: str, segment_texts: list[str], code_texts: list[str]):
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise CdaError(
+            "suggest.similarity is 'sentence-transformers' but it is not installed",
+            hint="pip install -e '.[embeddings]', or use similarity: tfidf",
+        ) from None
+    encoder = SentenceTransformer(model)
+    seg = encoder.encode(segment_texts, normalize_embeddings=True)
+    codes = encoder.encode(code_texts, normalize_embeddings=True)
+    return seg @ codes.T
+
+
+def similarity_rows(
+    ids: list[str], docs: list[Doc], book: Codebook, nlp: Language, config: SuggestConfig
+) -> list[dict]:
+    """The ``top_k`` most similar codes per segment above ``min_similarity``."""
+    if config.similarity == "none" or not book.codes:
+        return []
+    stop = spoken_stopwords(nlp.lang)
+    if config.similarity == "tfidf":
+        segment_texts = [lemma_text(doc, stop) for doc in docs]
+        code_docs = list(nlp.pipe([code_text(c) for c in book.codes]))
+        sims = tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in code_docs])
+        examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
+        ex_docs = list(nlp.pipe([ex for _, ex in examples]))
+        ex_sims = (
+            tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in ex_docs])
+            if examples
+            else np.zeros((len(docs), 0))
+        )
+    else:
+        if not config.embedding_model:
+            raise CdaError(
+                "suggest.embedding_model is not set",
+                hint="name a sentence-transformers model or a local model folder",
+            )
+        segment_texts = [doc.text for doc in docs]
+        sims = embedding_similarity(
+            config.embedding_model, segment_texts, [code_text(c) for c in book.codes]
+        )
+        examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
+        ex_sims = (
+            embedding_similarity(config.embedding_model, segment_texts, [e for _, e in examples])
+            if examples
+            else np.zeros((len(docs), 0))
+        )
+    rows = []
+    source = f"similarity:{config.similarity}"
+    for s_index, sid in enumerate(ids):
+        order = np.argsort(-sims[s_index])[: config.top_k]
+        for c_index in order:
+            score = float(sims[s_index, c_index])
+            if score < config.min_similarity:
+                continue
+            nearest = [
+                (ex_sims[s_index, j], ex) for j, (i, ex) in enumerate(examples) if i == c_index
+            ]
+            evidence = max(nearest)[1] if nearest and max(nearest)[0] > 0 else "description"
+            rows.append(
+                {
+                    "segment_id": sid,
+                    "code": book.codes[c_index].id,
+                    "score": round(score, 4),
+                    "source": source,
+                    "evidence": evidence,
+                }
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class Suggested:
+    table: pd.DataFrame
+    codebook: Loaded
+
+
+def suggest(
+    segments: pd.DataFrame, docs: list[Doc], loaded: Loaded, nlp: Language, config: SuggestConfig
+) -> pd.DataFrame:
+    """All suggestions for ``segments`` (parsed as ``docs``) from one codebook. Pure."""
+    ids = segments["segment_id"].tolist()
+    rows = keyword_rows(ids, docs, loaded.book, nlp) + similarity_rows(
+        ids, docs, loaded.book, nlp, config
+    )
+    frame = pd.DataFrame(rows, columns=[c for c in SUGGESTIONS.names if c != "codebook"])
+    frame["codebook"] = loaded.sha256[:12]
+    return frame.sort_values(["segment_id", "code", "source"], ignore_index=True)
+
+
+def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggested:
+    loaded = load_round(ws, config, round_no)
+    require_open(loaded)
+    parsed = segment_docs(ws, config)
+    if parsed.parsed:
+        log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed.parsed)
+    segments, docs, nlp = parsed.segments, parsed.docs, parsed.nlp
+    table = suggest(segments, docs, loaded, nlp, config.suggest)
+    guided = topic_rows(ws, round_no, loaded)
+    if len(guided):
+        table = pd.concat([table, guided], ignore_index=True).sort_values(
+            ["segment_id", "code", "source"], ignore_index=True
+        )
+    write_table(table, SUGGESTIONS, ws.suggestions(round_no))
+    return Suggested(table, loaded)
+
+
+def topic_rows(ws: Workspace, round_no: int, loaded: Loaded) -> pd.DataFrame:
+    """Guided topics of this round (``cda topics --round N``, N > 1) as a suggestion source.
+
+    A unit in a topic mapped to a code suggests that code, scored by its cluster membership.
+    Empty when the round has no guided topics.
+    """
+    path, doc_path = ws.topics(round_no), ws.doc_topics(round_no)
+    if round_no < 2 or not path.is_file() or not doc_path.is_file():
+        return pd.DataFrame(columns=SUGGESTIONS.names)
+    topics = read_table(path, TOPICS).dropna(subset=["code"])
+    docs = read_table(doc_path, DOC_TOPICS).merge(topics[["topic", "code", "label"]], on="topic")
+    docs = docs[docs["code"].isin(loaded.book.ids)]
+    best = docs.sort_values("probability", ascending=False).drop_duplicates(["segment_id", "code"])
+    return pd.DataFrame(
+        {
+            "segment_id": best["segment_id"],
+            "code": best["code"],
+            "score": best["probability"].clip(lower=0.01).round(4),
+            "source": "topic:guided",
+            "evidence": "topic " + best["label"],
+            "codebook": loaded.sha256[:12],
+        },
+        columns=SUGGESTIONS.names,
+    )
+
+
+# evaluation ---------------------------------------------------------------------------------
+
+
+def evaluate(
+    suggestions: pd.DataFrame,
+    expected: pd.DataFrame,
+    *,
+    segment_ids: list[str],
+    min_score: float = 0.0,
+) -> pd.DataFrame:
+    """Precision, recall and F1 per code, then ``all`` (micro) and ``macro``.
+
+    A (segment, code) pair counts as suggested when any source scores it >= ``min_score``;
+    ``expected`` has ``segment_id`` and ``code``; ``segment_ids`` is the evaluated set.
+    Per code: precision = correct / suggested, recall = correct / expected,
+    F1 = 2PR / (P + R) (undefined, NaN, where its parts are). ``all`` pools every
+    (segment, code) pair (micro-average). ``macro`` is the unweighted mean over the codes that
+    have expected segments; there a code never suggested counts as precision 0 (and F1 0 when
+    precision and recall are both 0), and codes suggested but never expected are not averaged.
+    """
+    predicted = suggestions[suggestions["score"] >= min_score]
+    pred = set(zip(predicted["segment_id"], predicted["code"], strict=True))
+    gold = set(zip(expected["segment_id"], expected["code"], strict=True))
+    scope = set(segment_ids)
+    pred = {p for p in pred if p[0] in scope}
+    gold = {g for g in gold if g[0] in scope}
+    rows = []
+    for code in [*sorted({c for _, c in gold | pred}), "all"]:
+        p = {x for x in pred if code in ("all", x[1])}
+        g = {x for x in gold if code in ("all", x[1])}
+        tp = len(p & g)
+        precision = tp / len(p) if p else float("nan")
+        recall = tp / len(g) if g else float("nan")
+        rows.append(
+            {
+                "code": code,
+                "expected": len(g),
+                "suggested": len(p),
+                "correct": tp,
+                "precision": precision,
+                "recall": recall,
+                "f1": _f1(precision, recall),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
+    graded = frame[(frame["code"] != "all") & (frame["expected"] > 0)]
+    precision = graded["precision"].fillna(0.0)
+    recall = graded["recall"]
+    f1 = [_f1(p, r) for p, r in zip(precision, recall, strict=True)]
+    macro = {
+        "code": "macro",
+        "expected": int(graded["expected"].sum()),
+        "suggested": int(graded["suggested"].sum()),
+        "correct": int(graded["correct"].sum()),
+        "precision": float(precision.mean()) if len(graded) else float("nan"),
+        "recall": float(recall.mean()) if len(graded) else float("nan"),
+        "f1": float(np.mean(f1)) if len(graded) else float("nan"),
+    }
+    return pd.concat([frame, pd.DataFrame([macro], columns=EVALUATION_COLUMNS)], ignore_index=True)
+
+
+EVALUATION_COLUMNS = ["code", "expected", "suggested", "correct", "precision", "recall", "f1"]
+
+EXPECTED_FORMAT = (
+    "CSV with a header row recording_id,turn,codes: one row per segment, turn = the segment's "
+    "1-based turn number within its recording (segment id <recording_id>-<turn as 4 digits>), "
+    "codes separated by ';' (may be empty)."
+)
+
+
+def _f1(precision: float, recall: float) -> float:
+    if math.isnan(precision) or math.isnan(recall):
+        return float("nan")
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def expected_codes(path) -> pd.DataFrame:
+    """``recording_id,turn,codes`` (:data:`EXPECTED_FORMAT`) → (segment_id, code) rows."""
+    from pipeline.core.transcript import segment_id
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"recording_id", "turn", "codes"} - set(frame.columns)
+    if missing:
+        raise CdaError(
+            f"{path}: missing column(s) {', '.join(sorted(missing))}", hint=EXPECTED_FORMAT
+        )
+    bad = [i + 2 for i, t in enumerate(frame["turn"]) if not t.strip().isdigit() or int(t) < 1]
+    if bad:
+        lines = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        raise CdaError(
+            f"{path}: 'turn' is not a turn number (1, 2, ...) on line(s) {lines}",
+            hint=EXPECTED_FORMAT,
+        )
+    rows = [
+        {"segment_id": segment_id(r.recording_id.strip(), int(r.turn)), "code": code.strip()}
+        for r in frame.itertuples(index=False)
+        for code in r.codes.split(";")
+        if code.strip()
+    ]
+    return pd.DataFrame(rows, columns=["segment_id", "code"])
+
+
+def evaluate_file(ws: Workspace, suggestions: pd.DataFrame, path) -> pd.DataFrame:
+    segments = read_table(ws.segments, SEGMENTS)
+    return evaluate(suggestions, expected_codes(path), segment_ids=segments["segment_id"].tolist())
