@@ -934,6 +934,9 @@ def config_show(workspace: WorkspaceOpt = Path(".")) -> None:
     )
 
 
+from pipeline.cli import run as _run  # noqa: E402,F401  (registers `cda run`)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     try:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline import __version__
 from pipeline.core.citation import cite, clock
-from pipeline.core.config import StudyConfig, stage_snapshot
+from pipeline.core.config import STAGES, StudyConfig, stage_settings
 from pipeline.core.io import read_csv, read_table, sha256_file, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import (
@@ -199,9 +199,9 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
     ]
     if themes:
         inputs.append(ws.root / themes["codebook"])
+    # every section a stage behind make reads, in pipeline order (from the stage registry)
     settings = {
-        stage: json.loads(stage_snapshot(config, stage))[stage]
-        for stage in ("transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
+        name: values for stage in STAGES for name, values in stage_settings(config, stage).items()
     }
     # The round this report is of (`cda report --round N`), not cda.yaml's default round.
     settings["report"]["round"] = round_no
