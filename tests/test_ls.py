@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from pipeline import labelstudio as ls
 from pipeline.cli import app
 from pipeline.cli.init import init_workspace
 from pipeline.codebook import load_round, set_state
@@ -24,7 +25,7 @@ from pipeline.core.io import read_table, write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS, SEGMENTS, SUGGESTIONS
 from pipeline.labelstudio import labeling as lsconfig
-from pipeline.labelstudio import rounds as ls
+from pipeline.labelstudio import pushing
 
 CDA = str(Path(sys.executable).with_name("cda"))
 CODEBOOK = """\
@@ -539,7 +540,7 @@ def test_network_error_half_way_through_a_push_is_retried_without_duplicates(
     proxy = _FlakyProxy(label_studio.url, drop={2, 4})
     monkeypatch.setenv("LABEL_STUDIO_URL", proxy.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
-    monkeypatch.setattr(ls.time, "sleep", lambda s: None)
+    monkeypatch.setattr(pushing.time, "sleep", lambda s: None)
     try:
         (result,) = ls.push(ws, load_config(ws), 1)
     finally:
@@ -555,7 +556,7 @@ def test_a_push_that_gives_up_resumes_later_without_duplicates(tmp_path, monkeyp
     proxy = _FlakyProxy(label_studio.url, drop={2}, refuse=set(range(3, 100)))
     monkeypatch.setenv("LABEL_STUDIO_URL", proxy.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
-    monkeypatch.setattr(ls.time, "sleep", lambda s: None)
+    monkeypatch.setattr(pushing.time, "sleep", lambda s: None)
     try:
         with pytest.raises(CdaError, match="stopped after 1 retry") as failed:
             ls.push(ws, load_config(ws), 1)
