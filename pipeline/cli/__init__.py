@@ -744,7 +744,7 @@ def ls_push(
     ] = False,
 ) -> None:
     """Push the round's segments to one Label Studio project per coder (safe to repeat)."""
-    from pipeline.labelstudio.rounds import push
+    from pipeline.labelstudio import push
 
     ws = _ws(workspace)
     results = push(ws, load_config(ws), round_no, recreate=recreate)
@@ -766,7 +766,7 @@ def ls_pull(
     ] = False,
 ) -> None:
     """Export the round's annotations into data/processed/round-N/codings.parquet."""
-    from pipeline.labelstudio.rounds import pull
+    from pipeline.labelstudio import pull
 
     ws = _ws(workspace)
     result = pull(ws, load_config(ws), round_no, force=force)
@@ -790,7 +790,7 @@ def ls_pull(
 @ls_app.command("adjudicate")
 def ls_adjudicate(workspace: WorkspaceOpt = Path("."), round_no: RoundOpt = 1) -> None:
     """Push the segments the coders disagree on into an adjudication project."""
-    from pipeline.labelstudio.rounds import adjudicate
+    from pipeline.labelstudio import adjudicate
 
     ws = _ws(workspace)
     results = adjudicate(ws, load_config(ws), round_no)
