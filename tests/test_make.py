@@ -116,8 +116,6 @@ def test_editing_one_section_reruns_only_its_stage(built: tuple[Path, str]) -> N
     # a comment-only edit changes no setting: the snapshots stay, no stage reruns
     config.write_text(config.read_text() + "\n# a note for colleagues\n")
     assert invoked(make(ws, "report")) == set()
-    config.write_text(original)
-    make(ws, "suggest", "report")
 
 
 def test_a_stage_whose_output_did_not_change_costs_its_dependents_no_work(
@@ -133,8 +131,6 @@ def test_a_stage_whose_output_did_not_change_costs_its_dependents_no_work(
     assert worked(out) == {"transcribe"}
     assert {"import", "pseudonymise", "nlp", "report"} <= invoked(out)
     assert invoked(make(ws, "report")) == set()
-    config.write_text(original)
-    make(ws, "report")
 
 
 def test_a_marker_edit_reruns_the_matching_and_the_report_not_topics(
@@ -217,6 +213,10 @@ def test_touching_any_module_or_input_makes_exactly_its_stages_out_of_date(
     ws, _ = built
     project = _project_copy(tmp_path)
     assert invoked(make(ws, *GOALS, dry=True, project=project)) == set()
+    # the generated rules do not change when a file is only touched: keep make from
+    # regenerating them on every touch (it would, correctly, and cost 0.6 s a time)
+    rules = project / "build" / "stages.mk"
+    os.utime(rules, ns=(time.time_ns() + 10**12, time.time_ns() + 10**12))
     runnable = [registry.stage(name) for name in GOALS]
     root = project / "pipeline"
     code = {s.name: set(registry.code_files(s, root)) for s in runnable}
