@@ -30,6 +30,7 @@ import pytest
 import typer
 
 from pipeline.cli import app
+from pipeline.core import registry
 from pipeline.core.config import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,9 +346,20 @@ def test_stage_table_rows_name_real_targets_commands_and_packages() -> None:
 
 
 def test_every_stage_has_a_row_in_the_stage_table() -> None:
-    listed = {t for row in _stage_table() for t in re.findall(r"`([^`]+)`", row[0])}
-    missing = [s for s in STAGES if s not in listed or (s,) not in COMMANDS]
-    assert not missing, f"stages without a row (or a command): {missing}"
+    """Rows come from the stage registry: its make target, its command and its package."""
+    rows = _stage_table()
+    wrong = []
+    for stage in registry.STAGES:
+        row = next((r for r in rows if stage.name in re.findall(r"`([^`]+)`", r[0])), None)
+        if row is None:
+            wrong.append(f"{stage.name}: no row")
+            continue
+        if f"`cda {stage.command}" not in row[1]:
+            wrong.append(f"{stage.name}: command is `cda {stage.command}`, row says {row[1]}")
+        if row[2] != f"`{stage.package.removeprefix('pipeline.')}`":
+            wrong.append(f"{stage.name}: package is {stage.package}, row says {row[2]}")
+    missing = [s for s in STAGES if (s,) not in COMMANDS]
+    assert not wrong and not missing, wrong + missing
 
 
 # --- links -----------------------------------------------------------------------------------
