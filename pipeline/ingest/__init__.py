@@ -156,7 +156,7 @@ def extract_all(
         updated.loc[hit, "media_sha256"] = digest
         updated.loc[hit, "duration"] = round(duration, 3)
         done.append(IngestedRecording(row.recording_id, row.group, duration, not current))
-    # Forget WAVs of recordings that left the manifest (their WAV files stay in data/interim/audio/; delete them by hand).
+    # Forget WAVs of recordings that left the manifest (the files stay; delete them by hand).
     index = {rid: value for rid, value in index.items() if rid in set(rows["recording_id"])}
     write_manifest(ws, updated)
     _write_index(ws, index)
