@@ -189,6 +189,12 @@ def test_media_suffixes_agree_with_ingest() -> None:
     assert set(registry.MEDIA_SUFFIXES) == set(MEDIA_SUFFIXES)
 
 
+def test_transcript_suffixes_agree_with_the_importers() -> None:
+    from pipeline.importers import _SUFFIXES
+
+    assert set(registry.TRANSCRIPT_SUFFIXES) == set(_SUFFIXES)
+
+
 def test_every_stage_command_exists() -> None:
     import typer.main
 

@@ -33,6 +33,17 @@ MEDIA_SUFFIXES = frozenset(
 )  # fmt: skip
 
 
+# Transcript files `cda import` reads from data/raw (the suffixes pipeline.importers parses).
+TRANSCRIPT_SUFFIXES = frozenset((".docx", ".json", ".jsonl", ".ndjson", ".srt", ".txt", ".vtt"))
+
+
+def _raw(suffixes: frozenset[str]) -> tuple[Input, ...]:
+    """Optional inputs ``data/raw/*<suffix>`` in both cases (make's globs are case-sensitive)."""
+    return tuple(
+        Input(f"data/raw/*{x}", optional=True) for s in sorted(suffixes) for x in (s, s.upper())
+    )
+
+
 @dataclass(frozen=True)
 class Input:
     """A file a stage reads. ``optional``: used when present. ``later_rounds``: round 2 on."""
@@ -90,11 +101,7 @@ STAGES: tuple[Stage, ...] = (
         "Extract 16 kHz audio of the recordings in data/recordings.csv",
         inputs=(
             _i("data/recordings.csv"),
-            *(
-                _i(f"data/raw/*{suffix}", optional=True)
-                for s in sorted(MEDIA_SUFFIXES)
-                for suffix in (s, s.upper())
-            ),
+            *_raw(MEDIA_SUFFIXES),
         ),
         outputs=("data/interim/audio/index.csv",),
     ),
@@ -118,8 +125,9 @@ STAGES: tuple[Stage, ...] = (
         "Import transcripts (and WhisperX output) into segments",
         inputs=(
             _i("data/recordings.csv"),
-            _i("data/raw/*", optional=True),
+            *_raw(TRANSCRIPT_SUFFIXES),
             _i("data/private/transcribe/index.csv"),
+            _i("data/private/transcribe/*/*.json", optional=True),
         ),
         outputs=("data/private/import/segments.parquet", "data/private/import/words.parquet"),
         sections=("import",),
