@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -64,9 +65,15 @@ XsdOpt = Annotated[
     typer.Option(help="Validate against this REFI-QDA XSD (from qdasoftware.org) first."),
 ]
 
+# Set by the app callback, read by main() once the command has failed: with --verbose an
+# error shows its causes, not only its one line.
+_verbose = False
+
 
 @app.callback()
 def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    global _verbose
+    _verbose = verbose
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -105,12 +112,54 @@ def num(value: float | None, *, pct: bool = False) -> str:
     return f"{value:.0%}" if pct else f"{value:.3f}"
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what led to it, oldest first.
+
+    Follows ``__context__`` too when ``raise ... from None`` suppressed it: a library raises
+    that way so its users see one clean error, but with --verbose the cause is what is asked for.
+    """
+    chain = [exc]
+    while True:
+        cause = chain[-1].__cause__ or chain[-1].__context__
+        if cause is None or any(cause is seen for seen in chain):
+            return chain[::-1]
+        chain.append(cause)
+
+
+def cause_text(exc: BaseException) -> str:
+    """The tracebacks of ``exc``'s chain of causes, in Python's own layout."""
+    chain = _causes(exc)
+    parts: list[str] = []
+    for at, error in enumerate(chain):
+        if at:
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+                if error.__cause__ is chain[at - 1]
+                else "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        parts += traceback.format_exception(type(error), error, error.__traceback__, chain=False)
+    return "".join(parts)
+
+
+def report_error(exc: CdaError, *, verbose: bool) -> None:
+    """Print a user error on stderr: its one line and hint, after its causes when ``verbose``."""
+    if verbose:
+        sys.stderr.write(cause_text(exc) + "\n")
+        sys.stderr.flush()
+    console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    if exc.hint:
+        console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors become one line on stderr and exit status 2.
+
+    With ``cda --verbose`` the line and hint come after the traceback of the error and of
+    every exception that caused it. Anything that is not a CdaError is a bug and keeps its
+    traceback.
+    """
     try:
         app()
     except CdaError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-        if exc.hint:
-            console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        report_error(exc, verbose=_verbose)
         sys.exit(2)
