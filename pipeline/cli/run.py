@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli import RoundOpt, WorkspaceOpt, _ws, app, out
+from pipeline.cli._util import RoundOpt, WorkspaceOpt, app, open_workspace, out
 from pipeline.core import registry
 from pipeline.core.errors import CdaError
 
@@ -33,7 +33,7 @@ def run_cmd(
     if stage not in RUNNABLE:
         raise CdaError(f"unknown stage {stage!r}", hint=f"choose one of: {', '.join(RUNNABLE)}")
     spec = registry.stage(stage)
-    ws = _ws(workspace)
+    ws = open_workspace(workspace)
     config = load_config(ws)
     round_arg = round_no if spec.per_round else None
     args = [*spec.command.split(), "--workspace", str(ws.root)]
