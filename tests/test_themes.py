@@ -18,9 +18,12 @@ from pipeline.report.themes import (
     HUMAN,
     absent_themes,
     compare_groups,
+    compute_themes,
     from_codings,
     prevalence,
+    read_themes,
     speaker_shares,
+    write_themes,
 )
 
 BOOK = Codebook.model_validate(
@@ -56,6 +59,14 @@ SEGMENTS = pd.DataFrame(
     columns=["segment_id", "group", "speaker", "role", "start", "end"],
 ).assign(text="China kijkt mee.")
 TOKENS = word_tokens(SEGMENTS)
+
+
+def theme_section(ws, config, round_no, segments, tokens, markers=None) -> dict | None:
+    """The theme section as the report builds it: read -> compute -> write."""
+    inputs = read_themes(ws, config, round_no, segments=segments, tokens=tokens, markers=markers)
+    if inputs is None:
+        return None
+    return write_themes(compute_themes(inputs, config), ws.report_dir(round_no))
 
 
 def codings(rows: list[tuple]) -> pd.DataFrame:
@@ -152,7 +163,7 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     from pipeline.core.config import load_config
     from pipeline.core.io import read_table, write_table
     from pipeline.core.schemas import MARKERS, SEGMENTS, TOKENS
-    from pipeline.report.themes import MACHINE, theme_report
+    from pipeline.report.themes import MACHINE
     from pipeline.suggest import run_suggest
 
     ws = sample_through_nlp(tmp_path / "ws")
@@ -162,7 +173,7 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     tokens = read_table(ws.tokens, TOKENS)
     markers = read_table(ws.markers, MARKERS)
 
-    section = theme_report(ws, config, 1, segments, tokens, markers)
+    section = theme_section(ws, config, 1, segments, tokens, markers)
     assert section["basis"] == MACHINE
     table = pd.read_csv(ws.report_dir(1) / "themes.csv")
     assert list(table.columns) == [
@@ -176,7 +187,7 @@ def test_report_section_on_the_sample_is_machine_based_until_codes_are_pulled(tm
     imported = codings([(segments["segment_id"].iloc[i], "C", "havenots") for i in (4, 4, 5)])
     imported = imported.assign(origin="qdpx:maxqda.qdpx")
     write_table(pd.concat([coded, imported]), CODINGS, ws.codings(1))
-    human = theme_report(ws, config, 1, segments, tokens, markers)
+    human = theme_section(ws, config, 1, segments, tokens, markers)
     assert human["basis"] == HUMAN
     assert section["coders"] == []  # suggestions have no coders
     assert human["coders"] == [
@@ -216,7 +227,6 @@ def test_round_two_reports_its_codebook_changes(tmp_path):
     from pipeline.core.config import load_config
     from pipeline.core.io import read_table, write_table
     from pipeline.core.schemas import SEGMENTS, TOKENS
-    from pipeline.report.themes import theme_report
 
     ws = sample_through_nlp(tmp_path / "ws")
     config = load_config(ws)
@@ -228,7 +238,7 @@ def test_round_two_reports_its_codebook_changes(tmp_path):
     segments = read_table(ws.segments, SEGMENTS)
     write_table(codings([(segments["segment_id"].iloc[3], "A", "niet-willen")]), CODINGS,
                 ws.codings(2))  # fmt: skip
-    section = theme_report(ws, config, 2, segments, read_table(ws.tokens, TOKENS))
+    section = theme_section(ws, config, 2, segments, read_table(ws.tokens, TOKENS))
     assert {"kind": "renamed", "old": ("wantnots",), "new": ("niet-willen",), "detail": ""} in [
         {**c, "old": tuple(c["old"]), "new": tuple(c["new"])} for c in section["codebook_changes"]
     ]
@@ -241,7 +251,6 @@ def test_themes_csv_holds_the_hand_computed_numbers(tmp_path):
     from pipeline.core.config import load_config
     from pipeline.core.io import write_table
     from pipeline.core.paths import Workspace
-    from pipeline.report.themes import theme_report
 
     ws = Workspace.at(tmp_path / "ws")
     init_workspace(ws, study="proef", groups=["burgers", "deskundigen"])
@@ -253,7 +262,7 @@ def test_themes_csv_holds_the_hand_computed_numbers(tmp_path):
         start=SEGMENTS["start"].astype(float), end=SEGMENTS["end"].astype(float),
     )  # fmt: skip
     write_table(CODED, CODINGS, ws.codings(1))
-    section = theme_report(ws, load_config(ws), 1, segments, word_tokens(segments))
+    section = theme_section(ws, load_config(ws), 1, segments, word_tokens(segments))
     assert section["basis"] == HUMAN
     rows = pd.read_csv(ws.report_dir(1) / "themes.csv").set_index(["theme", "group"])
     assert rows.loc[("china", "burgers")].tolist() == [3, 2, 40.0, 9, 0.8, "time", 0]

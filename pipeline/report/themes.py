@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,8 @@ from pipeline.codebook import Codebook, diff, load_round, round_path
 from pipeline.codings.basis import Basis, parse_basis, rollup, settle
 from pipeline.core.citation import cite
 from pipeline.core.config import StudyConfig
-from pipeline.core.io import read_table, write_csv, write_text
+from pipeline.core.errors import CdaError
+from pipeline.core.io import csv_text, read_table, write_bytes
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import AGREEMENT, CODINGS, FRAMING, SUGGESTIONS, THEMES
 from pipeline.language.corpus import words_per_segment
@@ -314,22 +316,49 @@ def coder_sources(codings: pd.DataFrame) -> list[dict]:
     ]
 
 
-SEED = 0  # permutation tests are exact at workshop sizes; sampled ones stay reproducible
+# read -> compute -> write --------------------------------------------------------------------
+
+
+def human_coded(codings: pd.DataFrame | None) -> bool:
+    """Whether a pull or an import brought any human judgement (codes, or a deliberate none):
+    from then on the report counts human codes, before that machine suggestions."""
+    return codings is not None and bool(codings["status"].isin(["coded", "empty"]).any())
+
+
+def assignments(
+    codings: pd.DataFrame | None,
+    suggestions: pd.DataFrame | None,
+    book: Codebook,
+    basis: Basis,
+) -> Assignments | None:
+    """Human codes that count under ``basis`` once there are any; before that, machine
+    suggestions (labelled as such); None when there is neither."""
+    if human_coded(codings):
+        return from_codings(codings, book, basis)
+    if suggestions is not None:
+        return from_suggestions(suggestions, book)
+    return None
+
+
+def _codings(ws: Workspace, round_no: int) -> pd.DataFrame | None:
+    path = ws.codings(round_no)
+    return read_table(path, CODINGS) if path.is_file() else None
+
+
+def _suggestions(ws: Workspace, round_no: int) -> pd.DataFrame | None:
+    path = ws.suggestions(round_no)
+    return read_table(path, SUGGESTIONS) if path.is_file() else None
 
 
 def load_assignments(
     ws: Workspace, config: StudyConfig, round_no: int, book: Codebook
 ) -> tuple[Assignments | None, pd.DataFrame | None]:
-    """Human codes under ``report.coding_basis`` once a pull or import brought any; before
-    that, machine suggestions (labelled as such); None when there is neither."""
-    path = ws.codings(round_no)
-    codings = read_table(path, CODINGS) if path.is_file() else None
-    if codings is not None and codings["status"].isin(["coded", "empty"]).any():
-        return from_codings(codings, book, parse_basis(config.report.coding_basis)), codings
-    if ws.suggestions(round_no).is_file():
-        suggestions = read_table(ws.suggestions(round_no), SUGGESTIONS)
-        return from_suggestions(suggestions, book), codings
-    return None, codings
+    """:func:`assignments` from the round's files, and its codings (for notebooks: the report
+    itself reads its inputs once, in :func:`read_themes`)."""
+    codings = _codings(ws, round_no)
+    suggestions = None if human_coded(codings) else _suggestions(ws, round_no)
+    basis = parse_basis(config.report.coding_basis)
+    return assignments(codings, suggestions, book, basis), codings
 
 
 def only_participants(assigned: Assignments, segments: pd.DataFrame) -> Assignments:
@@ -343,6 +372,163 @@ def only_participants(assigned: Assignments, segments: pd.DataFrame) -> Assignme
     )
 
 
+@dataclass(frozen=True, eq=False)
+class ThemeInputs:
+    """Everything the theme section is computed from, read once (:func:`read_themes`).
+
+    The tables are as read and validated; :func:`compute_themes` only reads them, so a section
+    can be computed from frames built in memory (a test, a notebook) without any file.
+    """
+
+    round_no: int
+    book: Codebook
+    codebook: str  # the codebook file as the report names it (relative to the workspace)
+    codebook_sha256: str
+    segments: pd.DataFrame
+    tokens: pd.DataFrame
+    markers: pd.DataFrame | None = None
+    codings: pd.DataFrame | None = None
+    suggestions: pd.DataFrame | None = None  # only read before any human codes
+    agreement: pd.DataFrame | None = None  # only read once there are human codes
+    previous: Codebook | None = None  # the round before's codebook, for what changed
+
+
+def read_themes(
+    ws: Workspace,
+    config: StudyConfig,
+    round_no: int,
+    *,
+    segments: pd.DataFrame,
+    tokens: pd.DataFrame,
+    markers: pd.DataFrame | None = None,
+) -> ThemeInputs | None:
+    """The round's codebook, its human codes or else its suggestions, agreement and the
+    previous round's codebook, with the participants' tables (read once by the caller for the
+    whole report).
+
+    None when there is no theme section: no codebook for the round, or neither human codes
+    nor suggestions.
+    """
+    if not round_path(ws, config, round_no).is_file():
+        return None
+    loaded = load_round(ws, config, round_no)
+    codings = _codings(ws, round_no)
+    human = human_coded(codings)
+    suggestions = None if human else _suggestions(ws, round_no)
+    if not human and suggestions is None:
+        return None
+    agreed = ws.agreement(round_no)
+    agreement = read_table(agreed, AGREEMENT) if human and agreed.is_file() else None
+    before = round_path(ws, config, round_no - 1) if round_no > 1 else None
+    previous = (
+        load_round(ws, config, round_no - 1).book
+        if before is not None and before.is_file()
+        else None
+    )
+    return ThemeInputs(
+        round_no=round_no,
+        book=loaded.book,
+        codebook=ws.display(loaded.path),
+        codebook_sha256=loaded.sha256,
+        segments=segments,
+        tokens=tokens,
+        markers=markers,
+        codings=codings,
+        suggestions=suggestions,
+        agreement=agreement,
+        previous=previous,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ThemeResult:
+    """The theme section, computed (:func:`compute_themes`) and not yet written anywhere."""
+
+    table: pd.DataFrame  # themes.csv (THEMES)
+    framing: pd.DataFrame  # framing.csv (FRAMING)
+    payload: dict  # themes.json, and what the HTML shows (NaN where undefined)
+    timeline: pd.DataFrame  # the figures' numbers (pipeline.report.figures)
+    cooccurrence: pd.DataFrame
+    labels: dict[str, str]  # code id -> label, in codebook order
+    groups: list[str]
+
+
+def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
+    """The theme section from its inputs and the study's settings: a pure function, no I/O.
+
+    Every random step (the sampled permutation tests of comparisons and contrasts) is seeded
+    by ``report.seed``, so a finding does not move when another stage is re-seeded.
+    """
+    settings = config.report
+    book, segments, tokens = inputs.book, inputs.segments, inputs.tokens
+    basis = parse_basis(settings.coding_basis)
+    assigned = assignments(inputs.codings, inputs.suggestions, book, basis)
+    if assigned is None:
+        raise CdaError(
+            f"round {inputs.round_no}: no human codes and no suggestions to report themes from",
+            hint="run `cda suggest` or pull codings first",
+        )
+    assigned = only_participants(assigned, segments)
+    table = prevalence(
+        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
+    )
+    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=settings.seed)
+    absent, uncovered = absent_themes(
+        table, book, thin_segments=settings.thin_segments, thin_speakers=settings.thin_speakers
+    )
+    human = assigned.basis == HUMAN
+    agreement = (
+        inputs.agreement.set_index("code") if human and inputs.agreement is not None else None
+    )
+    themes, framing_rows = [], []
+    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
+    for code in book.codes:
+        entry, rows = theme_entry(
+            code, table, comparison, assigned, segments, talk, inputs.markers,
+            quotes=settings.quotes, seed=settings.seed,
+        )  # fmt: skip
+        entry["alpha"] = _agreement(agreement, code.id)
+        themes.append(entry)
+        framing_rows.extend(rows)
+    changes = (
+        [asdict(c) for c in diff(inputs.previous, book)] if inputs.previous is not None else None
+    )
+    groups = sorted(table["group"].unique())
+    payload = {
+        "study": config.study,
+        "round": inputs.round_no,
+        "basis": assigned.basis,
+        "coding_basis": {
+            "rule": assigned.rule,
+            "description": assigned.rule_text,
+            "coders": list(assigned.coders),
+            "single_coded_segments": len(assigned.single_coded),
+            "unresolved_segments": int(assigned.unresolved["segment_id"].nunique()),
+        }
+        if human
+        else None,
+        "coders": coder_sources(inputs.codings) if human else [],
+        "groups": groups,
+        "measure": measure(segments),
+        "codebook": inputs.codebook,
+        "codebook_sha256": inputs.codebook_sha256,
+        "codebook_changes": changes,
+        "themes": themes,
+        "absent_or_thin": absent,
+        "uncovered_research_questions": uncovered,
+    }
+    participants = participant_segments(segments)
+    return ThemeResult(
+        table=table,
+        framing=pd.DataFrame(framing_rows, columns=FRAMING.names),
+        payload=payload,
+        timeline=figs.timeline(participants, assigned.table, book.ids),
+        cooccurrence=figs.cooccurrence(assigned.table, book.ids),
+        labels={c.id: c.label for c in book.codes},
+        groups=groups,
+    )
+
+
 def theme_entry(
     code,
     table: pd.DataFrame,
@@ -353,6 +539,7 @@ def theme_entry(
     found: pd.DataFrame | None,
     *,
     quotes: bool,
+    seed: int,
 ) -> tuple[dict, list[dict]]:
     """One theme's numbers and framing evidence, and its framing.csv rows.
 
@@ -360,7 +547,7 @@ def theme_entry(
     """
     members = theme_segments(assigned.table, code.id)
     rows = table[table["theme"] == code.id]
-    contrast = contrasts(talk, found, members, seed=SEED)
+    contrast = contrasts(talk, found, members, seed=seed)
     shares = _shares(talk.participants, assigned.table, code.id, measure(segments))
     entry = {
         "id": code.id,
@@ -402,108 +589,52 @@ def _summary(rows: list[dict], *, per_kind: int = 3) -> list[dict]:
     return out
 
 
-def theme_report(
-    ws: Workspace,
-    config: StudyConfig,
-    round_no: int,
-    segments: pd.DataFrame,
-    tokens: pd.DataFrame,
-    markers: pd.DataFrame | None = None,
-) -> dict | None:
-    """The report's theme section; writes ``themes.csv``, ``themes.json`` and ``framing.csv``.
+@dataclass(frozen=True)
+class ThemeFiles:
+    """The theme section serialised: each file's bytes, in writing order, and the section the
+    HTML shows (the payload with its figures as data URIs). Nothing is on disk yet."""
 
-    Without a codebook for the round, or without codes and suggestions, there is no theme
-    section (None).
-    """
-    if not round_path(ws, config, round_no).is_file():
-        return None
-    loaded = load_round(ws, config, round_no)
-    book = loaded.book
-    assigned, codings = load_assignments(ws, config, round_no, book)
-    if assigned is None:
-        return None
-    assigned = only_participants(assigned, segments)
-    table = prevalence(
-        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
-    )
-    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=SEED)
-    absent, uncovered = absent_themes(
-        table, book,
-        thin_segments=config.report.thin_segments, thin_speakers=config.report.thin_speakers,
-    )  # fmt: skip
-    agreement = (
-        read_table(ws.agreement(round_no), AGREEMENT).set_index("code")
-        if ws.agreement(round_no).is_file() and assigned.basis == HUMAN
-        else None
-    )
-    themes, framing_rows = [], []
-    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
-    for code in book.codes:
-        entry, rows = theme_entry(
-            code, table, comparison, assigned, segments, talk, markers,
-            quotes=config.report.quotes,
-        )  # fmt: skip
-        entry["alpha"] = _agreement(agreement, code.id)
-        themes.append(entry)
-        framing_rows.extend(rows)
-    folder = ws.report_dir(round_no)
-    write_csv(table, THEMES, folder / "themes.csv", only_if_changed=True)
-    framing = pd.DataFrame(framing_rows, columns=FRAMING.names)
-    write_csv(framing, FRAMING, folder / "framing.csv", only_if_changed=True)
-    previous = round_path(ws, config, round_no - 1) if round_no > 1 else None
-    changes = (
-        [asdict(c) for c in diff(load_round(ws, config, round_no - 1).book, book)]
-        if previous is not None and previous.is_file()
-        else None
-    )
-    groups = sorted(table["group"].unique())
-    unit = measure(segments)
-    payload = {
-        "study": config.study,
-        "round": round_no,
-        "basis": assigned.basis,
-        "coding_basis": {
-            "rule": assigned.rule,
-            "description": assigned.rule_text,
-            "coders": list(assigned.coders),
-            "single_coded_segments": len(assigned.single_coded),
-            "unresolved_segments": int(assigned.unresolved["segment_id"].nunique()),
-        }
-        if assigned.basis == HUMAN
-        else None,
-        "coders": coder_sources(codings) if assigned.basis == HUMAN else [],
-        "groups": groups,
-        "measure": unit,
-        "codebook": ws.display(loaded.path),
-        "codebook_sha256": loaded.sha256,
-        "codebook_changes": changes,
-        "themes": themes,
-        "absent_or_thin": absent,
-        "uncovered_research_questions": uncovered,
+    files: dict[Path, bytes]
+    section: dict
+
+
+def theme_files(result: ThemeResult, folder: Path) -> ThemeFiles:
+    """Validate the tables against their schemas and render JSON and figures, writing nothing,
+    so that a table that breaks its contract leaves every old file as it was."""
+    tables = {
+        folder / "themes.csv": csv_text(result.table, THEMES, where=str(folder / "themes.csv")),
+        folder / "framing.csv": csv_text(
+            result.framing, FRAMING, where=str(folder / "framing.csv")
+        ),
+        folder / "themes.json": json.dumps(_finite(result.payload), indent=2, ensure_ascii=False)
+        + "\n",
     }
-    write_text(
-        folder / "themes.json",
-        json.dumps(_finite(payload), indent=2, ensure_ascii=False) + "\n",
-        only_if_changed=True,
-    )
-    labels = {c.id: c.label for c in book.codes}
-    figures = folder / "figures"
-    participants = participant_segments(segments)
-    return {
-        **payload,
-        "figures": {
-            "timeline": figs.embed(
-                figures / "theme-timeline.png",
-                figs.timeline_png(
-                    figs.timeline(participants, assigned.table, book.ids), labels, groups
-                ),
-            ),
-            "cooccurrence": figs.embed(
-                figures / "theme-cooccurrence.png",
-                figs.cooccurrence_png(figs.cooccurrence(assigned.table, book.ids), labels),
-            ),
-        },
+    figures = {
+        "timeline": (
+            folder / "figures" / "theme-timeline.png",
+            figs.timeline_png(result.timeline, result.labels, result.groups),
+        ),
+        "cooccurrence": (
+            folder / "figures" / "theme-cooccurrence.png",
+            figs.cooccurrence_png(result.cooccurrence, result.labels),
+        ),
     }
+    files = {path: text.encode("utf-8") for path, text in tables.items()}
+    files.update(dict(figures.values()))
+    section = {
+        **result.payload,
+        "figures": {name: figs.data_uri(png) for name, (_, png) in figures.items()},
+    }
+    return ThemeFiles(files, section)
+
+
+def write_themes(result: ThemeResult, folder: Path) -> dict:
+    """Write ``themes.csv``, ``framing.csv``, ``themes.json`` and the figures (atomically, each
+    only if changed) and return the section the HTML shows."""
+    out = theme_files(result, folder)
+    for path, data in out.files.items():
+        write_bytes(path, data, only_if_changed=True)
+    return out.section
 
 
 def _agreement(agreement: pd.DataFrame | None, code: str) -> dict | None:
