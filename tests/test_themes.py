@@ -15,18 +15,15 @@ from pipeline.core.config import StudyConfig
 from pipeline.core.io import frame_of
 from pipeline.core.schemas import CODINGS
 from pipeline.core.schemas import SEGMENTS as SEGMENTS_SCHEMA
+from pipeline.report.section import ThemeInputs, compute_themes, read_themes, write_themes
 from pipeline.report.stats import cliffs_delta, permutation_test
 from pipeline.report.themes import (
     HUMAN,
-    ThemeInputs,
     absent_themes,
     compare_groups,
-    compute_themes,
     from_codings,
     prevalence,
-    read_themes,
     speaker_shares,
-    write_themes,
 )
 
 BOOK = Codebook.model_validate(

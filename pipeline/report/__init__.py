@@ -35,15 +35,14 @@ from pipeline.core.schemas import (
     TOPICS,
 )
 from pipeline.language.corpus import words_per_segment
-from pipeline.report.themes import (
-    SHARE_OF,
+from pipeline.report.section import (
     ThemeInputs,
     ThemeResult,
     compute_themes,
-    measure,
     read_themes,
     theme_files,
 )
+from pipeline.report.themes import SHARE_OF, measure
 
 
 def speaking_time(segments: pd.DataFrame) -> pd.Series:
