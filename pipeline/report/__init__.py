@@ -4,6 +4,11 @@ Reads only pseudonymised tables (``data/interim``, ``data/processed``), never ``
 Segments are cited by id, speaker pseudonym and timestamp; verbatim (pseudonymised) text is
 shown only when ``report.quotes`` is switched on. Everything is inline: the file opens offline
 and prints.
+
+Three steps (:func:`run_report` wires them): :func:`read_report` reads and validates every
+input once; :func:`compute_report` is pure (inputs and settings in, tables and values out);
+:func:`write_report` validates and renders everything, then writes. The theme section follows
+the same split in :mod:`pipeline.report.section`.
 """
 
 from __future__ import annotations
@@ -245,7 +250,6 @@ class ReportResult:
     """The report computed (:func:`compute_report`), nothing written: what the template
     shows but the theme section, and that section (:class:`ThemeResult`)."""
 
-    round_no: int
     context: dict
     themes: ThemeResult | None
 
@@ -290,7 +294,7 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
             "inputs": [{"file": name, "sha256": sha} for name, sha in inputs.files],
         },
     }
-    return ReportResult(round_no, context, themes)
+    return ReportResult(context, themes)
 
 
 def write_report(result: ReportResult, folder: Path) -> Report:
