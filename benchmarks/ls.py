@@ -30,8 +30,12 @@ from pipeline.core.config import load_config
 from pipeline.core.io import write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
-from pipeline.labelstudio import rounds as ls
+from pipeline.labelstudio import labeling as lsconfig
+from pipeline.labelstudio import pull, push
 from pipeline.labelstudio import server as labelstudio
+from pipeline.labelstudio.client import Client
+from pipeline.labelstudio.projects import ensure_project, export_tasks
+from pipeline.labelstudio.state import RoundProjects
 
 STARTER = SAMPLE / "codebooks" / "digitalisering-cohesie" / "round-1.yaml"
 
@@ -89,39 +93,35 @@ def coded_project(ws: Workspace, config, tasks: list[dict]) -> None:
     Creating 5,000 annotations one request at a time takes Label Studio's development server
     about 8 minutes; an import with annotations makes the same export in seconds.
     """
-    from pipeline.codebook import load_round
-    from pipeline.labelstudio import labeling as lsconfig
-
-    conn = labelstudio.connection(ws, config)
     book = load_round(ws, config, 1).book
     label_config = lsconfig.labeling_config(book, audio=False)
     region = lsconfig.taxonomy_result(book, ["vertrouwen-overheid"])
-    with ls.session(conn, config) as client:
-        project = ls.ensure_project(client, conn, ws, config, 1, "B", label_config)
+    with Client.open(ws, config) as client:
+        project = ensure_project(client, RoundProjects(ws, 1), "B", label_config)
         coded = [
             {"data": t["data"], "annotations": [{"result": [region], "lead_time": 5.0}]}
             for t in tasks
         ]
-        for batch in ls._chunks(coded, config.labelstudio.batch_size):
-            client.projects.import_tasks(id=project.id, request=batch)
+        size = client.batch_size
+        for i in range(0, len(coded), size):
+            client.sdk.projects.import_tasks(id=project.id, request=coded[i : i + size])
 
 
 def run(ws: Workspace, config, n: int) -> list[tuple[str, float, float | None]]:
     start = time.perf_counter()
-    (first,) = ls.push(ws, config, 1, coders=["A"])
+    (first,) = push(ws, config, 1, coders=["A"])
     push_s = time.perf_counter() - start
     assert first.created == n, first
     start = time.perf_counter()
-    (again,) = ls.push(ws, config, 1, coders=["A"])
+    (again,) = push(ws, config, 1, coders=["A"])
     again_s = time.perf_counter() - start
     assert again.created == 0 and again.unchanged == n, again
 
-    conn = labelstudio.connection(ws, config)
-    with ls.session(conn, config) as client:
-        tasks = ls.export_tasks(client, conn, first.project_id, "bench")
+    with Client.open(ws, config) as client:
+        tasks = export_tasks(client, first.project_id, "bench")
     coded_project(ws, config, tasks)
     start = time.perf_counter()
-    pulled = ls.pull(ws, config, 1)
+    pulled = pull(ws, config, 1)
     pull_s = time.perf_counter() - start
     coded = pulled.table[pulled.table["status"] == "coded"]
     assert coded["segment_id"].nunique() == n and set(coded["coder"]) == {"B"}, len(coded)

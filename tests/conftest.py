@@ -88,3 +88,15 @@ def ls_env(monkeypatch, label_studio: Server) -> Server:
     monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
     return label_studio
+
+
+# Tiers: a test that uses one of these fixtures gets the marker, so `make test-fast` (which
+# deselects them) never starts a server or WhisperX, without anyone remembering to mark it.
+FIXTURE_MARKERS = {"label_studio": "server", "whisperx": "whisperx"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in FIXTURE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)

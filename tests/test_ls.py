@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from pipeline import labelstudio as ls
 from pipeline.cli import app
 from pipeline.cli.init import init_workspace
 from pipeline.codebook import load_round, set_state
@@ -24,7 +25,10 @@ from pipeline.core.io import read_table, write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS, SEGMENTS, SUGGESTIONS
 from pipeline.labelstudio import labeling as lsconfig
-from pipeline.labelstudio import rounds as ls
+from pipeline.labelstudio import pushing
+from pipeline.labelstudio.client import Client
+from pipeline.labelstudio.server import Connection
+from pipeline.labelstudio.state import RoundProjects
 
 CDA = str(Path(sys.executable).with_name("cda"))
 CODEBOOK = """\
@@ -126,6 +130,77 @@ def annotate(server, project_id: int, codes_by_segment: dict[str, list[str]], **
 
 def project_id(ws: Workspace, coder: str) -> int:
     return json.loads(ws.ls_state(1).read_text())[coder]["id"]
+
+
+# the client and the round's project record (no server needed) -------------------------------------
+
+
+def test_the_client_turns_each_kind_of_failure_into_one_line_that_never_shows_the_key(tmp_path):
+    from label_studio_sdk.core.api_error import ApiError
+
+    ws = make_ws(tmp_path / "ws", n=2)
+    key = "k" * 40
+    client = Client(Connection("http://127.0.0.1:9", key), load_config(ws), sdk=None)
+    cases = [
+        (httpx.ConnectError("refused"), "cannot reach Label Studio at http://127.0.0.1:9 while "
+         "listing projects", "make labelstudio"),
+        (httpx.ReadTimeout("slow"), "network error talking to Label Studio at "
+         "http://127.0.0.1:9 while listing projects (ReadTimeout)", "run the same command again"),
+        (ApiError(status_code=403, body={"detail": f"Token {key}"}),
+         "rejected the API key (HTTP 403) while listing projects", "LABEL_STUDIO_API_KEY"),
+        (ApiError(status_code=500, body={"detail": "database is locked"}),
+         "answered HTTP 500 while listing projects: database is locked", "server.log"),
+    ]  # fmt: skip
+    for exc, message, hint in cases:
+        with pytest.raises(CdaError) as failed, client.talking("listing projects"):
+            raise exc
+        assert message in failed.value.message and hint in failed.value.hint
+        assert key not in str(failed.value)
+    assert key not in repr(client)
+    with client.talking("listing projects"):
+        pass  # no failure, no error
+
+
+def test_the_client_retries_lost_connections_and_server_errors_only_with_doubling_waits(tmp_path):
+    from label_studio_sdk.core.api_error import ApiError
+
+    ws = make_ws(tmp_path / "ws", n=2, retries=3)
+    client = Client(Connection("http://127.0.0.1:9", "k"), load_config(ws), sdk=None, backoff=0.5)
+    assert client.retries == 3
+    assert Client.retryable(httpx.ReadError("reset")) and Client.retryable(httpx.ReadTimeout("t"))
+    assert Client.retryable(ApiError(status_code=502, body=None))
+    assert not Client.retryable(ApiError(status_code=404, body=None))  # sending again won't help
+    assert not Client.retryable(ApiError(status_code=400, body=None))
+    assert not Client.retryable(ValueError("a bug"))
+    assert [client.wait(n) for n in (1, 2, 3)] == [0.5, 1.0, 2.0]
+    assert Client.reason(ApiError(status_code=502, body=None)) == "HTTP 502"
+    assert Client.reason(httpx.ReadError("reset")) == "ReadError"
+
+
+def test_opening_a_client_without_a_key_fails_before_any_request(tmp_path, monkeypatch):
+    ws = make_ws(tmp_path / "ws", n=2)
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    monkeypatch.setenv("LABEL_STUDIO_URL", "http://127.0.0.1:9")  # nothing listens there
+    with (
+        pytest.raises(CdaError, match="no Label Studio API key") as failed,
+        Client.open(ws, load_config(ws)),
+    ):
+        pass
+    assert "make labelstudio" in failed.value.hint
+
+
+def test_recording_a_coders_project_keeps_the_other_coders(tmp_path):
+    ws = make_ws(tmp_path / "ws", n=2)
+    projects = RoundProjects(ws, 1)
+    assert projects.read() == {} and projects.get("A") is None
+    projects.record("A", project_id=3, title="t · round-1 · coder A", url="http://x")
+    projects.record("B", project_id=4, title="t · round-1 · coder B", url="http://x")
+    projects.record("A", project_id=7, title="t · round-1 · coder A", url="http://x")
+    assert json.loads(ws.ls_state(1).read_text()) == {
+        "A": {"id": 7, "title": "t · round-1 · coder A", "url": "http://x"},
+        "B": {"id": 4, "title": "t · round-1 · coder B", "url": "http://x"},
+    }
+    assert RoundProjects(ws, 2).read() == {}  # another round, another record
 
 
 # push --------------------------------------------------------------------------------------------
@@ -539,7 +614,7 @@ def test_network_error_half_way_through_a_push_is_retried_without_duplicates(
     proxy = _FlakyProxy(label_studio.url, drop={2, 4})
     monkeypatch.setenv("LABEL_STUDIO_URL", proxy.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
-    monkeypatch.setattr(ls.time, "sleep", lambda s: None)
+    monkeypatch.setattr(pushing.time, "sleep", lambda s: None)
     try:
         (result,) = ls.push(ws, load_config(ws), 1)
     finally:
@@ -555,7 +630,7 @@ def test_a_push_that_gives_up_resumes_later_without_duplicates(tmp_path, monkeyp
     proxy = _FlakyProxy(label_studio.url, drop={2}, refuse=set(range(3, 100)))
     monkeypatch.setenv("LABEL_STUDIO_URL", proxy.url)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
-    monkeypatch.setattr(ls.time, "sleep", lambda s: None)
+    monkeypatch.setattr(pushing.time, "sleep", lambda s: None)
     try:
         with pytest.raises(CdaError, match="stopped after 1 retry") as failed:
             ls.push(ws, load_config(ws), 1)

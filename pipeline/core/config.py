@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.core import yamlfile
+from pipeline.core import registry, yamlfile
 from pipeline.core.errors import CdaError
 from pipeline.core.paths import Workspace
 
@@ -313,17 +313,8 @@ class StudyConfig(Section):
 
 ADJUDICATION = "adjudication"  # the coder name of a round's adjudication project
 
-STAGES = (
-    "ingest",
-    "transcribe",
-    "import",
-    "pseudonymise",
-    "nlp",
-    "topics",
-    "suggest",
-    "agreement",
-    "report",
-)
+# The stages that run behind make, in pipeline order (declared in pipeline.core.registry).
+STAGES = tuple(s.name for s in registry.STAGES if not s.always)
 
 
 def load_config(ws: Workspace) -> StudyConfig:
@@ -336,25 +327,25 @@ def load_config(ws: Workspace) -> StudyConfig:
     return yamlfile.load_model(StudyConfig, ws.config_file)
 
 
-def section(config: StudyConfig, stage: str) -> Section | None:
+def section(config: StudyConfig, name: str) -> Section:
+    """One cda.yaml section by its YAML name (``import`` is ``import_`` in Python)."""
+    return getattr(config, "import_" if name == "import" else name)
+
+
+def stage_settings(config: StudyConfig, stage: str) -> dict:
+    """The sections a stage reads (as the registry declares them), as plain data."""
     return {
-        "transcribe": config.transcribe,
-        "import": config.import_,
-        "pseudonymise": config.pseudonymise,
-        "nlp": config.nlp,
-        "topics": config.topics,
-        "suggest": config.suggest,
-        "report": config.report,
-    }.get(stage)
+        name: section(config, name).model_dump(mode="json")
+        for name in registry.stage(stage).sections
+    }
 
 
 def stage_snapshot(config: StudyConfig, stage: str) -> str:
     """The settings a stage depends on, as canonical JSON (study-level fields included)."""
-    part = section(config, stage)
     payload = {
         "study": config.study,
         "language": config.language,
         "groups": config.groups,
-        stage: part.model_dump(mode="json") if part is not None else None,
+        **stage_settings(config, stage),
     }
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core import registry
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.io import sha256_file, write_csv
@@ -31,25 +32,8 @@ from pipeline.core.progress import track
 from pipeline.core.schemas import AUDIO
 from pipeline.ingest.media import AudioInfo, extract_audio
 
-MEDIA_SUFFIXES = frozenset(
-    [
-        ".mp4",
-        ".mkv",
-        ".mov",
-        ".webm",
-        ".m4a",
-        ".wav",
-        ".mp3",
-        ".flac",
-        ".ogg",
-        ".opus",
-        ".aac",
-        ".avi",
-        ".mts",
-        ".m4v",
-        ".wma",
-    ]
-)
+# the registry holds the list, so make's prerequisites are the same files
+MEDIA_SUFFIXES = registry.MEDIA_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -172,7 +156,7 @@ def extract_all(
         updated.loc[hit, "media_sha256"] = digest
         updated.loc[hit, "duration"] = round(duration, 3)
         done.append(IngestedRecording(row.recording_id, row.group, duration, not current))
-    # Forget WAVs of recordings that left the manifest (their files stay until `make clean`).
+    # Forget WAVs of recordings that left the manifest (the files stay; delete them by hand).
     index = {rid: value for rid, value in index.items() if rid in set(rows["recording_id"])}
     write_manifest(ws, updated)
     _write_index(ws, index)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from pipeline import __version__
 from pipeline.core.citation import cite, clock
-from pipeline.core.config import StudyConfig, stage_snapshot
+from pipeline.core.config import STAGES, StudyConfig, stage_settings
 from pipeline.core.io import read_csv, read_table, sha256_file, write_bytes, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import (
@@ -260,9 +260,9 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
     quotes = config.report.quotes
     topic_rows, groups = topics_table(inputs.topics, inputs.doc_topics, segments, quotes=quotes)
     themes = compute_themes(inputs.themes, config) if inputs.themes is not None else None
+    # every section a stage behind make reads, in pipeline order (from the stage registry)
     settings = {
-        stage: json.loads(stage_snapshot(config, stage))[stage]
-        for stage in ("transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report")
+        name: values for stage in STAGES for name, values in stage_settings(config, stage).items()
     }
     # The round this report is of (`cda report --round N`), not cda.yaml's default round.
     settings["report"]["round"] = round_no

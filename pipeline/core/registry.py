@@ -1,0 +1,474 @@
+"""The stage registry: each stage's name, command, package, settings, inputs and outputs.
+
+One declaration feeds everything that must agree about the pipeline's shape, so none of it
+can drift from the code:
+
+- the make rules (``python3 -m pipeline.core.registry make`` writes ``build/stages.mk``):
+  prerequisites are the declared inputs, the stage's settings snapshot, and every file of the
+  stage's *import closure* (found by reading the imports, so a new import is never forgotten)
+  with the package data those modules read;
+- ``cda config sync`` (one settings snapshot per stage);
+- ``cda run`` (skip a stage whose inputs, code and settings are unchanged, weasel-style);
+- the report's provenance and the README's stage table (checked by a test).
+
+Only the standard library is used: make runs this with the system ``python3`` before the
+project's environment exists. Paths are relative to the workspace; ``{round}`` stands for
+the coding round.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # the pipeline package itself (not a checkout)
+
+# Media that `cda ingest` extracts audio from (the list pipeline.ingest uses).
+MEDIA_SUFFIXES = frozenset(
+    (".aac", ".avi", ".flac", ".m4a", ".m4v", ".mkv", ".mov", ".mp3", ".mp4", ".mts", ".ogg",
+     ".opus", ".wav", ".webm", ".wma")
+)  # fmt: skip
+
+
+# Transcript files `cda import` reads from data/raw (the suffixes pipeline.importers parses).
+TRANSCRIPT_SUFFIXES = frozenset((".docx", ".json", ".jsonl", ".ndjson", ".srt", ".txt", ".vtt"))
+
+
+def _raw(suffixes: frozenset[str]) -> tuple[Input, ...]:
+    """Optional inputs ``data/raw/*<suffix>`` in both cases (make's globs are case-sensitive)."""
+    return tuple(
+        Input(f"data/raw/*{x}", optional=True) for s in sorted(suffixes) for x in (s, s.upper())
+    )
+
+
+@dataclass(frozen=True)
+class Input:
+    """A file a stage reads. ``optional``: used when present. ``later_rounds``: round 2 on."""
+
+    path: str
+    optional: bool = False
+    later_rounds: bool = False
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One make word = one ``cda`` command = one package.
+
+    ``always``: the stage talks to a server or writes exports on request, so make runs it
+    every time (its state is not a file). ``sections``: the cda.yaml sections it reads, on
+    top of the study-level fields every stage gets.
+    """
+
+    name: str
+    command: str
+    package: str
+    summary: str
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[str, ...] = ()
+    sections: tuple[str, ...] = ()
+    per_round: bool = False
+    always: bool = False
+    extra_modules: tuple[str, ...] = field(default=())
+
+    def files(self, kind: str, round_no: int | None = None) -> list[str]:
+        """Declared paths with ``{round}`` filled in (inputs of later rounds only from 2 on)."""
+        if kind == "outputs":
+            paths = list(self.outputs)
+        else:
+            paths = [
+                i.path
+                for i in self.inputs
+                if not (i.later_rounds and round_no is not None and round_no < 2)
+            ]
+        return [p.format(round=round_no) if round_no is not None else p for p in paths]
+
+
+def _i(path: str, **kw: bool) -> Input:
+    return Input(path, **kw)
+
+
+ROUND = "data/processed/round-{round}"
+CODEBOOK = "codebooks/*/round-{round}.yaml"
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "ingest",
+        "ingest",
+        "pipeline.ingest",
+        "Extract 16 kHz audio of the recordings in data/recordings.csv",
+        inputs=(
+            _i("data/recordings.csv"),
+            *_raw(MEDIA_SUFFIXES),
+        ),
+        outputs=("data/interim/audio/index.csv",),
+    ),
+    Stage(
+        "transcribe",
+        "transcribe",
+        "pipeline.transcribe",
+        "Transcribe, align and diarise recordings with WhisperX (JOBS=n)",
+        inputs=(
+            _i("data/recordings.csv"),
+            _i("data/interim/audio/index.csv"),
+            _i("data/raw/*.rttm", optional=True),
+        ),
+        outputs=("data/private/transcribe/index.csv",),
+        sections=("transcribe",),
+    ),
+    Stage(
+        "import",
+        "import",
+        "pipeline.importers",
+        "Import transcripts (and WhisperX output) into segments",
+        inputs=(
+            _i("data/recordings.csv"),
+            *_raw(TRANSCRIPT_SUFFIXES),
+            _i("data/private/transcribe/index.csv"),
+            _i("data/private/transcribe/*/*.json", optional=True),
+        ),
+        outputs=("data/private/import/segments.parquet", "data/private/import/words.parquet"),
+        sections=("import",),
+    ),
+    Stage(
+        "pseudonymise",
+        "pseudonymise",
+        "pipeline.pseudonymise",
+        "Pseudonymise speakers and mask listed names",
+        inputs=(
+            _i("data/recordings.csv"),
+            _i("data/private/import/segments.parquet"),
+            _i("data/private/import/words.parquet"),
+            _i("data/private/names.csv", optional=True),
+        ),
+        outputs=(
+            "data/interim/segments.parquet",
+            "data/interim/words.parquet",
+            "data/interim/pseudonymise.csv",
+        ),
+        sections=("pseudonymise",),
+    ),
+    Stage(
+        "nlp",
+        "nlp",
+        "pipeline.nlp",
+        "Sentences, tokens, lemmas and discourse markers with spaCy",
+        inputs=(_i("data/interim/segments.parquet"), _i("codebooks/markers.yaml", optional=True)),
+        outputs=(
+            "data/interim/sentences.parquet",
+            "data/interim/tokens.parquet",
+            "data/interim/markers.parquet",
+            "data/interim/nlp.json",
+        ),
+        sections=("nlp",),
+    ),
+    Stage(
+        "topics",
+        "topics",
+        "pipeline.topics",
+        "BERTopic topics: round 1 candidates, later rounds guided by the codebook",
+        inputs=(
+            _i("data/interim/segments.parquet"),
+            _i("data/interim/tokens.parquet"),
+            _i(CODEBOOK, later_rounds=True),
+        ),
+        outputs=(f"{ROUND}/topics.parquet", f"{ROUND}/doc_topics.parquet"),
+        sections=("topics",),
+        per_round=True,
+    ),
+    Stage(
+        "suggest",
+        "suggest",
+        "pipeline.suggest",
+        "Code suggestions per segment from the ROUND's codebook",
+        inputs=(
+            _i("data/interim/segments.parquet"),
+            _i("data/interim/tokens.parquet"),
+            _i(CODEBOOK),
+            _i(f"{ROUND}/topics.parquet", later_rounds=True),
+            _i(f"{ROUND}/doc_topics.parquet", later_rounds=True),
+        ),
+        outputs=(f"{ROUND}/suggestions.parquet",),
+        sections=("suggest",),
+        per_round=True,
+    ),
+    Stage(
+        "agreement",
+        "agreement",
+        "pipeline.agreement",
+        "Inter-coder agreement of ROUND (after make ls-pull)",
+        inputs=(_i(f"{ROUND}/codings.parquet"), _i(CODEBOOK)),
+        outputs=(
+            f"{ROUND}/agreement.parquet",
+            f"{ROUND}/agreement_pairs.parquet",
+            f"{ROUND}/disagreements.parquet",
+        ),
+        per_round=True,
+    ),
+    Stage(
+        "report",
+        "report",
+        "pipeline.report",
+        "HTML report for ROUND",
+        inputs=(
+            _i("data/interim/segments.parquet"),
+            _i("data/interim/tokens.parquet"),
+            _i("data/interim/markers.parquet"),
+            _i("data/interim/nlp.json"),
+            _i("data/interim/pseudonymise.csv"),
+            _i(f"{ROUND}/topics.parquet"),
+            _i(f"{ROUND}/doc_topics.parquet"),
+            _i(CODEBOOK, optional=True),
+            _i(f"{ROUND}/suggestions.parquet", optional=True),
+            _i(f"{ROUND}/codings.parquet", optional=True),
+            _i(f"{ROUND}/agreement.parquet", optional=True),
+            _i(f"{ROUND}/agreement_pairs.parquet", optional=True),
+        ),
+        outputs=(
+            "reports/round-{round}/index.html",
+            "reports/round-{round}/themes.csv",
+            "reports/round-{round}/themes.json",
+            "reports/round-{round}/framing.csv",
+        ),
+        sections=("report",),
+        per_round=True,
+    ),
+    Stage(
+        "ls-push",
+        "ls push",
+        "pipeline.labelstudio",
+        "Push ROUND's segments and suggestions to Label Studio (one project per coder)",
+        inputs=(
+            _i("data/interim/segments.parquet"),
+            _i(CODEBOOK),
+            _i(f"{ROUND}/suggestions.parquet", optional=True),
+        ),
+        sections=("labelstudio",),
+        per_round=True,
+        always=True,
+    ),
+    Stage(
+        "ls-pull",
+        "ls pull",
+        "pipeline.labelstudio",
+        "Pull ROUND's codes from Label Studio into codings.parquet",
+        outputs=(f"{ROUND}/codings.parquet",),
+        sections=("labelstudio",),
+        per_round=True,
+        always=True,
+    ),
+    Stage(
+        "adjudicate",
+        "ls adjudicate",
+        "pipeline.labelstudio",
+        "Push ROUND's disagreements into an adjudication project",
+        inputs=(_i(f"{ROUND}/codings.parquet"), _i(f"{ROUND}/disagreements.parquet")),
+        sections=("labelstudio",),
+        per_round=True,
+        always=True,
+    ),
+    Stage(
+        "export",
+        "export",
+        "pipeline.export",
+        "Write ROUND's exports to exports/: CSV, XLSX, SRT/VTT, REFI-QDA .qdc and .qdpx",
+        inputs=(_i("data/interim/segments.parquet"), _i(CODEBOOK, optional=True)),
+        sections=("export",),
+        per_round=True,
+        always=True,
+    ),
+)
+
+# Package data read by a module: part of the code of every stage whose closure holds it.
+RESOURCES: dict[str, tuple[str, ...]] = {
+    "pipeline.language.markers": ("resources/markers.*.yaml",),
+    "pipeline.language.lexicon": ("resources/not_names.*.txt",),
+    "pipeline.language.spoken": ("resources/stopwords_*_spoken.txt",),
+    "pipeline.report": ("report/templates/*",),
+}
+
+
+def stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def producers() -> dict[str, str]:
+    """Declared output path → the stage that writes it."""
+    return {out: s.name for s in STAGES for out in s.outputs}
+
+
+# import closure ----------------------------------------------------------------------------
+
+
+def module_file(module: str, root: Path = PACKAGE_ROOT) -> Path | None:
+    """The source file of a ``pipeline.*`` module (package → its ``__init__.py``)."""
+    parts = module.split(".")[1:]
+    base = root.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+_IMPORTS: dict[tuple[Path, int], frozenset[str]] = {}
+
+
+def imports_of(path: Path, module: str) -> frozenset[str]:
+    """Every ``pipeline.*`` module imported anywhere in a file (function-level imports too)."""
+    key = (path, path.stat().st_mtime_ns)
+    if key not in _IMPORTS:
+        _IMPORTS[key] = frozenset(_parse_imports(path, module))
+    return _IMPORTS[key]
+
+
+def _parse_imports(path: Path, module: str) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "pipeline")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            if name.split(".")[0] != "pipeline":
+                continue
+            # `from pipeline.x import y`: y a submodule, or a name defined in pipeline.x
+            for alias in node.names:
+                sub = f"{name}.{alias.name}"
+                found.add(sub if module_file(sub) is not None else name)
+    return found
+
+
+def _walk_parents(module: str) -> Iterator[str]:
+    parts = module.split(".")
+    for n in range(2, len(parts)):
+        yield ".".join(parts[:n])
+
+
+def closure(package: str, root: Path = PACKAGE_ROOT) -> set[str]:
+    """The modules a stage runs: its package's modules and everything they import, transitively.
+
+    A module's parent packages count too (importing ``pipeline.core.io`` runs
+    ``pipeline/core/__init__.py``).
+    """
+    start = {package}
+    pkg_dir = root.joinpath(*package.split(".")[1:])
+    if pkg_dir.is_dir():
+        start |= {
+            ".".join(["pipeline", *p.relative_to(root).with_suffix("").parts]).removesuffix(
+                ".__init__"
+            )
+            for p in pkg_dir.rglob("*.py")
+        }
+    seen: set[str] = set()
+    todo = sorted(start | {"pipeline"})
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        path = module_file(module, root)
+        if path is None:
+            continue  # a name imported from a module, not a module
+        seen.add(module)
+        todo.extend(imports_of(path, module) | set(_walk_parents(module)))
+    return seen
+
+
+def code_files(stage_: Stage, root: Path = PACKAGE_ROOT) -> list[Path]:
+    """Source files and package data a stage depends on, sorted."""
+    modules = closure(stage_.package, root)
+    for extra in stage_.extra_modules:
+        modules |= closure(extra, root)
+    files = {module_file(m, root) for m in modules}
+    for module in modules:
+        for pattern in RESOURCES.get(module, ()):
+            files.update(p for p in root.glob(pattern) if p.is_file())
+    return sorted(f for f in files if f is not None)
+
+
+# make rules ------------------------------------------------------------------------------
+
+
+def _var(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def _input_text(inp: Input, produced: dict[str, str]) -> str:
+    """One prerequisite: a glob or optional file only where it exists when make starts, unless
+    the stage that writes it is a goal of this very make call (``make suggest report``)."""
+    path = f"$(WS)/{inp.path.replace('{round}', '$(ROUND)')}"
+    if "*" in inp.path:
+        text = f"$(wildcard {path})"
+    elif inp.optional:
+        writer = produced.get(inp.path)
+        text = (
+            f"$(if $(filter {writer},$(MAKECMDGOALS)),{path},$(wildcard {path}))"
+            if writer
+            else f"$(wildcard {path})"
+        )
+    else:
+        text = path
+    if inp.later_rounds:
+        text = f"$(if $(filter-out 1,$(ROUND)),{text})"
+    return text
+
+
+def make_rules(root: Path = PACKAGE_ROOT, prefix: str = "pipeline") -> str:
+    """The generated include: per stage its code files, outputs and rule."""
+    produced = producers()
+    lines = [
+        "# Generated from pipeline/core/registry.py by `python3 -m pipeline.core.registry make`:",
+        "# do not edit. Each stage's prerequisites: its declared inputs, its settings snapshot",
+        "# and the files of its import closure (with the package data they read).",
+        "",
+    ]
+    for s in STAGES:
+        var = _var(s.name)
+        files = [f"{prefix}/{p.relative_to(root).as_posix()}" for p in code_files(s, root)]
+        lines.append(f"{var}_CODE := " + " \\\n  ".join(files))
+        ins = [_input_text(i, produced) for i in s.inputs]
+        if s.always:  # run on every call: the Makefile writes its rule, on these inputs
+            lines += [f"{var}_IN := {' '.join(ins)}", ""]
+            continue
+        outs = " ".join(f"$(WS)/{o.replace('{round}', '$(ROUND)')}" for o in s.outputs)
+        round_arg = " --round $(ROUND)" if s.per_round else ""
+        jobs = " --jobs $(JOBS)" if s.name == "transcribe" else ""
+        # The first output is the rule's target; the others follow it with an empty recipe
+        # (cda run touches them after it). Not a grouped target (&:): GNU make 4.3 does not
+        # pass "would be remade" on from one under -n, so `make -n` would hide dependents.
+        lines += [
+            f"{var}_OUT := {outs}",
+            f"$(firstword $({var}_OUT)): {' '.join(ins)} $(CFG)/{s.name}.json $({var}_CODE) "
+            "| $(SETUP)",
+            f"\t$(CDA) run {s.name} --workspace $(WS){round_arg}{jobs}",
+        ]
+        if len(s.outputs) > 1:
+            lines.append(f"$(wordlist 2,99,$({var}_OUT)): $(firstword $({var}_OUT)) ;")
+        lines += [f"{s.name}: $({var}_OUT)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Iterable[str]) -> int:
+    args = list(argv)
+    if args[:1] == ["make"]:
+        sys.stdout.write(make_rules())
+        return 0
+    if args[:1] == ["code"] and len(args) == 2:
+        sys.stdout.write("\n".join(str(p) for p in code_files(stage(args[1]))) + "\n")
+        return 0
+    sys.stderr.write("usage: python3 -m pipeline.core.registry make | code STAGE\n")
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

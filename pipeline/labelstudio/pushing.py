@@ -1,0 +1,247 @@
+"""``cda ls push``: a round's segments into one Label Studio project per coder, safely repeated.
+
+- **Keyed by segment id.** Every task carries its ``segment_id``; a push adds missing segments,
+  refreshes the text of tasks nobody has coded yet and adds predictions, and never creates a
+  second task for a segment or touches an annotation.
+- **Resumable.** Tasks go in batches (one request each). After a network error the batch is not
+  blindly resent: the project is listed again and only the segments still missing are sent,
+  with exponential back-off. Rerunning an interrupted push is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.core.config import StudyConfig
+from pipeline.core.errors import CdaError
+from pipeline.core.paths import Workspace
+from pipeline.core.progress import track
+from pipeline.labelstudio import labeling as lsconfig
+from pipeline.labelstudio.client import Client
+from pipeline.labelstudio.projects import ensure_project, export_tasks
+from pipeline.labelstudio.state import RoundProjects
+from pipeline.labelstudio.tasks import (
+    audio_urls,
+    predictions_for,
+    round_inputs,
+    round_suggestions,
+    task_data,
+)
+
+log = logging.getLogger("pipeline")
+
+
+@dataclass
+class PushResult:
+    """What one coder's project got: counts of tasks, the coded tasks left alone, retries."""
+
+    coder: str
+    project_id: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_coded: list[str] = field(default_factory=list)
+    predictions: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class RoundPush:
+    """What every coder of a round is pushed: the same tasks, predictions and interface."""
+
+    projects: RoundProjects  # the round, and where its coders' project ids are recorded
+    label_config: str
+    tasks: tuple[dict, ...]
+    predictions: Mapping[str, list[dict]]  # segment id → predictions of its task
+    audio_folder: Path | None  # the folder Label Studio serves the tasks' audio from
+    recreate: bool = False  # a new project for a coder whose project was deleted
+
+
+def push(
+    ws: Workspace,
+    config: StudyConfig,
+    round_no: int,
+    *,
+    coders: list[str] | None = None,
+    recreate: bool = False,
+    tasks: list[dict] | None = None,
+    predictions: dict[str, list[dict]] | None = None,
+) -> list[PushResult]:
+    """Push a round's segments to one project per coder (or ``coders``); safe to repeat."""
+    from pipeline.codebook import require_open
+
+    loaded, segments = round_inputs(ws, config, round_no)
+    require_open(loaded)
+    if tasks is None:
+        audio = audio_urls(ws, config, segments)
+        if audio is None and config.labelstudio.audio != "none":
+            log.info("no extracted audio for every segment: tasks go without an audio player")
+        tasks = task_data(segments, config, audio)
+        suggestions = round_suggestions(ws, round_no, loaded)
+        predictions = (
+            predictions_for(
+                suggestions, loaded.book, loaded.sha256[:12], config.labelstudio.min_score
+            )
+            if suggestions is not None
+            else {}
+        )
+    has_audio = bool(tasks) and "audio" in tasks[0]
+    folder = ws.clips_dir if config.labelstudio.audio == "clip" else ws.audio_dir
+    job = RoundPush(
+        projects=RoundProjects(ws, round_no),
+        label_config=lsconfig.labeling_config(loaded.book, audio=has_audio),
+        tasks=tuple(tasks),
+        predictions=predictions or {},
+        audio_folder=folder if has_audio else None,
+        recreate=recreate,
+    )
+    with Client.open(ws, config) as client:
+        return [
+            _push_coder(client, job, coder)
+            for coder in coders or config.labelstudio.coders_for(round_no)
+        ]
+
+
+def _push_coder(client: Client, job: RoundPush, coder: str) -> PushResult:
+    project = ensure_project(client, job.projects, coder, job.label_config, recreate=job.recreate)
+    if job.audio_folder is not None:
+        _ensure_storage(client, project.id, job.audio_folder)
+    return _push_project(client, coder, project, job)
+
+
+def _ensure_storage(client: Client, project_id: int, folder: Path) -> None:
+    """Local-files storage for the audio folder: Label Studio serves a file only through one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    storage = client.sdk.import_storage.local
+    with client.talking("registering the audio folder"):
+        if any(Path(s.path or "") == folder for s in storage.list(project=project_id)):
+            return
+        storage.create(project=project_id, path=str(folder), title="cda audio", use_blob_urls=False)
+
+
+def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushResult:
+    result = PushResult(coder=coder, project_id=project.id)
+    existing = {
+        t["data"]["segment_id"]: t
+        for t in export_tasks(client, project.id, project.title)
+        if t.get("data", {}).get("segment_id")
+    }
+    fresh = []
+    for data in job.tasks:
+        segment = data["segment_id"]
+        current = existing.get(segment)
+        if current is None:
+            fresh.append({"data": data, "predictions": job.predictions.get(segment, [])})
+        elif current["data"] == data:
+            result.unchanged += 1
+        elif current.get("annotations"):
+            result.kept_coded.append(segment)
+        else:
+            with client.talking(f"updating the task of {segment}"):
+                client.sdk.tasks.update(id=str(current["id"]), data=data)
+            result.updated += 1
+
+    def listed() -> set[str]:
+        return _segment_ids(export_tasks(client, project.id, project.title))
+
+    result.retries = import_resumably(
+        client, project.id, fresh, listed=listed, description=f"pushing to {project.title}"
+    )
+    result.created = len(fresh)
+    result.predictions = sum(len(p["predictions"]) for p in fresh)
+    if existing:
+        result.predictions += _add_predictions(client, project.id, existing, job.predictions)
+    if result.kept_coded:
+        log.warning(
+            "%d coded task(s) in '%s' have new text in the pipeline and were left as coded "
+            "(their spans refer to the text the coder saw): %s",
+            len(result.kept_coded), project.title, ", ".join(result.kept_coded[:5]),
+        )  # fmt: skip
+    return result
+
+
+def _add_predictions(
+    client: Client, project_id: int, existing: dict, predictions: Mapping[str, list[dict]]
+) -> int:
+    """Predictions for tasks that already existed, skipping versions the task already has."""
+    from label_studio_sdk import PredictionRequest
+
+    with client.talking("listing predictions"):
+        have = {(p.task, p.model_version) for p in client.sdk.predictions.list(project=project_id)}
+    new = [
+        PredictionRequest(
+            task=task["id"], model_version=p["model_version"], score=p["score"], result=p["result"]
+        )
+        for segment, task in existing.items()
+        for p in predictions.get(segment, [])
+        if (task["id"], p["model_version"]) not in have
+    ]
+    for batch in _chunks(new, 1000):
+        with client.talking("importing predictions"):
+            client.sdk.projects.import_predictions(id=project_id, request=batch)
+    return len(new)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _segment_ids(tasks: list[dict]) -> set[str]:
+    return {t["data"].get("segment_id") for t in tasks if t.get("data")}
+
+
+def import_resumably(
+    client: Client,
+    project_id: int,
+    tasks: list[dict],
+    *,
+    listed: Callable[[], set[str]],
+    description: str = "pushing",
+) -> int:
+    """Import ``tasks`` in batches; after a failed request, resend only what is still missing.
+
+    A request can fail after the server committed it (the answer is lost on the way back), so a
+    blind retry would duplicate the batch. Instead the project's segment ids are listed again
+    and the batch is reduced to the missing ones before each retry. The SDK's own retries are
+    off for this call for the same reason. Returns the number of retries needed.
+    """
+    used, retries = 0, client.retries
+    batches = list(_chunks(tasks, client.batch_size))
+    for batch in track(batches, description=description, total=len(batches)):
+        attempt = 0
+        while batch:
+            try:
+                client.sdk.projects.import_tasks(
+                    id=project_id, request=batch, request_options={"max_retries": 0}
+                )
+                break
+            except Exception as exc:
+                if not client.retryable(exc):
+                    with client.talking("importing tasks"):
+                        raise
+                if attempt >= retries:
+                    with client.talking("counting the tasks that arrived"):
+                        arrived = len(listed())
+                    raise CdaError(
+                        f"push stopped after {retries} {'retry' if retries == 1 else 'retries'} "
+                        f"({client.reason(exc)}); the project holds {arrived} task(s)",
+                        hint="run the same command again when the server answers: it sends only "
+                        "the missing segments, so nothing is duplicated",
+                    ) from None
+                attempt += 1
+                used += 1
+                wait = client.wait(attempt)
+                log.warning(
+                    "import request failed (%s); checking what arrived, retry %d/%d in %.1f s",
+                    type(exc).__name__, attempt, retries, wait,
+                )  # fmt: skip
+                time.sleep(wait)
+                with client.talking("checking which tasks arrived"):
+                    present = listed()
+                batch = [t for t in batch if t["data"]["segment_id"] not in present]
+    return used

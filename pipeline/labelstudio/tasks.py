@@ -1,0 +1,165 @@
+"""What a coder sees in a task: the segment in its dialogue, its audio, machine suggestions.
+
+Everything here is read from the workspace and computed without the server, so a push can be
+prepared (and fail on bad input) before anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import wave
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.codebook import Codebook, Loaded, load_round
+from pipeline.core.citation import clock
+from pipeline.core.config import StudyConfig
+from pipeline.core.io import read_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.labelstudio import labeling as lsconfig
+
+log = logging.getLogger("pipeline")
+
+
+def round_inputs(ws: Workspace, config: StudyConfig, round_no: int) -> tuple[Loaded, pd.DataFrame]:
+    """The round's codebook and the pseudonymised segments its tasks are made of."""
+    loaded = load_round(ws, config, round_no)
+    segments = read_table(ws.segments, SEGMENTS)
+    return loaded, segments
+
+
+def task_data(
+    segments: pd.DataFrame, config: StudyConfig, audio: dict[str, str] | None = None
+) -> list[dict]:
+    """One task per segment: the segment, its dialogue context and (optionally) its audio URL.
+
+    ``segments`` is the full pseudonymised table (context comes from neighbouring turns, coders
+    and facilitator alike); facilitator turns are tasks only if ``include_facilitator``.
+    """
+    n = config.labelstudio.context_turns
+    tasks = []
+    for _, turns in segments.groupby("recording_id", sort=True):
+        turns = turns.sort_values("segment_id").reset_index(drop=True)
+        lines = [f"{row.speaker}: {row.text}" for row in turns.itertuples()]
+        for i, row in enumerate(turns.itertuples()):
+            if row.role == "facilitator" and not config.labelstudio.include_facilitator:
+                continue
+            data = {
+                "segment_id": row.segment_id,
+                "recording_id": row.recording_id,
+                "group": row.group,
+                "speaker": row.speaker,
+                "start": None if pd.isna(row.start) else float(row.start),
+                "end": None if pd.isna(row.end) else float(row.end),
+                "heading": f"{row.speaker} ({row.group}) · {clock(row.start)}–{clock(row.end)}"
+                f" · {row.segment_id}",
+                "text": row.text,
+                "before": "\n".join(lines[max(0, i - n) : i]) or "(start of the recording)",
+                "after": "\n".join(lines[i + 1 : i + 1 + n]) or "(end of the recording)",
+            }
+            if audio is not None:
+                data["audio"] = audio[row.segment_id]
+            tasks.append(data)
+    return tasks
+
+
+def cut_clips(ws: Workspace, segments: pd.DataFrame) -> dict[str, Path] | None:
+    """A WAV clip per segment from the ingested 16 kHz audio; None if any segment lacks audio.
+
+    Clips are sliced from the WAV with the standard library (no re-encoding), written once and
+    kept under a name with the segment's times, so pushing 5,000 segments again costs nothing.
+    """
+    clips: dict[str, Path] = {}
+    needed = segments.dropna(subset=["start", "end"])
+    if len(needed) < len(segments) or not all(
+        ws.wav(r).is_file() for r in segments["recording_id"].unique()
+    ):
+        return None
+    for recording_id, rows in needed.groupby("recording_id"):
+        with wave.open(str(ws.wav(recording_id)), "rb") as source:
+            rate, frames = source.getframerate(), source.getnframes()
+            params = source.getparams()
+            for row in rows.itertuples():
+                # the times are in the name: a re-transcribed segment gets a new clip
+                target = (
+                    ws.clips_dir
+                    / f"{row.segment_id}_{row.start * 1000:.0f}-{row.end * 1000:.0f}.wav"
+                )
+                clips[row.segment_id] = target
+                if target.is_file():
+                    continue
+                first = max(0, int(row.start * rate))
+                last = min(frames, int(row.end * rate) + 1)
+                source.setpos(first)
+                audio = source.readframes(max(0, last - first))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(".tmp")
+                with wave.open(str(tmp), "wb") as out:
+                    out.setparams(params)
+                    out.writeframes(audio)
+                tmp.replace(target)
+    return clips
+
+
+def audio_urls(ws: Workspace, config: StudyConfig, segments: pd.DataFrame) -> dict[str, str] | None:
+    """Task audio as Label Studio local-file URLs (relative to the server's document root)."""
+    mode = config.labelstudio.audio
+    if mode == "none":
+        return None
+    if mode == "recording":
+        if not all(ws.wav(r).is_file() for r in segments["recording_id"].unique()):
+            return None
+        return {
+            row.segment_id: _local_url(ws, ws.wav(row.recording_id))
+            for row in segments.itertuples()
+        }
+    clips = cut_clips(ws, segments)
+    if clips is None:
+        return None
+    return {segment: _local_url(ws, path) for segment, path in clips.items()}
+
+
+def _local_url(ws: Workspace, path: Path) -> str:
+    return f"/data/local-files/?d={path.relative_to(ws.data).as_posix()}"
+
+
+def predictions_for(
+    suggestions: pd.DataFrame, book: Codebook, codebook_hash: str, min_score: float
+) -> dict[str, list[dict]]:
+    """Machine suggestions as Label Studio predictions: one per segment and source.
+
+    ``model_version`` is ``<source>@<codebook hash>``, so coders (and the pull) can tell which
+    source and which version of the codebook proposed a code.
+    """
+    known = set(book.ids)
+    usable = suggestions[suggestions["code"].isin(known) & (suggestions["score"] >= min_score)]
+    out: dict[str, list[dict]] = {}
+    for (segment, source), rows in usable.groupby(["segment_id", "source"], sort=True):
+        codes = sorted(rows["code"].unique())
+        out.setdefault(segment, []).append(
+            {
+                "model_version": f"{source}@{codebook_hash}",
+                "score": float(rows["score"].max()),
+                "result": [lsconfig.taxonomy_result(book, codes)],
+            }
+        )
+    return out
+
+
+def round_suggestions(ws: Workspace, round_no: int, loaded: Loaded) -> pd.DataFrame | None:
+    """The round's suggestions, or None if absent or made for another version of the codebook."""
+    path = ws.suggestions(round_no)
+    if not path.is_file():
+        log.info("no suggestions for round %d: tasks go without predictions", round_no)
+        return None
+    table = read_table(path, SUGGESTIONS)
+    stale = table[table["codebook"] != loaded.sha256[:12]]
+    if len(stale):
+        log.warning(
+            "%s comes from another version of the codebook: no predictions pushed "
+            "(run `make suggest ROUND=%d` first)", ws.display(path), round_no,
+        )  # fmt: skip
+        return None
+    return table
