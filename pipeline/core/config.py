@@ -205,12 +205,19 @@ class SuggestConfig(Section):
 
 
 class ReportConfig(Section):
-    """Report: privacy switches and which round to report."""
+    """Report: privacy switches, which round to report, and the seed of its tests."""
 
     round: int = Field(1, ge=1)
     quotes: bool = Field(False, description="show pseudonymised verbatim text (opt-in)")
     thin_segments: int = Field(3, ge=1, description="fewer segments than this: a thin theme")
     thin_speakers: int = Field(2, ge=1, description="fewer speakers than this: a thin theme")
+    seed: int = Field(
+        0,
+        ge=0,
+        description="seed of every random step of the report: the permutation tests of group "
+        "comparisons and framing contrasts, sampled (9,999 relabellings) when there are more "
+        "than 20,000 to enumerate; the report's own, so re-seeding topics changes no p-value",
+    )
     coding_basis: str = Field(
         "settled",
         pattern=r"^(settled|union|intersection|coder:\S.*)$",

@@ -4,6 +4,11 @@ Reads only pseudonymised tables (``data/interim``, ``data/processed``), never ``
 Segments are cited by id, speaker pseudonym and timestamp; verbatim (pseudonymised) text is
 shown only when ``report.quotes`` is switched on. Everything is inline: the file opens offline
 and prints.
+
+Three steps (:func:`run_report` wires them): :func:`read_report` reads and validates every
+input once; :func:`compute_report` is pure (inputs and settings in, tables and values out);
+:func:`write_report` validates and renders everything, then writes. The theme section follows
+the same split in :mod:`pipeline.report.section`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.core.citation import cite, clock
 from pipeline.core.config import STAGES, StudyConfig, stage_settings
-from pipeline.core.io import read_csv, read_table, sha256_file, write_text
+from pipeline.core.io import read_csv, read_table, sha256_file, write_bytes, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import (
     DOC_TOPICS,
@@ -35,7 +40,14 @@ from pipeline.core.schemas import (
     TOPICS,
 )
 from pipeline.language.corpus import words_per_segment
-from pipeline.report.themes import SHARE_OF, measure, theme_report
+from pipeline.report.section import (
+    ThemeInputs,
+    ThemeResult,
+    compute_themes,
+    read_themes,
+    theme_files,
+)
+from pipeline.report.themes import SHARE_OF, measure
 
 
 def speaking_time(segments: pd.DataFrame) -> pd.Series:
@@ -173,21 +185,38 @@ class Report:
     context: dict
 
 
-def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
-    """Everything the template shows, computed from pseudonymised tables only."""
+@dataclass(frozen=True, eq=False)
+class ReportInputs:
+    """Everything a round's report is computed from, read once (:func:`read_report`): the
+    pseudonymised tables, the theme section's inputs, and the provenance of the run."""
+
+    round_no: int
+    segments: pd.DataFrame
+    tokens: pd.DataFrame
+    topics: pd.DataFrame
+    doc_topics: pd.DataFrame
+    replacements: pd.DataFrame
+    markers: pd.DataFrame | None
+    themes: ThemeInputs | None  # None: no theme section (no codebook, or nothing coded)
+    nlp: dict  # data/interim/nlp.json: which spaCy pipeline ran, what it lacked
+    files: tuple[tuple[str, str], ...]  # (file as shown, sha256 prefix) of every input read
+    commit: str
+    generated: str
+
+
+def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInputs:
+    """Read and validate every input of the round's report, from pseudonymised tables only."""
     segments = read_table(ws.segments, SEGMENTS)
     tokens = read_table(ws.tokens, TOKENS)
     topics = read_table(ws.topics(round_no), TOPICS)
     doc_topics = read_table(ws.doc_topics(round_no), DOC_TOPICS)
     replacements = read_csv(ws.replacements, REPLACEMENTS, required=False)
-    quotes = config.report.quotes
-    topic_rows, groups = topics_table(topics, doc_topics, segments, quotes=quotes)
     markers = read_table(ws.markers, MARKERS) if ws.markers.is_file() else None
-    themes = theme_report(ws, config, round_no, segments, tokens, markers)
+    themes = read_themes(ws, config, round_no, segments=segments, tokens=tokens, markers=markers)
     nlp_info_path = ws.interim / "nlp.json"
     nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
-    inputs = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
-    inputs += [
+    paths = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
+    paths += [
         path
         for path in (
             ws.markers,
@@ -197,15 +226,48 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         )
         if path.is_file()
     ]
-    if themes:
-        inputs.append(ws.root / themes["codebook"])
+    files = [(ws.display(p), sha256_file(p)[:16]) for p in paths]
+    if themes is not None:
+        files.append((themes.codebook, themes.codebook_sha256[:16]))
+    return ReportInputs(
+        round_no=round_no,
+        segments=segments,
+        tokens=tokens,
+        topics=topics,
+        doc_topics=doc_topics,
+        replacements=replacements,
+        markers=markers,
+        themes=themes,
+        nlp=nlp_info,
+        files=tuple(files),
+        commit=git_commit(Path(__file__).parent) or "unknown",
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ReportResult:
+    """The report computed (:func:`compute_report`), nothing written: what the template
+    shows but the theme section, and that section (:class:`ThemeResult`)."""
+
+    context: dict
+    themes: ThemeResult | None
+
+
+def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
+    """Everything the report shows, from its inputs and the study's settings (no I/O)."""
+    round_no, segments, tokens = inputs.round_no, inputs.segments, inputs.tokens
+    quotes = config.report.quotes
+    topic_rows, groups = topics_table(inputs.topics, inputs.doc_topics, segments, quotes=quotes)
+    themes = compute_themes(inputs.themes, config) if inputs.themes is not None else None
     # every section a stage behind make reads, in pipeline order (from the stage registry)
     settings = {
         name: values for stage in STAGES for name, values in stage_settings(config, stage).items()
     }
     # The round this report is of (`cda report --round N`), not cda.yaml's default round.
     settings["report"]["round"] = round_no
-    return {
+    replaced = inputs.replacements.groupby("recording_id")["replacements"].sum()
+    context = {
         "study": config.study,
         "round": round_no,
         "quotes": quotes,
@@ -214,25 +276,38 @@ def build_context(ws: Workspace, config: StudyConfig, round_no: int) -> dict:
         "speakers": speakers_table(segments, tokens),
         "share_of": SHARE_OF[measure(segments)],
         "topics": topic_rows,
-        "themes": themes,
         "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,
         "min_tokens": config.topics.min_tokens,
-        "replacements": replacements.groupby("recording_id")["replacements"].sum().to_dict(),
+        "replacements": replaced.to_dict(),
         "undiarised": sorted(
             segments.loc[segments["speaker"] == "unknown", "recording_id"].unique()
         ),
         "provenance": {
             "pipeline_version": __version__,
-            "commit": git_commit(Path(__file__).parent) or "unknown",
-            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "nlp": nlp_info,
+            "commit": inputs.commit,
+            "generated": inputs.generated,
+            "nlp": inputs.nlp,
             "settings": json.dumps(settings, indent=1, ensure_ascii=False),
             "config_sha256": hashlib.sha256(
                 json.dumps(settings, sort_keys=True).encode()
             ).hexdigest()[:16],
-            "inputs": [{"file": ws.display(p), "sha256": sha256_file(p)[:16]} for p in inputs],
+            "inputs": [{"file": name, "sha256": sha} for name, sha in inputs.files],
         },
     }
+    return ReportResult(context, themes)
+
+
+def write_report(result: ReportResult, folder: Path) -> Report:
+    """Validate and render everything first, then write the theme files (each only if changed)
+    and ``index.html``: a table that breaks its schema, or a template error, writes nothing."""
+    themes = theme_files(result.themes, folder) if result.themes is not None else None
+    context = {**result.context, "themes": themes.section if themes is not None else None}
+    html = render(context)
+    for path, data in themes.files.items() if themes is not None else ():
+        write_bytes(path, data, only_if_changed=True)
+    path = folder / "index.html"
+    write_text(path, html)
+    return Report(path, context)
 
 
 def render(context: dict) -> str:
@@ -247,16 +322,14 @@ def render(context: dict) -> str:
 
 
 def run_report(ws: Workspace, config: StudyConfig, *, round_no: int | None = None) -> Report:
-    """Build the round's report. Its old outputs are removed first: a report that fails to
-    build must not leave the previous one looking current."""
+    """Build the round's report: read -> compute -> write. Its old outputs are removed first:
+    a report that fails to build must not leave the previous one looking current."""
     round_no = round_no or config.report.round
     folder = ws.report_dir(round_no)
     for name in STALE:
         (folder / name).unlink(missing_ok=True)
-    context = build_context(ws, config, round_no)
-    path = folder / "index.html"
-    write_text(path, render(context))
-    return Report(path, context)
+    inputs = read_report(ws, config, round_no)
+    return write_report(compute_report(inputs, config), folder)
 
 
 STALE = ("index.html", "themes.csv", "themes.json", "framing.csv")

@@ -1,15 +1,15 @@
 """Theme figures for the report: when themes came up, and which themes travel together.
 
-Both are written as PNG files beside the report and embedded in it as data URIs, so the HTML
-stays one self-contained file. PNG metadata carries no software version or date, so an
-unchanged round gives byte-identical figures.
+The numbers (:func:`timeline`, :func:`cooccurrence`) are computed with the rest of the
+theme section; the PNGs are rendered when it is written, as files beside the report and
+embedded in it as data URIs, so the HTML stays one self-contained file. PNG metadata carries
+no software version or date, so an unchanged round gives byte-identical figures.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 
 import matplotlib
 
@@ -17,8 +17,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from pipeline.core.io import write_bytes
 
 BINS = 10
 
@@ -89,7 +87,6 @@ def cooccurrence_png(matrix: pd.DataFrame, labels: dict[str, str]) -> bytes:
     return _png(fig)
 
 
-def embed(path: Path, data: bytes) -> str:
-    """Write the PNG (only if changed) and return it as a data URI for the HTML."""
-    write_bytes(path, data, only_if_changed=True)
-    return "data:image/png;base64," + base64.b64encode(data).decode()
+def data_uri(png: bytes) -> str:
+    """The PNG as a data URI, so the HTML stays one self-contained file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()

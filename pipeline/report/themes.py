@@ -13,39 +13,29 @@ compared on speakers, not segments: each speaker's share of their own talk on th
 observation, so one talkative participant weighs as one person. The test is a permutation
 test over speakers (:mod:`pipeline.report.stats`) with Cliff's delta as effect size; a theme nobody
 raised has no comparison ("n/a"), not "p = 1".
+
+These are the measures, plain functions of tables; the section that uses them is built in three
+steps (read, compute, write) in :mod:`pipeline.report.section`.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from pipeline.codebook import Codebook, diff, load_round, round_path
+from pipeline.codebook import Codebook
 from pipeline.codings.basis import Basis, parse_basis, rollup, settle
 from pipeline.core.citation import cite
 from pipeline.core.config import StudyConfig
-from pipeline.core.io import read_table, write_csv, write_text
+from pipeline.core.io import read_table
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import AGREEMENT, CODINGS, FRAMING, SUGGESTIONS, THEMES
+from pipeline.core.schemas import CODINGS, SUGGESTIONS, THEMES
 from pipeline.language.corpus import words_per_segment
 from pipeline.language.examples import centrality, pick
-from pipeline.report import figures as figs
-from pipeline.report.framing import (
-    Talk,
-    contrasts,
-    first_mentions,
-    group_actors,
-    group_key_words,
-    group_markers,
-    key_lemmas,
-    marker_rates,
-    theme_segments,
-)
+from pipeline.report.framing import theme_segments
 from pipeline.report.stats import cliffs_delta, permutation_test
 
 MACHINE = "machine suggestions"
@@ -164,10 +154,12 @@ def speaker_shares(
     A participant with no time (or no words) at all has no share: empty, and left out of the
     group comparison, rather than a 0 that would count as "never talked about it".
     """
-    return _shares(participant_segments(segments, tokens), assigned, code, measure(segments))
+    return shares_on(participant_segments(segments, tokens), assigned, code, measure(segments))
 
 
-def _shares(seg: pd.DataFrame, assigned: pd.DataFrame, code: str, unit: str) -> pd.DataFrame:
+def shares_on(seg: pd.DataFrame, assigned: pd.DataFrame, code: str, unit: str) -> pd.DataFrame:
+    """:func:`speaker_shares` of participant segments already prepared
+    (:func:`participant_segments`) in the report's ``unit``, for callers that reuse them."""
     on_theme = seg["segment_id"].isin(set(assigned.loc[assigned["code"] == code, "segment_id"]))
     amount = seg[unit].astype(float).fillna(0.0)
     seg = seg.assign(on=amount.where(on_theme, 0.0), hits=on_theme.astype(int), amount=amount)
@@ -200,7 +192,7 @@ def compare_groups(
     groups = sorted(seg["group"].unique())
     rows = []
     for code in book.ids:
-        shares = _shares(seg, assigned, code, unit).dropna(subset=["share"])
+        shares = shares_on(seg, assigned, code, unit).dropna(subset=["share"])
         for g1, g2 in itertools.combinations(groups, 2):
             a = shares.loc[shares["group"] == g1, "share"].to_numpy()
             b = shares.loc[shares["group"] == g2, "share"].to_numpy()
@@ -314,22 +306,51 @@ def coder_sources(codings: pd.DataFrame) -> list[dict]:
     ]
 
 
-SEED = 0  # permutation tests are exact at workshop sizes; sampled ones stay reproducible
+# which codes count, from which source -------------------------------------------------------
+
+
+def human_coded(codings: pd.DataFrame | None) -> bool:
+    """Whether a pull or an import brought any human judgement (codes, or a deliberate none):
+    from then on the report counts human codes, before that machine suggestions."""
+    return codings is not None and bool(codings["status"].isin(["coded", "empty"]).any())
+
+
+def assignments(
+    codings: pd.DataFrame | None,
+    suggestions: pd.DataFrame | None,
+    book: Codebook,
+    basis: Basis,
+) -> Assignments | None:
+    """Human codes that count under ``basis`` once there are any; before that, machine
+    suggestions (labelled as such); None when there is neither."""
+    if human_coded(codings):
+        return from_codings(codings, book, basis)
+    if suggestions is not None:
+        return from_suggestions(suggestions, book)
+    return None
+
+
+def read_codings(ws: Workspace, round_no: int) -> pd.DataFrame | None:
+    """The round's codings.parquet, validated; None before any pull or import."""
+    path = ws.codings(round_no)
+    return read_table(path, CODINGS) if path.is_file() else None
+
+
+def read_suggestions(ws: Workspace, round_no: int) -> pd.DataFrame | None:
+    """The round's suggestions.parquet, validated; None before `cda suggest`."""
+    path = ws.suggestions(round_no)
+    return read_table(path, SUGGESTIONS) if path.is_file() else None
 
 
 def load_assignments(
     ws: Workspace, config: StudyConfig, round_no: int, book: Codebook
 ) -> tuple[Assignments | None, pd.DataFrame | None]:
-    """Human codes under ``report.coding_basis`` once a pull or import brought any; before
-    that, machine suggestions (labelled as such); None when there is neither."""
-    path = ws.codings(round_no)
-    codings = read_table(path, CODINGS) if path.is_file() else None
-    if codings is not None and codings["status"].isin(["coded", "empty"]).any():
-        return from_codings(codings, book, parse_basis(config.report.coding_basis)), codings
-    if ws.suggestions(round_no).is_file():
-        suggestions = read_table(ws.suggestions(round_no), SUGGESTIONS)
-        return from_suggestions(suggestions, book), codings
-    return None, codings
+    """:func:`assignments` from the round's files, and its codings (for notebooks: the report
+    itself reads its inputs once, in :func:`pipeline.report.section.read_themes`)."""
+    codings = read_codings(ws, round_no)
+    suggestions = None if human_coded(codings) else read_suggestions(ws, round_no)
+    basis = parse_basis(config.report.coding_basis)
+    return assignments(codings, suggestions, book, basis), codings
 
 
 def only_participants(assigned: Assignments, segments: pd.DataFrame) -> Assignments:
@@ -341,189 +362,3 @@ def only_participants(assigned: Assignments, segments: pd.DataFrame) -> Assignme
         unresolved=assigned.unresolved[assigned.unresolved["segment_id"].isin(ids)],
         single_coded=assigned.single_coded & ids,
     )
-
-
-def theme_entry(
-    code,
-    table: pd.DataFrame,
-    comparison: pd.DataFrame,
-    assigned: Assignments,
-    segments: pd.DataFrame,
-    talk: Talk,
-    found: pd.DataFrame | None,
-    *,
-    quotes: bool,
-) -> tuple[dict, list[dict]]:
-    """One theme's numbers and framing evidence, and its framing.csv rows.
-
-    ``talk`` is the participants' talk prepared once per report (:class:`Talk`).
-    """
-    members = theme_segments(assigned.table, code.id)
-    rows = table[table["theme"] == code.id]
-    contrast = contrasts(talk, found, members, seed=SEED)
-    shares = _shares(talk.participants, assigned.table, code.id, measure(segments))
-    entry = {
-        "id": code.id,
-        "label": code.label,
-        "parent": code.parent,
-        "description": code.description.strip(),
-        "research_questions": code.research_questions,
-        "per_group": rows.drop(columns="theme").to_dict("records"),
-        "unresolved": int(
-            assigned.unresolved.loc[assigned.unresolved["code"] == code.id, "segment_id"].nunique()
-        ),
-        "comparison": comparison[comparison["theme"] == code.id]
-        .drop(columns="theme")
-        .to_dict("records"),
-        "speakers": shares[shares["segments"] > 0].to_dict("records"),
-        "key_lemmas": key_lemmas(talk, members),
-        "markers": marker_rates(talk, found, members) if found is not None else [],
-        "framing": {
-            "markers": group_markers(talk, found, members) if found is not None else [],
-            "key_words": group_key_words(talk, members),
-            "actors": group_actors(talk, found, members) if found is not None else {},
-            "contrasts": _summary(contrast),
-        },
-        "first_mentions": first_mentions(segments, members),
-        "representatives": representatives(
-            segments, assigned.table, code.id, content=talk.content, quotes=quotes
-        ),
-    }
-    return entry, [{"theme": code.id, **row} for row in contrast]
-
-
-def _summary(rows: list[dict], *, per_kind: int = 3) -> list[dict]:
-    """The contrasts shown in the HTML: per pair of groups, the strongest markers and words."""
-    out = []
-    for _, pair in itertools.groupby(rows, key=lambda r: (r["group_a"], r["group_b"])):
-        pair = list(pair)
-        for kind in ("marker", "word"):
-            out.extend([r for r in pair if r["kind"] == kind and r["g2"] > 0][:per_kind])
-    return out
-
-
-def theme_report(
-    ws: Workspace,
-    config: StudyConfig,
-    round_no: int,
-    segments: pd.DataFrame,
-    tokens: pd.DataFrame,
-    markers: pd.DataFrame | None = None,
-) -> dict | None:
-    """The report's theme section; writes ``themes.csv``, ``themes.json`` and ``framing.csv``.
-
-    Without a codebook for the round, or without codes and suggestions, there is no theme
-    section (None).
-    """
-    if not round_path(ws, config, round_no).is_file():
-        return None
-    loaded = load_round(ws, config, round_no)
-    book = loaded.book
-    assigned, codings = load_assignments(ws, config, round_no, book)
-    if assigned is None:
-        return None
-    assigned = only_participants(assigned, segments)
-    table = prevalence(
-        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
-    )
-    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=SEED)
-    absent, uncovered = absent_themes(
-        table, book,
-        thin_segments=config.report.thin_segments, thin_speakers=config.report.thin_speakers,
-    )  # fmt: skip
-    agreement = (
-        read_table(ws.agreement(round_no), AGREEMENT).set_index("code")
-        if ws.agreement(round_no).is_file() and assigned.basis == HUMAN
-        else None
-    )
-    themes, framing_rows = [], []
-    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
-    for code in book.codes:
-        entry, rows = theme_entry(
-            code, table, comparison, assigned, segments, talk, markers,
-            quotes=config.report.quotes,
-        )  # fmt: skip
-        entry["alpha"] = _agreement(agreement, code.id)
-        themes.append(entry)
-        framing_rows.extend(rows)
-    folder = ws.report_dir(round_no)
-    write_csv(table, THEMES, folder / "themes.csv", only_if_changed=True)
-    framing = pd.DataFrame(framing_rows, columns=FRAMING.names)
-    write_csv(framing, FRAMING, folder / "framing.csv", only_if_changed=True)
-    previous = round_path(ws, config, round_no - 1) if round_no > 1 else None
-    changes = (
-        [asdict(c) for c in diff(load_round(ws, config, round_no - 1).book, book)]
-        if previous is not None and previous.is_file()
-        else None
-    )
-    groups = sorted(table["group"].unique())
-    unit = measure(segments)
-    payload = {
-        "study": config.study,
-        "round": round_no,
-        "basis": assigned.basis,
-        "coding_basis": {
-            "rule": assigned.rule,
-            "description": assigned.rule_text,
-            "coders": list(assigned.coders),
-            "single_coded_segments": len(assigned.single_coded),
-            "unresolved_segments": int(assigned.unresolved["segment_id"].nunique()),
-        }
-        if assigned.basis == HUMAN
-        else None,
-        "coders": coder_sources(codings) if assigned.basis == HUMAN else [],
-        "groups": groups,
-        "measure": unit,
-        "codebook": ws.display(loaded.path),
-        "codebook_sha256": loaded.sha256,
-        "codebook_changes": changes,
-        "themes": themes,
-        "absent_or_thin": absent,
-        "uncovered_research_questions": uncovered,
-    }
-    write_text(
-        folder / "themes.json",
-        json.dumps(_finite(payload), indent=2, ensure_ascii=False) + "\n",
-        only_if_changed=True,
-    )
-    labels = {c.id: c.label for c in book.codes}
-    figures = folder / "figures"
-    participants = participant_segments(segments)
-    return {
-        **payload,
-        "figures": {
-            "timeline": figs.embed(
-                figures / "theme-timeline.png",
-                figs.timeline_png(
-                    figs.timeline(participants, assigned.table, book.ids), labels, groups
-                ),
-            ),
-            "cooccurrence": figs.embed(
-                figures / "theme-cooccurrence.png",
-                figs.cooccurrence_png(figs.cooccurrence(assigned.table, book.ids), labels),
-            ),
-        },
-    }
-
-
-def _agreement(agreement: pd.DataFrame | None, code: str) -> dict | None:
-    if agreement is None or code not in agreement.index:
-        return None
-    row = agreement.loc[code]
-    alpha = None if pd.isna(row["alpha"]) else float(row["alpha"])
-    return {"alpha": alpha, "units": int(row["units"])}
-
-
-def _finite(value):
-    """JSON has no NaN: undefined statistics become null."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
-    return value
