@@ -220,7 +220,8 @@ STAGES: tuple[Stage, ...] = (
             _i("data/interim/pseudonymise.csv"),
             _i(f"{ROUND}/topics.parquet"),
             _i(f"{ROUND}/doc_topics.parquet"),
-            _i(CODEBOOK, optional=True),
+            # every round's codebook: the report lists what changed since the previous one
+            _i("codebooks/*/round-*.yaml", optional=True),
             _i(f"{ROUND}/suggestions.parquet", optional=True),
             _i(f"{ROUND}/codings.parquet", optional=True),
             _i(f"{ROUND}/agreement.parquet", optional=True),
