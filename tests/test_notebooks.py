@@ -28,6 +28,7 @@ def demo_round(tmp_path_factory: pytest.TempPathFactory):
     return ws
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_executes_and_reproduces_its_figures(path, demo_round, monkeypatch):
     notebook = jupytext.read(path)

@@ -134,6 +134,7 @@ def test_sentence_windows_are_units_within_a_turn(nlp) -> None:
     assert "gezichtsherkenning" in docs[(first, 1)]
 
 
+@pytest.mark.slow  # two UMAP + HDBSCAN fits
 def test_umap_hdbscan_is_reproducible_and_reports_outliers(nlp) -> None:
     noise = [
         "Het weer was gisteren erg mooi aan zee bij het strand.",
