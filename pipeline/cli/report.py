@@ -20,4 +20,5 @@ def report_cli(
 
     ws, config = load_study(workspace)
     report = run_report(ws, config, round_no=round_no)
-    out.print(f"report: {report.path}")
+    # one line, never wrapped: the path is for copying or clicking
+    out.print(f"report: {report.path}", soft_wrap=True, highlight=False)
