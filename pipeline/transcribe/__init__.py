@@ -14,17 +14,13 @@ SLURM array), shows progress and reports the real-time factor.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import shlex
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,45 +32,34 @@ from pipeline.core.io import sha256_file, write_csv, write_text
 from pipeline.core.manifest import read_audio_index, read_manifest
 from pipeline.core.paths import Workspace, local_tool
 from pipeline.core.schemas import TRANSCRIPTS
+from pipeline.transcribe.jobs import Job, Outcome
+from pipeline.transcribe.slurm import slurm_script
+from pipeline.transcribe.steps import (
+    STEPS,
+    pending_steps,
+    read_state,
+    rttm_path,
+    speaker_bounds,
+    state_file,
+    step_keys,
+    step_outputs,
+)
+
+__all__ = [
+    "Job",
+    "Outcome",
+    "pending_steps",
+    "plan",
+    "real_time_factor",
+    "resolve_python",
+    "run_transcribe",
+    "slurm_script",
+    "step_keys",
+]
 
 log = logging.getLogger(__name__)
 
-STEPS = ("asr", "align", "diarise", "assign")
-UPSTREAM = {"asr": (), "align": ("asr",), "diarise": (), "assign": ("asr", "align", "diarise")}
 WORKER = Path(__file__).with_name("worker.py")
-KEY_VERSION = 1
-"""Bump when our request or post-processing changes in a way that invalidates old outputs."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One recording's pending work: the steps to run and the cache keys they will carry."""
-
-    recording_id: str
-    wav: Path
-    duration: float
-    steps: tuple[str, ...]
-    keys: dict[str, str]
-    request: dict = field(repr=False)
-
-
-@dataclass
-class Outcome:
-    recording_id: str
-    duration: float
-    timings: dict[str, float]
-    keys: dict[str, str] = field(default_factory=dict)
-    device: str = "?"
-    compute_type: str = "?"
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.timings.values())
-
-
-def _digest(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def localise(ws: Workspace, config: TranscribeConfig) -> TranscribeConfig:
@@ -100,132 +85,6 @@ def localise(ws: Workspace, config: TranscribeConfig) -> TranscribeConfig:
             "model_dir": folder(config.model_dir),
         }
     )
-
-
-def model_identity(name: str) -> str:
-    """A model name as is; a local model directory by its content (so a swapped model reruns)."""
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        return name
-    parts = [f"{p.name}:{p.stat().st_size}" for p in sorted(path.iterdir()) if p.is_file()]
-    config = path / "config.json"
-    if config.is_file():
-        parts.append(sha256_file(config))
-    return f"dir:{path.name}:" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-def speaker_bounds(config: TranscribeConfig, row: pd.Series) -> tuple[int | None, int | None]:
-    """Min/max speakers: the manifest row wins over the study-wide default in cda.yaml."""
-
-    def pick(value: object, default: int | None) -> int | None:
-        return int(value) if value is not None and not pd.isna(value) else default
-
-    return pick(row.get("min_speakers"), config.min_speakers), pick(
-        row.get("max_speakers"), config.max_speakers
-    )
-
-
-def rttm_path(ws: Workspace, recording_id: str) -> Path:
-    return ws.raw / f"{recording_id}.rttm"
-
-
-def step_keys(
-    config: TranscribeConfig,
-    *,
-    media_sha256: str,
-    language: str,
-    speakers: tuple[int | None, int | None],
-    rttm_sha256: str | None = None,
-) -> dict[str, str]:
-    """Cache key per enabled step; each includes the keys of the steps whose output it reads.
-
-    Only settings that change a step's output are part of its key: device, batch size and
-    threads are not, so a GPU rerun of a CPU transcription is a cache hit.
-    """
-    keys = {
-        "asr": _digest(
-            {
-                "v": KEY_VERSION,
-                "media": media_sha256,
-                "model": model_identity(config.model),
-                "language": language,
-                "compute_type": config.compute_type,
-                "beam_size": config.beam_size,
-                "chunk_size": config.chunk_size,
-                "vad": [config.vad_method, config.vad_onset, config.vad_offset],
-                "prompt": config.initial_prompt,
-            }
-        )
-    }
-    if config.align:
-        keys["align"] = _digest(
-            {
-                "asr": keys["asr"],
-                "model": model_identity(config.align_model) if config.align_model else None,
-                "interpolate": config.interpolate_method,
-            }
-        )
-    if config.diarise:
-        source = (
-            {"rttm": rttm_sha256}
-            if config.diarise_method == "rttm"
-            else {"model": model_identity(config.diarise_model)}
-        )
-        keys["diarise"] = _digest(
-            {"v": KEY_VERSION, "media": media_sha256, "speakers": list(speakers), **source}
-        )
-    keys["assign"] = _digest(
-        {
-            "v": KEY_VERSION,
-            "text": keys.get("align", keys["asr"]),
-            "diarise": keys.get("diarise"),
-            "fill_nearest": config.fill_nearest,
-        }
-    )
-    return keys
-
-
-def step_outputs(ws: Workspace, recording_id: str) -> dict[str, Path]:
-    folder = ws.transcribe_dir / recording_id
-    return {
-        "asr": folder / "asr.json",
-        "align": folder / "align.json",
-        "diarise": folder / "diarisation.json",
-        "assign": ws.transcript_json(recording_id),
-    }
-
-
-def state_file(ws: Workspace, recording_id: str) -> Path:
-    return ws.transcribe_dir / recording_id / "steps.json"
-
-
-def read_state(ws: Workspace, recording_id: str) -> dict:
-    path = state_file(ws, recording_id)
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}  # a damaged state file only costs a rerun
-
-
-def pending_steps(
-    keys: dict[str, str], state: dict, outputs: dict[str, Path], *, force: bool = False
-) -> tuple[str, ...]:
-    """Enabled steps whose key changed or output is missing, plus everything downstream."""
-    dirty: set[str] = set()
-    for step in STEPS:
-        if step not in keys:
-            continue
-        stale = (
-            force
-            or state.get(step, {}).get("key") != keys[step]
-            or not outputs[step].is_file()
-            or any(up in dirty for up in UPSTREAM[step])
-        )
-        if stale:
-            dirty.add(step)
-    return tuple(step for step in STEPS if step in dirty)
 
 
 def resolve_python(config: TranscribeConfig, env: dict[str, str]) -> Path:
@@ -536,42 +395,3 @@ def real_time_factor(outcomes: list[Outcome]) -> dict[str, float]:
     }
     factors["total"] = sum(o.seconds for o in outcomes) / audio
     return factors
-
-
-def slurm_script(ws: Workspace, config: StudyConfig, jobs: list[Job], folder: Path) -> Path:
-    """Write an ``sbatch`` array script (one task per recording) and the list it reads.
-
-    Task ``i`` transcribes line ``i + 1`` of ``recordings.txt``. Afterwards, run
-    ``make transcribe`` once: every step is then cached and it only writes the index.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    listing = folder / "recordings.txt"
-    write_text(listing, "".join(f"{job.recording_id}\n" for job in jobs))
-    s = config.transcribe.slurm
-    lines = [
-        "#!/bin/bash",
-        "#SBATCH --job-name=cda-transcribe",
-        f"#SBATCH --array=0-{len(jobs) - 1}",
-        f"#SBATCH --time={s.time}",
-        f"#SBATCH --cpus-per-task={s.cpus}",
-        f"#SBATCH --mem={s.mem}",
-        f"#SBATCH --output={folder.resolve()}/%A_%a.log",
-    ]
-    if s.gpus:
-        lines.append(f"#SBATCH --gpus={s.gpus}")
-    if s.partition:
-        lines.append(f"#SBATCH --partition={s.partition}")
-    cda = f"{shlex.quote(sys.executable)} -m pipeline"
-    lines += [
-        "set -euo pipefail",
-        *s.setup,
-        f'RID=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(str(listing.resolve()))})',
-        f"cd {shlex.quote(str(Path.cwd()))}",
-        f"exec ${{CDA:-{cda}}} transcribe --workspace {shlex.quote(str(ws.root))} "
-        f'--only "$RID" --jobs 1',
-        "",
-    ]
-    script = folder / "transcribe.sbatch"
-    write_text(script, "\n".join(lines))
-    script.chmod(0o755)
-    return script
