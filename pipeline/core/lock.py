@@ -13,7 +13,6 @@ Hashes of large inputs (recordings) are cached by size and modification time.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -80,11 +79,7 @@ def _hash(path: Path, cache: dict, key: str) -> str:
 
 def input_paths(ws: Workspace, stage: registry.Stage, round_no: int | None) -> list[Path]:
     """The declared inputs that exist, globs expanded, in a stable order."""
-    found: set[Path] = set()
-    for pattern in stage.files("inputs", round_no):
-        matches = glob.glob(str(ws.root / pattern)) if "*" in pattern else [ws.root / pattern]
-        found.update(Path(m) for m in matches if Path(m).is_file())
-    return sorted(found)
+    return registry.existing_inputs(ws.root, stage, round_no)
 
 
 def output_paths(ws: Workspace, stage: registry.Stage, round_no: int | None) -> list[Path]:

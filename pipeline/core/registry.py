@@ -221,7 +221,7 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/topics.parquet"),
             _i(f"{ROUND}/doc_topics.parquet"),
             # every round's codebook: the report lists what changed since the previous one
-            _i("codebooks/*/round-*.yaml", optional=True),
+            _i("codebooks/*/round-*[0-9].yaml", optional=True),
             _i(f"{ROUND}/suggestions.parquet", optional=True),
             _i(f"{ROUND}/codings.parquet", optional=True),
             _i(f"{ROUND}/agreement.parquet", optional=True),
@@ -296,6 +296,14 @@ def stage(name: str) -> Stage:
         if s.name == name:
             return s
     raise KeyError(name)
+
+
+def existing_inputs(root: Path, stage_: Stage, round_no: int | None) -> list[Path]:
+    """The declared inputs of a stage that exist under a workspace root, globs expanded."""
+    found: set[Path] = set()
+    for pattern in stage_.files("inputs", round_no):
+        found.update(p for p in root.glob(pattern) if p.is_file())
+    return sorted(found)
 
 
 def producers() -> dict[str, str]:

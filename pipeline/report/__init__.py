@@ -24,6 +24,7 @@ import jinja2
 import pandas as pd
 
 from pipeline import __version__
+from pipeline.core import registry
 from pipeline.core.citation import cite, clock
 from pipeline.core.config import STAGES, StudyConfig, stage_settings
 from pipeline.core.io import read_csv, read_table, sha256_file, write_bytes, write_text
@@ -215,20 +216,9 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
     themes = read_themes(ws, config, round_no, segments=segments, tokens=tokens, markers=markers)
     nlp_info_path = ws.interim / "nlp.json"
     nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
-    paths = [ws.segments, ws.tokens, ws.topics(round_no), ws.doc_topics(round_no)]
-    paths += [
-        path
-        for path in (
-            ws.markers,
-            ws.suggestions(round_no),
-            ws.codings(round_no),
-            ws.agreement(round_no),
-        )
-        if path.is_file()
-    ]
+    # provenance: every input the stage registry declares for the report, as found
+    paths = registry.existing_inputs(ws.root, registry.stage("report"), round_no)
     files = [(ws.display(p), sha256_file(p)[:16]) for p in paths]
-    if themes is not None:
-        files.append((themes.codebook, themes.codebook_sha256[:16]))
     return ReportInputs(
         round_no=round_no,
         segments=segments,
