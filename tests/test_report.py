@@ -304,6 +304,13 @@ def test_round_2_provenance_shows_round_2(tmp_path: Path) -> None:
     page = html.unescape(report.path.read_text(encoding="utf-8"))
     assert '"round": 2' in page and '"round": 1' not in page
     assert report.path == ws.report_dir(2) / "index.html"
+    # provenance names exactly the declared inputs that exist: round 2's tables, the interim
+    # tables, the sample's round-1 codebook (for what changed), not round 1's topics
+    listed = {row["file"] for row in report.context["provenance"]["inputs"]}
+    assert "data/processed/round-2/topics.parquet" in listed
+    assert "data/interim/nlp.json" in listed and "data/interim/markers.parquet" in listed
+    assert "codebooks/digitalisering-cohesie/round-1.yaml" in listed
+    assert not any("round-1/" in name for name in listed)
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
