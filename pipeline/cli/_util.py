@@ -71,7 +71,12 @@ _verbose = False
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _setup(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Debug messages; on an error, also what caused it."),
+    ] = False,
+) -> None:
     global _verbose
     _verbose = verbose
     logging.getLogger("httpx").setLevel(logging.WARNING)
