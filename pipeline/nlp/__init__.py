@@ -1,11 +1,9 @@
 """The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment.
 
-A trained spaCy pipeline is used when installed (``nlp.model`` in cda.yaml, by default the
-study language's: ``nl_core_news_md``, ``en_core_web_md``, ...); otherwise
-``spacy.blank(language)`` with a sentencizer and the lookup lemmatizer from
-``spacy-lookups-data``, which runs offline but has no POS, entities or parses. A trained
-pipeline of another language is refused. ``data/interim/nlp.json`` records which one ran and
-why, so the report can say what that disables.
+Which spaCy pipeline parses, and the parse cache, are :mod:`pipeline.language.parse`'s (the
+suggest and topics stages read the same docs); this stage writes the tables from them and the
+discourse-marker matches (:mod:`pipeline.language.markers`), and records in
+``data/interim/nlp.json`` which pipeline ran and why, so the report can say what that disables.
 """
 
 from __future__ import annotations
@@ -26,8 +24,6 @@ from pipeline.language.markers import load_markers, marker_table
 from pipeline.language.parse import NlpInfo, keep_placeholders, segment_docs
 
 log = logging.getLogger(__name__)
-# spaCy logs "Created vocabulary" at INFO through its own handler; keep the CLI output clean.
-logging.getLogger("spacy").setLevel(logging.WARNING)
 
 
 # Pseudonymisation placeholders ([P03], [NAAM], [PLAATS]) must stay one non-alphabetic token:
