@@ -422,6 +422,7 @@ def test_runnable_blocks_need_no_make_server_or_network() -> None:
     assert not heavy, f"mark these blocks ```bash {ILLUSTRATIVE}: {heavy}"
 
 
+@pytest.mark.slow  # each block starts cda in a fresh folder
 @pytest.mark.parametrize("block", RUNNABLE, ids=str)
 def test_shell_block_runs(block: Block, tmp_path: Path) -> None:
     if NOT_RUNNABLE.search(block.body):

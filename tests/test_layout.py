@@ -123,6 +123,7 @@ def test_no_library_module_finds_files_through_the_checkout() -> None:
     assert not offenders
 
 
+@pytest.mark.slow  # one interpreter per stage
 @pytest.mark.parametrize("package", STAGE_PACKAGES)
 def test_the_closure_holds_every_module_a_stage_imports(package: str) -> None:
     """What Python really loads when a stage is imported is inside the closure make uses."""
