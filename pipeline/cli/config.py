@@ -14,7 +14,8 @@ def config_sync_cli(workspace: WorkspaceOpt = Path(".")) -> None:
 
     The Makefile depends on these snapshots, so editing one section reruns only its stage.
     """
-    from pipeline.core.config import STAGES, stage_snapshot
+    from pipeline.core import registry
+    from pipeline.core.config import STAGES, config_inputs, stage_snapshot
     from pipeline.core.io import write_text
 
     ws, config = load_study(workspace)
@@ -25,7 +26,18 @@ def config_sync_cli(workspace: WorkspaceOpt = Path(".")) -> None:
             ws.stage_config_file(stage), stage_snapshot(config, stage), only_if_changed=True
         )
     ]
-    write_text(ws.state_dir / "config" / ".synced", "")
+    # .synced is an included makefile: it names the inputs that settings point at
+    paths = [
+        f"{registry.make_var(stage)}_CONFIG_INPUTS := "
+        + " ".join(str(ws.root / path) for path in config_inputs(config, stage))
+        for stage in STAGES
+        if registry.stage(stage).config_inputs
+    ]
+    write_text(
+        ws.state_dir / "config" / ".synced",
+        "# written by `cda config sync`\n" + "".join(f"{line}\n" for line in paths),
+        only_if_changed=False,
+    )
     if changed:
         out.print(f"settings changed for: {', '.join(changed)}")
 

@@ -42,12 +42,17 @@ def run_cmd(
     if stage == "transcribe":
         args += ["--jobs", str(jobs)]
     cache = lock.hash_cache(ws, spec, round_arg)
-    current = lock.fingerprint(ws, config, spec, round_arg, args[:1] + args[3:], cache)
+    fingerprint_args = [*args[:1], *args[3:]]  # not the workspace path: a moved study is the same
+    current = lock.fingerprint(ws, config, spec, round_arg, fingerprint_args, cache)
     if not force and lock.unchanged(ws, spec, round_arg, current):
         lock.touch_outputs(ws, spec, round_arg)
+        lock.keep_cache(ws, spec, round_arg, cache)
         out.print(f"{stage}: inputs, code and settings unchanged; outputs kept")
         return
     code = app(args=args, standalone_mode=False)
     if code:
         raise typer.Exit(code)
-    lock.record(ws, spec, round_arg, current, cache)
+    # hashed again after the run: a stage may rewrite one of its inputs (pseudonymise keeps
+    # its speaker key), and what it ran on is what it leaves
+    after = lock.fingerprint(ws, config, spec, round_arg, fingerprint_args, cache)
+    lock.record(ws, spec, round_arg, after, cache)

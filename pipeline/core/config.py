@@ -7,6 +7,7 @@ snapshot, so editing the ``report`` section reruns the report but not the NLP st
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from typing import Literal
 
@@ -340,12 +341,46 @@ def stage_settings(config: StudyConfig, stage: str) -> dict:
     }
 
 
+def spacy_environment(config: StudyConfig) -> dict:
+    """What decides which spaCy pipeline parses: the model asked for, whether it is installed,
+    and the versions of spaCy and its lookup tables. Installing ``nl_core_news_md`` (as the
+    nlp stage's hint says) must rerun the stages that parse, although no setting changed."""
+    model = config.nlp.model_for(config.language)
+
+    def version_of(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "model": model,
+        "model_version": version_of(model.replace("_", "-")) or version_of(model),
+        "spacy": version_of("spacy"),
+        "spacy-lookups-data": version_of("spacy-lookups-data"),
+    }
+
+
 def stage_snapshot(config: StudyConfig, stage: str) -> str:
-    """The settings a stage depends on, as canonical JSON (study-level fields included)."""
+    """The settings a stage depends on, as canonical JSON (study-level fields included).
+
+    Stages that parse with spaCy (their code holds :mod:`pipeline.language.parse`) also get
+    the spaCy environment they would parse with.
+    """
     payload = {
         "study": config.study,
         "language": config.language,
         "groups": config.groups,
         **stage_settings(config, stage),
     }
+    if "pipeline.language.parse" in registry.closure(registry.stage(stage).package):
+        payload["spacy_environment"] = spacy_environment(config)
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def config_inputs(config: StudyConfig, stage: str) -> list[str]:
+    """Workspace-relative input paths a stage's settings name (``nlp.markers``)."""
+    return [
+        str(getattr(section(config, name), field))
+        for name, field in registry.stage(stage).config_inputs
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core import registry
-from pipeline.core.config import StudyConfig, stage_snapshot
+from pipeline.core.config import StudyConfig, config_inputs, stage_snapshot
 from pipeline.core.io import write_text
 from pipeline.core.paths import Workspace
 
@@ -77,9 +77,13 @@ def _hash(path: Path, cache: dict, key: str) -> str:
     return value
 
 
-def input_paths(ws: Workspace, stage: registry.Stage, round_no: int | None) -> list[Path]:
-    """The declared inputs that exist, globs expanded, in a stable order."""
-    return registry.existing_inputs(ws.root, stage, round_no)
+def input_paths(
+    ws: Workspace, stage: registry.Stage, round_no: int | None, config: StudyConfig
+) -> list[Path]:
+    """The declared inputs that exist (globs expanded) and the files its settings name."""
+    named = [ws.root / p for p in config_inputs(config, stage.name)]
+    found = set(registry.existing_inputs(ws.root, stage, round_no))
+    return sorted(found | {p for p in named if p.is_file()})
 
 
 def output_paths(ws: Workspace, stage: registry.Stage, round_no: int | None) -> list[Path]:
@@ -96,7 +100,7 @@ def fingerprint(
 ) -> Fingerprint:
     inputs = {
         p.relative_to(ws.root).as_posix(): _hash(p, cache, p.relative_to(ws.root).as_posix())
-        for p in input_paths(ws, stage, round_no)
+        for p in input_paths(ws, stage, round_no, config)
     }
     root = registry.PACKAGE_ROOT
     code = {
@@ -153,6 +157,15 @@ def record(
         "hash_cache": cache,
     }
     write_text(lock_file(ws, stage, round_no), json.dumps(body, indent=1, sort_keys=True) + "\n")
+
+
+def keep_cache(ws: Workspace, stage: registry.Stage, round_no: int | None, cache: dict) -> None:
+    """After a skip: store the refreshed hash cache (inputs were touched upstream)."""
+    path = lock_file(ws, stage, round_no)
+    body = _previous(path)
+    if body and body.get("hash_cache") != cache:
+        body["hash_cache"] = cache
+        write_text(path, json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
 def hash_cache(ws: Workspace, stage: registry.Stage, round_no: int | None) -> dict:

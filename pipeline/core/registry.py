@@ -72,6 +72,13 @@ class Stage:
     per_round: bool = False
     always: bool = False
     extra_modules: tuple[str, ...] = field(default=())
+    # inputs whose path is a setting, as (section, field): `nlp.markers`
+    config_inputs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def cli_module(self) -> str:
+        """The CLI module of the stage's command (pipeline/cli/<package word>.py)."""
+        return "pipeline.cli." + self.package.rsplit(".", 1)[1]
 
     def files(self, kind: str, round_no: int | None = None) -> list[str]:
         """Declared paths with ``{round}`` filled in (inputs of later rounds only from 2 on)."""
@@ -114,6 +121,8 @@ STAGES: tuple[Stage, ...] = (
             _i("data/recordings.csv"),
             _i("data/interim/audio/index.csv"),
             _i("data/raw/*.rttm", optional=True),
+            # step records: a SLURM array writes them, `make transcribe` then collects
+            _i("data/private/transcribe/*/steps.json", optional=True),
         ),
         outputs=("data/private/transcribe/index.csv",),
         sections=("transcribe",),
@@ -142,6 +151,8 @@ STAGES: tuple[Stage, ...] = (
             _i("data/private/import/segments.parquet"),
             _i("data/private/import/words.parquet"),
             _i("data/private/names.csv", optional=True),
+            # the key: analysts add real names to it by hand (the stage also writes it)
+            _i("data/private/speakers.csv", optional=True),
         ),
         outputs=(
             "data/interim/segments.parquet",
@@ -155,7 +166,8 @@ STAGES: tuple[Stage, ...] = (
         "nlp",
         "pipeline.nlp",
         "Sentences, tokens, lemmas and discourse markers with spaCy",
-        inputs=(_i("data/interim/segments.parquet"), _i("codebooks/markers.yaml", optional=True)),
+        inputs=(_i("data/interim/segments.parquet"),),
+        config_inputs=(("nlp", "markers"),),
         outputs=(
             "data/interim/sentences.parquet",
             "data/interim/tokens.parquet",
@@ -227,13 +239,10 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/agreement.parquet", optional=True),
             _i(f"{ROUND}/agreement_pairs.parquet", optional=True),
         ),
-        outputs=(
-            "reports/round-{round}/index.html",
-            "reports/round-{round}/themes.csv",
-            "reports/round-{round}/themes.json",
-            "reports/round-{round}/framing.csv",
-        ),
-        sections=("report",),
+        # themes.csv, themes.json and framing.csv only when the round has a codebook
+        outputs=("reports/round-{round}/index.html",),
+        # its provenance shows the settings of every stage behind make
+        sections=("transcribe", "import", "pseudonymise", "nlp", "topics", "suggest", "report"),
         per_round=True,
     ),
     Stage(
@@ -309,6 +318,22 @@ def existing_inputs(root: Path, stage_: Stage, round_no: int | None) -> list[Pat
 def producers() -> dict[str, str]:
     """Declared output path → the stage that writes it."""
     return {out: s.name for s in STAGES for out in s.outputs}
+
+
+def builders(name: str) -> set[str]:
+    """The goals whose call builds stage ``name``: itself and every stage that needs it."""
+    writers = producers()
+    found = {name}
+    grown = True
+    while grown:
+        grown = False
+        for s in STAGES:
+            if s.name not in found and any(
+                writers.get(i.path) in found for i in s.inputs if not i.optional
+            ):
+                found.add(s.name)
+                grown = True
+    return found
 
 
 # import closure ----------------------------------------------------------------------------
@@ -399,6 +424,11 @@ def code_files(stage_: Stage, root: Path = PACKAGE_ROOT) -> list[Path]:
     for extra in stage_.extra_modules:
         modules |= closure(extra, root)
     files = {module_file(m, root) for m in modules}
+    # the command make calls: its module and the shared CLI code, not the CLI's closure
+    # (pipeline/cli/__init__ imports every command)
+    files |= {
+        module_file(m, root) for m in (stage_.cli_module, "pipeline.cli._util", "pipeline.cli.run")
+    }
     for module in modules:
         for pattern in RESOURCES.get(module, ()):
             files.update(p for p in root.glob(pattern) if p.is_file())
@@ -408,7 +438,8 @@ def code_files(stage_: Stage, root: Path = PACKAGE_ROOT) -> list[Path]:
 # make rules ------------------------------------------------------------------------------
 
 
-def _var(name: str) -> str:
+def make_var(name: str) -> str:
+    """The make variable prefix of a stage: ``ls-push`` → ``LS_PUSH``."""
     return name.upper().replace("-", "_")
 
 
@@ -420,8 +451,9 @@ def _input_text(inp: Input, produced: dict[str, str]) -> str:
         text = f"$(wildcard {path})"
     elif inp.optional:
         writer = produced.get(inp.path)
+        goals = " ".join(sorted(builders(writer))) if writer else ""
         text = (
-            f"$(if $(filter {writer},$(MAKECMDGOALS)),{path},$(wildcard {path}))"
+            f"$(if $(filter {goals},$(MAKECMDGOALS)),{path},$(wildcard {path}))"
             if writer
             else f"$(wildcard {path})"
         )
@@ -440,12 +472,23 @@ def make_rules(root: Path = PACKAGE_ROOT, prefix: str = "pipeline") -> str:
         "# do not edit. Each stage's prerequisites: its declared inputs, its settings snapshot",
         "# and the files of its import closure (with the package data they read).",
         "",
+        "RUN_STAGES := " + " ".join(s.name for s in STAGES if not s.always),
+        "# `make -B` reruns for real: cda run would otherwise skip unchanged work",
+        "FORCE_FLAG := $(if $(findstring B,$(firstword -$(MAKEFLAGS))), --force)",
+        ".SECONDEXPANSION:",
+        ".PHONY: FORCE",
+        "FORCE:",
+        "",
     ]
     for s in STAGES:
-        var = _var(s.name)
+        var = make_var(s.name)
         files = [f"{prefix}/{p.relative_to(root).as_posix()}" for p in code_files(s, root)]
         lines.append(f"{var}_CODE := " + " \\\n  ".join(files))
         ins = [_input_text(i, produced) for i in s.inputs]
+        if s.config_inputs:
+            # paths named in cda.yaml: `cda config sync` defines the variable in .synced,
+            # included after this file, so it is expanded a second time, after all reading
+            ins.append(f"$$(wildcard $$({var}_CONFIG_INPUTS))")
         if s.always:  # run on every call: the Makefile writes its rule, on these inputs
             lines += [f"{var}_IN := {' '.join(ins)}", ""]
             continue
@@ -457,9 +500,10 @@ def make_rules(root: Path = PACKAGE_ROOT, prefix: str = "pipeline") -> str:
         # pass "would be remade" on from one under -n, so `make -n` would hide dependents.
         lines += [
             f"{var}_OUT := {outs}",
+            # an output gone (deleted by hand) makes the stage run again
             f"$(firstword $({var}_OUT)): {' '.join(ins)} $(CFG)/{s.name}.json $({var}_CODE) "
-            "| $(SETUP)",
-            f"\t$(CDA) run {s.name} --workspace $(WS){round_arg}{jobs}",
+            f"$(if $(filter-out $(wildcard $({var}_OUT)),$({var}_OUT)),FORCE) | $(SETUP)",
+            f"\t$(CDA) run {s.name} --workspace $(WS){round_arg}{jobs}$(FORCE_FLAG)",
         ]
         if len(s.outputs) > 1:
             lines.append(f"$(wordlist 2,99,$({var}_OUT)): $(firstword $({var}_OUT)) ;")
