@@ -7,6 +7,7 @@ data changed after registration, which we refuse to paper over.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -18,9 +19,31 @@ from pipeline.core.io import read_csv, sha256_file, write_csv
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import AUDIO, MANIFEST
 
+# A recording id becomes file names (data/interim/audio/<id>.wav, exports/<id>.srt): letters,
+# digits, '_', '-', '.', starting with a letter or digit, never '..', at most 100 characters.
+ID_PATTERN = re.compile(r"[^\W_][\w.-]{0,99}")
+
+
+def check_recording_id(recording_id: str, *, what: str, hint: str) -> None:
+    """Refuse an id that could leave the workspace or break make (``../x``, ``a b``, ``/x``)."""
+    if not ID_PATTERN.fullmatch(recording_id) or ".." in recording_id:
+        raise CdaError(
+            f"{what} {recording_id!r} is not a valid recording id: use letters, digits, "
+            "'_', '-' or '.', starting with a letter or digit (no spaces, slashes or '..')",
+            hint=hint,
+        )
+
 
 def read_manifest(ws: Workspace, *, required: bool = False) -> pd.DataFrame:
-    return read_csv(ws.manifest, MANIFEST, required=required)
+    """The manifest, with every recording id checked (the file may have been edited by hand)."""
+    manifest = read_csv(ws.manifest, MANIFEST, required=required)
+    for row_no, rid in enumerate(manifest["recording_id"], start=2):
+        check_recording_id(
+            str(rid),
+            what=f"{ws.display(ws.manifest)}:{row_no}: recording",
+            hint="rename it in the manifest (and its files in data/raw), then rerun",
+        )
+    return manifest
 
 
 def write_manifest(ws: Workspace, manifest: pd.DataFrame) -> bool:

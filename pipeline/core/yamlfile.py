@@ -18,6 +18,9 @@ from pipeline.core.errors import CdaError
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
+# Study files are small: a codebook of hundreds of codes is well under a megabyte.
+MAX_BYTES = 8 * 1024 * 1024
+
 
 def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
     lines.setdefault(loc, node.start_mark.line + 1)
@@ -33,6 +36,13 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
 
 def load(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse ``path``; return the data and a map from field location to line number."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise CdaError(
+            f"{path}: {size / 1024 / 1024:.0f} MB is too large for a settings or codebook file "
+            f"(at most {MAX_BYTES // 1024 // 1024} MB)",
+            hint="is this the right file? Large word lists belong in CSV files",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -43,8 +53,13 @@ def load(path: Path) -> tuple[Any, dict[Loc, int]]:
 
 
 def load_text(text: str, path: Path | str = "<text>") -> tuple[Any, dict[Loc, int]]:
-    """Like :func:`load`, for YAML that is not a file of its own (e.g. package data)."""
+    """Like :func:`load`, for YAML that is not a file of its own (e.g. package data).
+
+    Aliases (``*name``) are refused before anything is built: a few lines of nested aliases
+    expand to gigabytes (a "billion laughs"), and nothing in a study file needs them.
+    """
     try:
+        _refuse_aliases(text, path)
         node = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -58,6 +73,17 @@ def load_text(text: str, path: Path | str = "<text>") -> tuple[Any, dict[Loc, in
     if node is not None:
         _walk(node, (), lines)
     return data, lines
+
+
+def _refuse_aliases(text: str, path: Path | str) -> None:
+    """Scan the event stream (constant memory) for an alias."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise CdaError(
+                f"{path}:{event.start_mark.line + 1}: YAML alias *{event.anchor} is not "
+                "accepted in study files",
+                hint=f"write the value of &{event.anchor} out in full where it is used",
+            )
 
 
 def format_loc(loc: Loc) -> str:
