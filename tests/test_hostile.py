@@ -141,3 +141,42 @@ def test_an_oversized_yaml_file_is_refused_without_reading_it(ws: Workspace) -> 
         out.write("# " + "x" * (9 * 1024 * 1024) + "\n")
     proc = cda("config", "show", "--workspace", str(ws.root), memory=GIB)
     refused(proc, "cda.yaml", "too large")
+
+
+def test_brackets_in_an_error_are_printed_not_read_as_markup(tmp_path: Path) -> None:
+    """rich would swallow "[draft]" and fail on "[/]": the path must come out as it is."""
+    missing = tmp_path / "reports [draft]" / "x[/]y"
+    proc = cda("config", "show", "--workspace", str(missing))
+    refused(proc, "reports [draft]/x[/]y")
+
+
+def test_an_empty_key_in_the_environment_does_not_hide_the_env_file(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.core import env
+
+    env.set_values(ws, {"LABEL_STUDIO_API_KEY": "from-the-file"})
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "")
+    assert env.environment(ws)["LABEL_STUDIO_API_KEY"] == "from-the-file"
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "from-the-environment")
+    assert env.environment(ws)["LABEL_STUDIO_API_KEY"] == "from-the-environment"
+
+
+def test_a_port_in_time_wait_is_free_but_a_listening_one_is_not() -> None:
+    """Right after a server crashed its port is in TIME_WAIT; restarting must not be refused."""
+    import socket
+
+    from pipeline.labelstudio.server import port_free
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    assert not port_free(port)
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server side closes first: its end of the pair goes to TIME_WAIT
+    client.close()
+    listener.close()
+    assert port_free(port)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from pipeline.core.errors import CdaError
 from pipeline.core.paths import Workspace
@@ -151,9 +152,10 @@ def report_error(exc: CdaError, *, verbose: bool) -> None:
     if verbose:
         sys.stderr.write(cause_text(exc) + "\n")
         sys.stderr.flush()
-    console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    # escaped: a path like reports/[draft]/ or a "[/]" in a message is text, not rich markup
+    console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
     if exc.hint:
-        console.print(f"[yellow]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
 
 
 def main() -> None:

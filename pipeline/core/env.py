@@ -1,7 +1,8 @@
 """Secrets and tool settings from the environment or the workspace ``.env`` (never from code).
 
 The process environment wins over ``.env``, so a CI secret or a cluster's module setup is not
-overridden by a stale file. Values are never logged.
+overridden by a stale file; an empty variable counts as unset (``export KEY=`` must not hide
+the key in ``.env``). Values are never logged.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def environment(ws: Workspace) -> dict[str, str]:
     env_file = ws.root / ".env"
     if env_file.is_file():
         values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    values.update(os.environ)
+    values.update({k: v for k, v in os.environ.items() if v != ""})
     return values
 
 

@@ -114,7 +114,10 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
 
 
 def port_free(port: int) -> bool:
+    """Nothing listens on the port. SO_REUSEADDR, as the server itself binds: a port left in
+    TIME_WAIT by a server that just crashed is free, not "in use by another program"."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -162,6 +165,14 @@ def _credentials(ws: Workspace) -> dict[str, str]:
     }
     env.set_values(ws, created)
     return created
+
+
+def _owner_only(folder: Path) -> None:
+    """The server's folder and files readable by the owner only (the database holds the key),
+    also for databases created before this rule."""
+    folder.chmod(0o700)
+    for path in folder.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 def _git_ignore(ws: Workspace) -> None:
@@ -218,6 +229,7 @@ def start(ws: Workspace, config: StudyConfig) -> str:
     credentials = _credentials(ws)
     folder = data_dir(ws)
     folder.mkdir(parents=True, exist_ok=True)
+    _owner_only(folder)
     _git_ignore(ws)
     first = not (folder / "label_studio.sqlite3").exists()
     command = [
@@ -232,9 +244,11 @@ def start(ws: Workspace, config: StudyConfig) -> str:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,  # the database it creates holds the API key: owner only
         )
     _STARTED[process.pid] = process
     _pid_file(ws).write_text(f"{process.pid}\n")
+    _owner_only(folder)  # the log and pid file this process just made
     log.info(
         "starting Label Studio on %s%s",
         url,
