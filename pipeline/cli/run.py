@@ -15,7 +15,7 @@ from pipeline.cli._util import RoundOpt, WorkspaceOpt, app, open_workspace, out
 from pipeline.core import registry
 from pipeline.core.errors import CdaError
 
-RUNNABLE = [s.name for s in registry.STAGES if not s.always]
+RUNNABLE = registry.RUN_STAGES
 
 
 @app.command("run")

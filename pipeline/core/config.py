@@ -315,7 +315,7 @@ class StudyConfig(Section):
 ADJUDICATION = "adjudication"  # the coder name of a round's adjudication project
 
 # The stages that run behind make, in pipeline order (declared in pipeline.core.registry).
-STAGES = tuple(s.name for s in registry.STAGES if not s.always)
+STAGES = registry.RUN_STAGES
 
 
 def load_config(ws: Workspace) -> StudyConfig:

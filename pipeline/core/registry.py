@@ -291,6 +291,9 @@ STAGES: tuple[Stage, ...] = (
     ),
 )
 
+# The stages behind make (`cda run` runs them), in pipeline order.
+RUN_STAGES: tuple[str, ...] = tuple(s.name for s in STAGES if not s.always)
+
 # Package data read by a module: part of the code of every stage whose closure holds it.
 RESOURCES: dict[str, tuple[str, ...]] = {
     "pipeline.language.markers": ("resources/markers.*.yaml",),
@@ -472,7 +475,7 @@ def make_rules(root: Path = PACKAGE_ROOT, prefix: str = "pipeline") -> str:
         "# do not edit. Each stage's prerequisites: its declared inputs, its settings snapshot",
         "# and the files of its import closure (with the package data they read).",
         "",
-        "RUN_STAGES := " + " ".join(s.name for s in STAGES if not s.always),
+        "RUN_STAGES := " + " ".join(RUN_STAGES),
         "# `make -B` reruns for real: cda run would otherwise skip unchanged work",
         "FORCE_FLAG := $(if $(findstring B,$(firstword -$(MAKEFLAGS))), --force)",
         ".SECONDEXPANSION:",

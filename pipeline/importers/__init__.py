@@ -20,7 +20,6 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import sha256_file, validate, write_table
 from pipeline.core.manifest import (
     check_groups,
-    check_recording_id,
     read_manifest,
     registered_file,
     resolve_group,
@@ -123,13 +122,6 @@ def register(
         path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
     )
     rid = recording_id or path.stem
-    check_recording_id(
-        rid,
-        what=f"{path}: recording id",
-        hint="choose another --recording-id"
-        if recording_id is not None
-        else "rename the file or give --recording-id",
-    )
     check_new_recording(
         ws,
         config,

@@ -19,7 +19,6 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import sha256_file, write_csv
 from pipeline.core.manifest import (
     check_groups,
-    check_recording_id,
     read_audio_index,
     read_manifest,
     registered_file,
@@ -103,13 +102,6 @@ def register_media(
 
     path = path.expanduser().resolve()
     rid = recording_id or path.stem
-    check_recording_id(
-        rid,
-        what=f"{path}: recording id",
-        hint="choose another --recording-id"
-        if recording_id is not None
-        else "rename the file or give --recording-id",
-    )
     check_new_recording(ws, config, path, recording_id=rid, id_given=recording_id is not None)
     manifest = read_manifest(ws)
     group = resolve_group(ws, config, manifest, rid, group, path)

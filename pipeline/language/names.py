@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.io import read_csv
+from pipeline.core.manifest import check_recording_id
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import NAMES
 from pipeline.core.transcript import UNKNOWN_SPEAKER
@@ -245,10 +246,18 @@ def check_new_recording(
     id_given: bool,
     labels: Iterable[str] = (),
 ) -> None:
-    """Refuse a file whose id or name holds a listed name or a name from its own labels.
+    """Refuse a file whose id is no valid id (it becomes file names), or whose id or name holds
+    a listed name or a name from its own labels.
 
     Runs before anything is copied or registered (``cda import``, ``cda ingest``).
     """
+    check_recording_id(
+        recording_id,
+        what=f"{path}: recording id",
+        hint="choose another --recording-id"
+        if id_given
+        else "rename the file or give --recording-id",
+    )
     guard = build_guard(config, read_csv(ws.names, NAMES, required=False), labels)
     rename = (
         f"rename {path.name} before adding it (its name is kept in data/raw and "
