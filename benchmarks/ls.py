@@ -26,6 +26,7 @@ from benchmarks import SAMPLE
 from benchmarks.nlp import bench_segments
 from pipeline.cli.init import init_workspace
 from pipeline.codebook import load_round
+from pipeline.codings.order import RoundProjects
 from pipeline.core.config import load_config
 from pipeline.core.io import write_table
 from pipeline.core.paths import Workspace
@@ -35,7 +36,6 @@ from pipeline.labelstudio import pull, push
 from pipeline.labelstudio import server as labelstudio
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.projects import ensure_project, export_tasks
-from pipeline.labelstudio.state import RoundProjects
 
 STARTER = SAMPLE / "codebooks" / "digitalisering-cohesie" / "round-1.yaml"
 

@@ -19,6 +19,7 @@ from pipeline import labelstudio as ls
 from pipeline.cli import app
 from pipeline.cli.init import init_workspace
 from pipeline.codebook import load_round, set_state
+from pipeline.codings.order import RoundProjects
 from pipeline.core.config import load_config
 from pipeline.core.errors import CdaError
 from pipeline.core.io import read_table, write_table
@@ -28,7 +29,6 @@ from pipeline.labelstudio import labeling as lsconfig
 from pipeline.labelstudio import pushing
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.server import Connection
-from pipeline.labelstudio.state import RoundProjects
 
 CDA = str(Path(sys.executable).with_name("cda"))
 CODEBOOK = """\

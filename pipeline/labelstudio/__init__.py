@@ -5,7 +5,8 @@
 - ``client``: one command's checked connection (URL, key, retries, study config);
 - ``labeling``: the codebook as a labeling config, and annotation results back as codes;
 - ``tasks``: what a task shows (dialogue context, audio) and the predictions it carries;
-- ``state`` and ``projects``: each coder's project of a round, and its exported tasks;
+- ``projects``: each coder's project of a round and its exported tasks (the record of which
+  project is whose is ``pipeline.codings.order.RoundProjects``, read by qdpx import too);
 - ``pushing``, ``pulling``, ``adjudication``: the three commands.
 """
 

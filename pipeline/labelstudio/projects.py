@@ -10,10 +10,10 @@ import json
 import logging
 import time
 
+from pipeline.codings.order import RoundProjects
 from pipeline.core.config import ADJUDICATION, StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.labelstudio.client import Client
-from pipeline.labelstudio.state import RoundProjects
 
 log = logging.getLogger("pipeline")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.codebook import Codebook, Loaded, load_round
-from pipeline.codings.order import sort_codings
+from pipeline.codings.order import RoundProjects, sort_codings
 from pipeline.core.config import ADJUDICATION, StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.io import read_table, validate, write_table
@@ -24,7 +24,6 @@ from pipeline.core.schemas import CODINGS
 from pipeline.labelstudio import labeling as lsconfig
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.projects import deleted_tasks, export_tasks, find_project, title
-from pipeline.labelstudio.state import RoundProjects
 
 log = logging.getLogger("pipeline")
 

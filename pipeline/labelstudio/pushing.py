@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.codings.order import RoundProjects
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.paths import Workspace
@@ -23,7 +24,6 @@ from pipeline.core.progress import track
 from pipeline.labelstudio import labeling as lsconfig
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.projects import ensure_project, export_tasks
-from pipeline.labelstudio.state import RoundProjects
 from pipeline.labelstudio.tasks import (
     audio_urls,
     predictions_for,
