@@ -47,7 +47,16 @@ $(SETUP): pyproject.toml requirements/topics.txt
 	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements/topics.txt
 	@mkdir -p $(@D) && touch $@
 
-setup: $(SETUP) ## Create .venv and install the project (first run only)
+# Frog (Dutch tagger, lemmatiser, NER and parser; GPL-3, run as a program) comes from Debian.
+# As root it is installed; otherwise setup says how, and `cda nlp` falls back to simplemma.
+FROG_PACKAGES := frog frogdata uctodata
+setup: $(SETUP) ## Create .venv and install the project, with Frog where apt can install it
+	@command -v frog >/dev/null || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Frog: apt-get install $(FROG_PACKAGES)"; \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	      $(FROG_PACKAGES) >/dev/null; } || echo "note: could not install Frog with apt-get"; \
+	else echo "note: Frog is not installed (sudo apt-get install $(FROG_PACKAGES)); cda nlp" \
+	  "falls back to simplemma lemmas without POS, entities or parses"; fi
 
 # WhisperX pins torch 2.8 and huggingface-hub<1: it gets its own environment (~7.6 GB).
 $(WHISPERX): requirements/whisperx.txt
@@ -93,6 +102,12 @@ SNAPSHOTS := $(foreach s,$(RUN_STAGES),$(CFG)/$(s).json)
 $(CFG)/.synced: $(WS)/cda.yaml $(filter-out $(wildcard $(SNAPSHOTS)),$(SNAPSHOTS)) | $(SETUP)
 	@$(CDA) config sync --workspace $(WS)
 include $(CFG)/.synced
+# The files in data/raw, escaped for make (a recording may be called "Workshop 1.mp4"):
+# rewritten whenever data/raw gains or loses a file, which changes the folder's time.
+$(CFG)/raw.mk: $(wildcard $(WS)/data/raw) $(STAGES_MK)
+	@mkdir -p $(@D)
+	@$(PYTHON) -m pipeline.core.registry raw $(WS) > $@.$$$$.tmp && mv $@.$$$$.tmp $@
+include $(CFG)/raw.mk
 endif
 endif
 $(CFG)/%.json: ;

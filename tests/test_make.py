@@ -280,3 +280,34 @@ def test_touching_any_module_or_input_makes_exactly_its_stages_out_of_date(
             os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert not mismatches, "\n".join(mismatches)
     assert invoked(make(ws, *GOALS, dry=True, project=project)) == set()
+
+
+@pytest.mark.parametrize(
+    ("name", "escapable"),
+    [("Workshop 1 #2; burgers: deel|1 (100%) [a].txt", True), ("Kosten $5.txt", False)],
+)
+def test_a_raw_file_name_with_spaces_or_make_syntax_is_one_input(
+    tmp_path: Path, name: str, escapable: bool
+) -> None:
+    """make splits prerequisites at spaces and reads # : ; | as syntax: a transcript called
+    "Workshop 1.txt" broke every target. It is one escaped input now; a name make cannot hold
+    at all ($) makes its stage run every time, and `cda run` then skips the unchanged work."""
+    ws = tmp_path / "ws"
+    init_workspace(Workspace.at(ws), study="spaces", groups=["burgers"])
+    transcript = tmp_path / name
+    transcript.write_text("A: Goedemorgen allemaal.\nB: Ja, goedemorgen.\n", encoding="utf-8")
+    cda = ROOT / ".venv" / "bin" / "cda"
+    subprocess.run(
+        [str(cda), "import", str(transcript), "--recording-id", "workshop-1", "--group",
+         "burgers", "--workspace", str(ws)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    raw = ws / "data" / "raw" / name
+    assert raw.is_file()
+    out = make(ws, "nlp")
+    assert {"import", "nlp"} <= worked(out), out
+    assert up_to_date(ws, "import") is escapable
+    os.utime(raw, (time.time() + 5, time.time() + 5))  # touched: import is out of date
+    assert not up_to_date(ws, "import")
+    again = make(ws, "nlp")
+    assert "import" in invoked(again) and "import" not in worked(again), again

@@ -28,8 +28,8 @@ def config_sync_cli(workspace: WorkspaceOpt = Path(".")) -> None:
     ]
     # .synced is an included makefile: it names the inputs that settings point at
     paths = [
-        f"{registry.make_var(stage)}_CONFIG_INPUTS := "
-        + " ".join(str(ws.root / path) for path in config_inputs(config, stage))
+        f"{registry.make_var(stage)}_CONFIG_INPUTS = "
+        + " ".join(_make_input(ws.root / path) for path in config_inputs(config, stage))
         for stage in STAGES
         if registry.stage(stage).config_inputs
     ]
@@ -53,3 +53,14 @@ def config_show_cli(workspace: WorkspaceOpt = Path(".")) -> None:
             config.model_dump(mode="json", by_alias=True), sort_keys=False, allow_unicode=True
         )
     )
+
+
+def _make_input(path: Path) -> str:
+    """A settings-named file as a make prerequisite: escaped where it exists; where it does not
+    (yet), a ``$(wildcard)`` that notices it appear, or FORCE for a name make cannot glob."""
+    from pipeline.core import registry
+
+    if path.exists():
+        return registry.make_words([str(path)])
+    plain = registry.make_escape(str(path)) == str(path)
+    return f"$(wildcard {path})" if plain else "FORCE"
