@@ -1,15 +1,24 @@
-"""Hostile input and faults around Label Studio (issue 17, case 13).
+"""Hostile input and faults around Label Studio (issue 17, cases 13 and 17).
 
 13. Turns are ordered by the turn number in their segment id, not by the id as text: ids are
     zero-padded to four digits, so as text ``rec-10000`` sorts before ``rec-9999`` (and before
     ``rec-2000``). A recording of more than 9,999 turns is a long debate or a day of sessions;
     its task context, first mentions, timeline, subtitles and REFI-QDA transcript must follow
     the order the turns were spoken in.
+17. A pull killed with kill -9 leaves its export snapshot on the server (a full copy of the
+    project); the next pull deletes it, and nothing a person or a running pull made.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +27,9 @@ import pytest
 from pipeline.cli.init import init_workspace
 from pipeline.codings.refi import transcript
 from pipeline.core.config import load_config
+from pipeline.core.io import read_table, write_table
 from pipeline.core.paths import Workspace
+from pipeline.core.schemas import CODINGS, SEGMENTS
 from pipeline.core.transcript import Turn, to_tables
 from pipeline.export import subtitles
 from pipeline.importers.qdpx import locate
@@ -127,3 +138,130 @@ def test_qdpx_import_finds_every_turn_of_an_untimed_recording_in_its_source() ->
     placed = locate(source, segments)
     assert [p.segment_id for p in placed] == [sid(i) for i in range(1, LONG + 1)]
     assert source[placed[9999].start : placed[9999].end] == "beurt 10000 klaar."
+
+
+# 17: snapshots left on the server by a killed pull -------------------------------------------
+
+CODEBOOK = """\
+study: {study}
+round: 1
+codes:
+  - id: china-dystopie
+    label: China als dystopie
+    description: China als voorbeeld van digitale controle.
+  - id: vertrouwen-overheid
+    label: Vertrouwen in de overheid
+    description: Vertrouwen of wantrouwen in de digitale overheid.
+"""
+
+# a pull that is killed (SIGKILL, no finally, no atexit) the moment its first snapshot is ready
+KILLED_PULL = """
+import os, signal, sys
+from label_studio_sdk.projects.exports.client import ExportsClient
+
+def killed(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+ExportsClient.download = killed
+sys.argv = ["cda", "ls", "pull", "--workspace", sys.argv[1]]
+from pipeline.cli import main
+main()
+"""
+
+
+def _coded_workspace(root: Path, server) -> tuple[Workspace, int]:
+    """Four turns pushed to coder A's project, three of them coded as below."""
+    from pipeline import labelstudio as ls
+
+    ws = Workspace.at(root)
+    study = f"t-{uuid.uuid4().hex[:8]}"  # own project title on the shared server
+    init_workspace(ws, study=study, groups=["kamer"])
+    with ws.config_file.open("a", encoding="utf-8") as handle:
+        handle.write("labelstudio: " + json.dumps({"rounds": {1: ["A"]}}) + "\n")
+    segments = long_recording(4, recording="debat")
+    write_table(segments, SEGMENTS, ws.segments)
+    folder = ws.codebooks / study
+    folder.mkdir(parents=True)
+    (folder / "round-1.yaml").write_text(CODEBOOK.format(study=study), encoding="utf-8")
+    (result,) = ls.push(ws, load_config(ws), 1)
+    codes = {
+        "debat-0001": ["china-dystopie"],
+        "debat-0002": ["china-dystopie", "vertrouwen-overheid"],
+        "debat-0004": [],  # looked at, nothing applies
+    }
+    for task in server.client.tasks.list(project=result.project_id):
+        wanted = codes.get(task.data["segment_id"])
+        if wanted is None:
+            continue
+        value = {"taxonomy": [[c] for c in wanted]}
+        result_ = [{"from_name": "codes", "to_name": "text", "type": "taxonomy", "value": value}]
+        server.client.annotations.create(id=task.id, result=result_ if wanted else [])
+    return ws, result.project_id
+
+
+def _snapshot_titles(server, project_id: int) -> list[str]:
+    return sorted(s.title for s in server.client.projects.exports.list(id=project_id))
+
+
+def test_the_next_pull_deletes_the_snapshot_a_killed_pull_left_and_only_that(
+    tmp_path: Path, ls_env
+) -> None:
+    ws, project = _coded_workspace(tmp_path / "ws", ls_env)
+    exports = ls_env.client.projects.exports
+    assert _snapshot_titles(ls_env, project) == []  # the push cleaned up after itself
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_PULL, str(ws.root)], env=env, capture_output=True, timeout=300
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = _snapshot_titles(ls_env, project)
+    assert len(left) == 1 and left[0].startswith("cda export"), left  # the fault, reproduced
+    assert not ws.codings(1).exists()
+
+    # snapshots that are not the killed pull's: a person's, one of a pull still running on
+    # this host (this process is alive), one of a pull on another host; all three stay
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    other_host = "0" * 8 if host != "0" * 8 else "1" * 8
+    keep = sorted(
+        ["backup before round 2", f"cda export · {host} · {os.getpid()}",
+         f"cda export · {other_host} · 1"]
+    )  # fmt: skip
+    made = [exports.create(id=project, title=title).id for title in keep]
+    try:
+        pulled = subprocess.run(
+            [str(CDA), "ls", "pull", "--workspace", str(ws.root)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert pulled.returncode == 0, pulled.stderr
+        assert _snapshot_titles(ls_env, project) == keep
+    finally:
+        for export_pk in made:
+            exports.delete(id=project, export_pk=export_pk)
+
+    codings = read_table(ws.codings(1), CODINGS)
+    rows = codings[["segment_id", "code", "status"]].astype(object).where(codings.notna(), None)
+    assert rows.values.tolist() == [
+        ["debat-0001", "china-dystopie", "coded"],
+        ["debat-0002", "china-dystopie", "coded"],
+        ["debat-0002", "vertrouwen-overheid", "coded"],
+        ["debat-0004", None, "empty"],
+    ]
+    assert set(codings["coder"]) == {"A"}
+
+
+def test_a_failed_delete_is_retried_by_the_next_pull(tmp_path: Path, ls_env) -> None:
+    """A snapshot of this very process (its delete failed, say) is swept: nothing else of
+    this process exports while a pull starts."""
+    from pipeline import labelstudio as ls
+
+    ws, project = _coded_workspace(tmp_path / "ws", ls_env)
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    ls_env.client.projects.exports.create(id=project, title=f"cda export · {host} · {os.getpid()}")
+    ls_env.client.projects.exports.create(id=project, title="cda export")  # an older version's
+    assert len(_snapshot_titles(ls_env, project)) == 2
+
+    result = ls.pull(ws, load_config(ws), 1)
+
+    assert _snapshot_titles(ls_env, project) == []
+    assert result.written and len(result.table) == 4
