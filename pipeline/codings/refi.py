@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline.codebook import Codebook
 from pipeline.core.citation import clock
 from pipeline.core.errors import CdaError
+from pipeline.core.transcript import in_turn_order
 
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -97,7 +98,7 @@ def transcript(segments: pd.DataFrame) -> tuple[str, dict[str, tuple[int, int]]]
     """One recording's plain text, a turn per line (``P03 [0:01:23]: text``), and where each
     segment's text sits in it (start, end character offsets)."""
     lines, where, offset = [], {}, 0
-    ordered = segments.sort_values(["start", "segment_id"], na_position="last", kind="stable")
+    ordered = in_turn_order(segments, first=("start",))
     for row in ordered.itertuples():
         stamp = f" [{clock(row.start)}]" if pd.notna(row.start) else ""
         head = f"{row.speaker}{stamp}: "

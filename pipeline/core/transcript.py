@@ -121,6 +121,27 @@ def segment_id(recording_id: str, index: int) -> str:
     return f"{recording_id}-{index:04d}"
 
 
+def turn_number(segment_ids: pd.Series) -> pd.Series:
+    """The turn number at the end of each segment id (``burgers-0042`` → 42); NaN if none.
+
+    Ids are zero-padded to four digits only, so as text ``rec-10000`` sorts before
+    ``rec-9999``: whatever puts turns in the order they were spoken sorts on this number.
+    """
+    digits = segment_ids.astype("string").str.extract(r"-(\d+)$", expand=False)
+    return pd.to_numeric(digits, errors="coerce")
+
+
+def in_turn_order(frame: pd.DataFrame, *, first: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``frame`` (with ``segment_id``) sorted by the ``first`` columns, then in turn order.
+
+    Ids without a turn number (not made by :func:`segment_id`) come last, in id order; rows
+    keep their index, and missing values in ``first`` (an untimed turn's start) sort last.
+    """
+    keyed = frame.assign(_turn=turn_number(frame["segment_id"]))
+    ordered = keyed.sort_values([*first, "_turn", "segment_id"], na_position="last", kind="stable")
+    return ordered.drop(columns="_turn")
+
+
 def to_tables(
     turns: list[Turn], *, recording_id: str, group: str, source: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

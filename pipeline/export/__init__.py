@@ -32,6 +32,7 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import atomic_path, read_table, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS, SEGMENTS, SUGGESTIONS
+from pipeline.core.transcript import in_turn_order
 
 SEGMENT_COLUMNS = [
     "segment_id", "recording_id", "group", "speaker", "role", "start", "end", "text",
@@ -129,7 +130,7 @@ def _stamp(seconds: float, separator: str) -> str:
 
 def subtitles(segments: pd.DataFrame, kind: str) -> str:
     """One recording's segments as SRT or WebVTT cues ("P03: text"), in time order."""
-    timed = segments.dropna(subset=["start", "end"]).sort_values(["start", "segment_id"])
+    timed = in_turn_order(segments.dropna(subset=["start", "end"]), first=("start",))
     separator = "," if kind == "srt" else "."
     blocks = ["WEBVTT"] if kind == "vtt" else []
     for n, row in enumerate(timed.itertuples(), start=1):

@@ -32,6 +32,7 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import frame_of, read_table, validate, write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS, SEGMENTS
+from pipeline.core.transcript import in_turn_order
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ def locate(text: str, segments: pd.DataFrame) -> list[Placed]:
     out (a source may hold part of a recording, or a tool may have edited a turn)."""
     hay = Squeezed(text)
     placed, cursor = [], 0
-    ordered = segments.sort_values(["start", "segment_id"], na_position="last", kind="stable")
+    ordered = in_turn_order(segments, first=("start",))
     for row in ordered.itertuples():
         needle = Squeezed(row.text).text.strip()
         found = hay.text.find(needle, cursor) if needle else -1

@@ -13,6 +13,7 @@ import time
 from pipeline.codings.order import RoundProjects
 from pipeline.core.config import ADJUDICATION, StudyConfig
 from pipeline.core.errors import CdaError
+from pipeline.labelstudio import snapshots
 from pipeline.labelstudio.client import Client
 
 log = logging.getLogger("pipeline")
@@ -109,8 +110,10 @@ def export_tasks(
     Exporting costs Label Studio ~2-3 ms per task. A snapshot that leaves nested predictions,
     drafts and users as ids is about a third faster than the plain export, and a pull asks only
     for tasks with annotations: coded ones and skipped ones, two filters Label Studio applies
-    in SQL (its "any annotation" filter checks task by task). Snapshots are deleted afterwards.
+    in SQL (its "any annotation" filter checks task by task). Snapshots are deleted afterwards,
+    and those an interrupted command left on the project are deleted first (:mod:`.snapshots`).
     """
+    snapshots.sweep(client, project_id, name)
     if not annotated_only:
         return _snapshot(client, project_id, name, {})
     tasks = {}
@@ -130,7 +133,7 @@ def _snapshot(client: Client, project_id: int, name: str, selection: dict) -> li
     with client.talking(f"exporting '{name}'"):
         snapshot = exports.create(
             id=project_id,
-            title="cda export",
+            title=snapshots.title(),
             task_filter_options=selection,
             serialization_options=lean,
         )

@@ -18,6 +18,7 @@ from pipeline.core.config import StudyConfig
 from pipeline.core.io import read_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.core.transcript import in_turn_order
 from pipeline.labelstudio import labeling as lsconfig
 
 log = logging.getLogger("pipeline")
@@ -41,7 +42,7 @@ def task_data(
     n = config.labelstudio.context_turns
     tasks = []
     for _, turns in segments.groupby("recording_id", sort=True):
-        turns = turns.sort_values("segment_id").reset_index(drop=True)
+        turns = in_turn_order(turns).reset_index(drop=True)
         lines = [f"{row.speaker}: {row.text}" for row in turns.itertuples()]
         for i, row in enumerate(turns.itertuples()):
             if row.role == "facilitator" and not config.labelstudio.include_facilitator:

@@ -18,6 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from pipeline.core.transcript import in_turn_order
+
 BINS = 10
 
 
@@ -32,7 +34,7 @@ def timeline(segments: pd.DataFrame, assigned: pd.DataFrame, codes: list[str]) -
     length = seg.groupby("recording_id")["end"].transform("max")
     length = length.fillna(seg.groupby("recording_id")["start"].transform("max"))
     by_time = BINS * seg["start"] / length.where(length > 0, 1)
-    order = seg.sort_values("segment_id").groupby("recording_id").cumcount()
+    order = in_turn_order(seg, first=("recording_id",)).groupby("recording_id").cumcount()
     turns = seg.groupby("recording_id")["segment_id"].transform("size")
     by_turn = BINS * order.reindex(seg.index) / turns
     seg["bin"] = np.minimum(by_time.where(timed, by_turn).astype(int), BINS - 1)

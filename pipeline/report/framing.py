@@ -32,6 +32,7 @@ import pandas as pd
 
 from pipeline.core.citation import clock
 from pipeline.core.errors import CdaError
+from pipeline.core.transcript import in_turn_order
 from pipeline.language.corpus import (
     content_mask,
     keyness_of,
@@ -137,7 +138,7 @@ def marker_rates(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[d
 def first_mentions(segments: pd.DataFrame, members: set[str]) -> list[dict]:
     """Per recording: who raised the theme first, when, and how many participants took it up."""
     rows = []
-    ordered = segments.sort_values(["recording_id", "segment_id"])
+    ordered = in_turn_order(segments, first=("recording_id",))
     for recording, turns in ordered.groupby("recording_id", sort=True):
         hits = turns[turns["segment_id"].isin(members)]
         if hits.empty:
