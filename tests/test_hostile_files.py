@@ -1,0 +1,239 @@
+"""Hostile study files and damaged state (issue 17): user YAML, codebook rounds, stage records.
+
+User files (cda.yaml, codebooks) and records that are not derived (``closed.json``, the Label
+Studio project record) are refused when damaged, naming the file and what to do, with nothing
+written. Derived files (the parse cache, lock files, transcription step records) are rebuilt:
+a damaged cache costs a rerun, and the stage's outputs are those of a clean run, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli.init import init_workspace
+from pipeline.core.paths import Workspace
+
+CDA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "cda"
+GIB = 1 << 30
+
+
+def cda(*args: str, memory: int | None = None) -> subprocess.CompletedProcess:
+    def limit() -> None:  # an address-space cap: a bomb fails fast instead of swapping
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run(
+        [str(CDA), *args], capture_output=True, text=True, timeout=300, preexec_fn=limit
+    )
+
+
+def refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    # rich wraps long lines: compare with the line breaks taken out
+    said = " ".join(proc.stderr.split())
+    for needle in needles:
+        assert " ".join(needle.split()) in said, proc.stderr
+
+
+def succeeded(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return " ".join((proc.stdout + proc.stderr).split())
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    workspace = Workspace.at(tmp_path / "study" / "ws")
+    init_workspace(workspace, study="hostile", groups=["burgers"])
+    return workspace
+
+
+def round_file(ws: Workspace, round_no: int, extra: str = "", *, study: str = "hostile") -> Path:
+    """A valid round (one code) with ``extra`` top-level lines."""
+    path = ws.codebooks / study / f"round-{round_no}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"study: {study}\nround: {round_no}\n{extra}codes:\n"
+        "  - id: vertrouwen\n    label: Vertrouwen\n    description: Over vertrouwen.\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+# user YAML: a recursive alias --------------------------------------------------------------
+
+
+def test_a_recursive_alias_in_cda_yaml_is_refused_in_bounded_memory(ws: Workspace) -> None:
+    """Aliases are refused by an event scan before anything is composed (on main already)."""
+    original = ws.config_file.read_text(encoding="utf-8")
+    lines = original.count("\n")
+    ws.config_file.write_text(original + "loop: &x [*x]\n", encoding="utf-8")
+    before = files_under(ws.root)
+    proc = cda("config", "show", "--workspace", str(ws.root), memory=GIB)
+    refused(proc, f"cda.yaml:{lines + 1}:", "alias *x is not accepted", "write the value of &x")
+    assert files_under(ws.root) == before
+
+
+def test_a_recursive_alias_in_a_codebook_is_refused_in_bounded_memory(ws: Workspace) -> None:
+    path = round_file(ws, 1, "notes: &x [*x]\n")
+    before = files_under(ws.root)
+    proc = cda("codebook", "check", "--workspace", str(ws.root), memory=GIB)
+    refused(proc, f"{path}:3:", "alias *x is not accepted", "write the value of &x")
+    assert files_under(ws.root) == before
+
+
+# based_on: cycles ----------------------------------------------------------------------------
+
+
+def test_a_round_based_on_itself_is_refused_naming_the_cycle(ws: Workspace) -> None:
+    round_file(ws, 1)
+    own = round_file(ws, 2, "based_on: round-2.yaml\n")
+    before = files_under(ws.root)
+    proc = cda("codebook", "check", "--workspace", str(ws.root), memory=GIB)
+    refused(
+        proc,
+        f"{own}:3: based_on:",
+        "cycle: round-2.yaml → round-2.yaml",
+        "cannot build on itself",
+    )
+    assert files_under(ws.root) == before
+
+
+def test_a_longer_based_on_cycle_is_refused_naming_its_files(ws: Workspace) -> None:
+    round_file(ws, 1)
+    round_file(ws, 2, "based_on: round-3.yaml\n")
+    third = round_file(ws, 3, "based_on: round-2.yaml\n")
+    before = files_under(ws.root)
+    proc = cda("codebook", "check", "--workspace", str(ws.root), memory=GIB)
+    # round 2 is loaded first: round-2 → round-3 → back to round-2, stated at round-3's line
+    refused(proc, f"{third}:3:", "cycle: round-2.yaml → round-3.yaml → round-2.yaml")
+    # a new round on top of the cycle is refused before round-4.yaml is written
+    proc = cda("codebook", "new", "--round", "4", "--workspace", str(ws.root), memory=GIB)
+    refused(proc, "cycle: round-3.yaml → round-2.yaml → round-3.yaml")
+    assert files_under(ws.root) == before
+
+
+# based_on: nothing outside the study's codebook folder ----------------------------------------
+
+
+def _trap(tmp_path: Path) -> Path:
+    """A valid codebook outside the workspace: main loaded it as the base round."""
+    trap = tmp_path / "outside" / "trap.yaml"
+    trap.parent.mkdir()
+    trap.write_text(
+        "study: hostile\nround: 1\ncodes:\n"
+        "  - id: elders\n    label: Elders\n    description: Van buiten de studie.\n",
+        encoding="utf-8",
+    )
+    return trap
+
+
+@pytest.mark.parametrize(
+    "based_on",
+    ["../../../../outside/trap.yaml", "ABSOLUTE", "../../../../../../../../etc/passwd",
+     "sub/round-1.yaml", "round-1.yml", "round-01.yaml"],
+)  # fmt: skip
+def test_based_on_must_name_a_round_file_of_the_same_folder(
+    ws: Workspace, tmp_path: Path, based_on: str
+) -> None:
+    trap = _trap(tmp_path)
+    based_on = str(trap) if based_on == "ABSOLUTE" else based_on
+    round_file(ws, 1)
+    second = round_file(ws, 2, f"based_on: {based_on}\n")
+    (second.parent / "sub").mkdir()
+    shutil.copy(second.parent / "round-1.yaml", second.parent / "sub" / "round-1.yaml")
+    before = files_under(tmp_path)
+    proc = cda("codebook", "check", "--workspace", str(ws.root))
+    refused(
+        proc,
+        f"{second}:3: based_on:",
+        f"'{based_on}' is not a round file name",
+        "such as round-1.yaml",
+    )
+    assert files_under(tmp_path) == before
+
+
+def test_a_round_file_linking_out_of_the_folder_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    trap = _trap(tmp_path)
+    link = ws.codebooks / "hostile" / "round-1.yaml"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(trap)
+    round_file(ws, 2, "based_on: round-1.yaml\n")
+    before = files_under(tmp_path)
+    for args in (["codebook", "check"], ["codebook", "diff", "round-1", "round-2"]):
+        proc = cda(*args, "--workspace", str(ws.root))
+        refused(proc, f"{link}: links to {trap}", "outside the study's codebook folder", "copy it")
+    assert files_under(tmp_path) == before
+
+
+def test_a_link_inside_the_folder_and_a_linked_codebooks_folder_are_fine(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Only links that lead out are refused: a study may keep its codebooks elsewhere."""
+    kept = tmp_path / "kept" / "hostile"
+    kept.mkdir(parents=True)
+    shutil.rmtree(ws.codebooks)
+    ws.codebooks.symlink_to(kept.parent)
+    round_file(ws, 1)
+    (kept / "round-2.yaml").symlink_to(kept / "round-1.yaml")  # round says 1: refused by name
+    proc = cda("codebook", "check", "--workspace", str(ws.root))
+    refused(proc, "says round 1 but the file is round-2.yaml")
+    (kept / "round-2.yaml").unlink()
+    round_file(ws, 2, "based_on: round-1.yaml\n")
+    out = succeeded(cda("codebook", "check", "--workspace", str(ws.root)))
+    assert "round-1.yaml" in out
+
+
+# closed.json: a record, not a cache ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "not JSON"),
+        (b'{"1": "' + b"a" * 30, "not JSON"),
+        (b"\xff\xfe{}", "not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON"),
+        (b'["1"]', "holds a list"),
+        (b'"1"', "holds a str"),
+        (b'{"1": 5}', "entry '1': 5 is not a round number with the sha256"),
+        (b'{"one": "' + b"a" * 64 + b'"}', "entry 'one'"),
+    ],
+)
+def test_a_damaged_closed_json_is_refused_never_reset(
+    ws: Workspace, content: bytes, problem: str
+) -> None:
+    round_file(ws, 1)
+    record = ws.codebooks / "hostile" / "closed.json"
+    record.write_bytes(content)
+    before = files_under(ws.root)
+    hint = "records which rounds are closed and the hash of each: restore it from git or a backup"
+    proc = cda("codebook", "check", "--workspace", str(ws.root), memory=GIB)
+    refused(proc, f"{record}: damaged", problem, hint)
+    # closing a round reads the record first: refused, and neither file is touched
+    proc = cda("codebook", "state", "closed", "--round", "1", "--workspace", str(ws.root))
+    refused(proc, f"{record}: damaged", hint)
+    assert files_under(ws.root) == before
+
+
+def test_an_intact_closed_json_still_freezes_the_round(ws: Workspace) -> None:
+    round_file(ws, 1)
+    succeeded(cda("codebook", "state", "closed", "--round", "1", "--workspace", str(ws.root)))
+    record = json.loads((ws.codebooks / "hostile" / "closed.json").read_text(encoding="utf-8"))
+    assert list(record) == ["1"] and len(record["1"]) == 64
+    path = ws.codebooks / "hostile" / "round-1.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Over", "Om"), encoding="utf-8")
+    refused(cda("codebook", "check", "--workspace", str(ws.root)), "round 1 is closed, but")
