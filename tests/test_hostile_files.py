@@ -95,6 +95,27 @@ def test_a_recursive_alias_in_a_codebook_is_refused_in_bounded_memory(ws: Worksp
     assert files_under(ws.root) == before
 
 
+# the study slug: a folder name -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("study", ["../../../x", "ABSOLUTE", "a/b", "..", "-x", "a b"])
+def test_a_study_slug_that_would_leave_the_workspace_is_refused(
+    ws: Workspace, tmp_path: Path, study: str
+) -> None:
+    """The slug names codebooks/<study>/: main wrote round-1.yaml wherever it pointed."""
+    study = str(tmp_path / "x") if study == "ABSOLUTE" else study
+    text = ws.config_file.read_text(encoding="utf-8").replace("study: hostile", f"study: '{study}'")
+    ws.config_file.write_text(text, encoding="utf-8")
+    before = files_under(tmp_path)
+    proc = cda("codebook", "new", "--round", "1", "--workspace", str(ws.root))
+    refused(proc, f"{ws.config_file}:4: study:", f"{study!r} is not a valid study slug")
+    assert files_under(tmp_path) == before
+    fresh = tmp_path / "fresh"
+    proc = cda("init", "--study", study, "--workspace", str(fresh))
+    refused(proc, f"--study {study!r} is not a valid study slug", "give --study a slug")
+    assert not fresh.exists()
+
+
 # based_on: cycles ----------------------------------------------------------------------------
 
 
