@@ -258,3 +258,111 @@ def test_an_intact_closed_json_still_freezes_the_round(ws: Workspace) -> None:
     path = ws.codebooks / "hostile" / "round-1.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("Over", "Om"), encoding="utf-8")
     refused(cda("codebook", "check", "--workspace", str(ws.root)), "round 1 is closed, but")
+
+
+# the nlp stage's files: derived, rebuilt ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def parsed_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample study through the nlp stage, by the CLI as make runs it (so with its lock
+    file); each test gets a copy."""
+    root = tmp_path_factory.mktemp("parsed") / "ws"
+    for args in (["init", "--sample"], ["import"], ["pseudonymise"], ["run", "nlp"]):
+        succeeded(cda(*args, "--workspace", str(root)))
+    return root
+
+
+@pytest.fixture
+def parsed(parsed_sample: Path, tmp_path: Path) -> Workspace:
+    shutil.copytree(parsed_sample, tmp_path / "ws", symlinks=True)
+    return Workspace.at(tmp_path / "ws")
+
+
+def _cache(ws: Workspace) -> Path:
+    (cache,) = (ws.interim / "nlp").glob("docs-*.spacy")
+    return cache
+
+
+def _swapped_keys(cache: Path) -> bytes:
+    """A readable cache whose first two docs carry each other's text hash."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    docs = list(DocBin().from_disk(cache).get_docs(spacy.blank("nl").vocab))
+    first, second = docs[0].user_data["cda_key"], docs[1].user_data["cda_key"]
+    docs[0].user_data["cda_key"], docs[1].user_data["cda_key"] = second, first
+    return DocBin(store_user_data=True, docs=docs).to_bytes()
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "swapped-keys"])
+def test_a_damaged_parse_cache_is_rebuilt_to_the_outputs_of_a_clean_run(
+    parsed: Workspace, damage: str
+) -> None:
+    clean = files_under(parsed.root)
+    cache = _cache(parsed)
+    data = cache.read_bytes()
+    cache.write_bytes(
+        {
+            "empty": b"",
+            "truncated": data[: len(data) // 2],
+            "random": bytes(range(256)) * 64,
+            "swapped-keys": _swapped_keys(cache) if damage == "swapped-keys" else b"",
+        }[damage]
+    )
+    said = succeeded(cda("nlp", "--workspace", str(parsed.root)))
+    if damage == "swapped-keys":  # two docs' texts do not match their keys: only they reparse
+        assert "2 cached doc(s) do not match their text; reparsing them" in said
+        assert "2 segment(s) parsed, 146 from cache" in said
+    else:
+        assert "the parse cache is unreadable" in said and "rebuilding it" in said
+        assert "148 segment(s) parsed, 0 from cache" in said
+    # tokens, sentences, markers, nlp.json and the rebuilt cache: as a clean run left them
+    assert files_under(parsed.root) == clean
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"pipeline": "blank:nl', "damaged, not JSON"),
+        ("", "damaged, not JSON"),
+        ("[]", "damaged: holds a list, not an object"),
+        (
+            '{"pipeline": "x", "disabled_features": "POS"}',
+            "damaged: 'disabled_features' is not a list",
+        ),
+    ],
+)
+def test_the_report_refuses_a_damaged_nlp_json_and_says_how_to_rewrite_it(
+    parsed: Workspace, content: str, problem: str
+) -> None:
+    import pandas as pd
+
+    from pipeline.core.io import read_table, write_table
+    from pipeline.core.schemas import DOC_TOPICS, SEGMENTS, TOPICS
+
+    first = read_table(parsed.segments, SEGMENTS)["segment_id"].iloc[0]
+    topics = pd.DataFrame(
+        [{"topic": 0, "label": "0_x", "keywords": "x", "size": 1,
+          "representative_segments": first, "code": None}]
+    )  # fmt: skip
+    write_table(topics, TOPICS, parsed.topics(1))
+    doc_topics = {"segment_id": [first], "unit": [0], "topic": [0], "probability": [1.0],
+                  "centrality": [1.0]}  # fmt: skip
+    write_table(pd.DataFrame(doc_topics), DOC_TOPICS, parsed.doc_topics(1))
+    summary = parsed.interim / "nlp.json"
+    intact = summary.read_bytes()
+    summary.write_text(content, encoding="utf-8")
+    inputs = files_under(parsed.data)
+    proc = cda("report", "--round", "1", "--workspace", str(parsed.root))
+    refused(proc, "data/interim/nlp.json: " + problem, "run `cda nlp`")
+    assert files_under(parsed.data) == inputs
+    assert not (parsed.report_dir(1) / "index.html").exists()
+    if content:
+        return
+    # the hint works: the stage writes the summary again, and the report is built
+    succeeded(cda("nlp", "--workspace", str(parsed.root)))
+    assert summary.read_bytes() == intact
+    succeeded(cda("report", "--round", "1", "--workspace", str(parsed.root)))
+    page = (parsed.report_dir(1) / "index.html").read_text(encoding="utf-8")
+    assert "blank:nl+sentencizer+lookup-lemmatizer" in page
