@@ -366,3 +366,85 @@ def test_the_report_refuses_a_damaged_nlp_json_and_says_how_to_rewrite_it(
     succeeded(cda("report", "--round", "1", "--workspace", str(parsed.root)))
     page = (parsed.report_dir(1) / "index.html").read_text(encoding="utf-8")
     assert "blank:nl+sentencizer+lookup-lemmatizer" in page
+
+
+# lock files and step records: derived bookkeeping, a rerun ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncated", "outputs-a-list", "hash-cache-a-list", "hash-not-text"],
+)
+def test_a_damaged_lock_file_means_rerun_not_a_traceback(parsed: Workspace, damage: str) -> None:
+    lock = parsed.state_dir / "lock" / "nlp.json"
+    intact = lock.read_text(encoding="utf-8")
+    record = json.loads(intact)
+    if damage == "truncated":
+        lock.write_text(lock.read_text(encoding="utf-8")[:200], encoding="utf-8")
+    elif damage == "outputs-a-list":
+        record["outputs"] = list(record["outputs"])
+        lock.write_text(json.dumps(record), encoding="utf-8")
+    elif damage == "hash-cache-a-list":
+        record["hash_cache"] = list(record["hash_cache"])
+        lock.write_text(json.dumps(record), encoding="utf-8")
+    else:  # a cached input hash that is no text: the input is hashed again
+        record["hash_cache"] = {k: [v[0], 5] for k, v in record["hash_cache"].items()}
+        lock.write_text(json.dumps(record), encoding="utf-8")
+    outputs = files_under(parsed.interim)
+    said = succeeded(cda("run", "nlp", "--workspace", str(parsed.root)))
+    if damage.startswith("hash"):  # only the hash cache is damaged: hashed again, not rerun
+        assert "inputs, code and settings unchanged" in said
+    else:
+        assert "segment(s) parsed" in said and "unchanged" not in said
+    assert files_under(parsed.interim) == outputs  # the same bytes as before the damage
+    assert json.loads(lock.read_text(encoding="utf-8")) == json.loads(intact)  # whole again
+
+
+@pytest.mark.parametrize("content", ["[]", '{"asr": []}', '{"asr": {"seconds": 1}}', "{", "7"])
+def test_a_damaged_transcription_step_record_reruns_its_steps(ws: Workspace, content: str) -> None:
+    from pipeline.transcribe.steps import pending_steps, read_state, state_file
+
+    path = state_file(ws, "rec")
+    path.parent.mkdir(parents=True)
+    path.write_text(content, encoding="utf-8")
+    outputs = {s: path.parent / f"{s}.json" for s in ("asr", "align", "diarise", "assign")}
+    for output in outputs.values():
+        output.write_text("{}", encoding="utf-8")
+    keys = {"asr": "k1", "align": "k2", "assign": "k3"}
+    assert read_state(ws, "rec") == {}
+    assert pending_steps(keys, read_state(ws, "rec"), outputs) == ("asr", "align", "assign")
+    # an intact entry next to a damaged one is kept: only the damaged step reruns
+    path.write_text(json.dumps({"asr": {"key": "k1"}, "align": [1]}), encoding="utf-8")
+    assert pending_steps(keys, read_state(ws, "rec"), outputs) == ("align", "assign")
+
+
+# the Label Studio project record: refused with a safe way out ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"ana": {"id": 3', "damaged, not JSON"),
+        ('["ana"]', "damaged, holds a list"),
+        ('{"ana": 3}', "damaged, coder 'ana' has no project id, title and url"),
+        ('{"ana": {"id": "3", "title": "t", "url": "u"}}', "damaged, coder 'ana'"),
+    ],
+)
+def test_a_damaged_label_studio_project_record_is_refused(
+    ws: Workspace, content: str, problem: str
+) -> None:
+    from pipeline.codings.order import RoundProjects, label_studio_coders
+    from pipeline.core.errors import CdaError
+
+    projects = RoundProjects(ws, 1)
+    projects.path.parent.mkdir(parents=True)
+    projects.path.write_text(content, encoding="utf-8")
+    with pytest.raises(CdaError) as caught:  # a push looks the coder's project up
+        label_studio_coders(ws, 1) if "coder" not in problem else projects.get("ana")
+    assert str(caught.value).startswith(f".cda/labelstudio/round-1.json: {problem}")
+    assert "the next `cda ls push` finds each coder's project again" in caught.value.hint
+    # the hint is true: without the record, a push looks projects up by title (see find_project)
+    projects.path.unlink()
+    assert label_studio_coders(ws, 1) == set() and projects.get("ana") is None
+    projects.record("ana", project_id=3, title="t", url="http://x")
+    assert projects.get("ana") == {"id": 3, "title": "t", "url": "http://x"}
