@@ -30,6 +30,10 @@ from pipeline.core.paths import Workspace
 
 State = Literal["open", "coding", "closed"]
 SLUG = r"^[a-z0-9][a-z0-9-]*$"
+# ``based_on`` names a sibling round file, never a path: it is resolved in the study's folder.
+ROUND_FILE = re.compile(r"round-[1-9][0-9]*\.yaml")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+ROUND_NO = re.compile(r"[1-9][0-9]*")
 
 
 class ResearchQuestion(BaseModel):
@@ -75,6 +79,16 @@ class Codebook(BaseModel):
     based_on: str | None = None
     research_questions: list[ResearchQuestion] = Field(default_factory=list)
     codes: list[Code] = Field(default_factory=list)
+
+    @field_validator("based_on")
+    @classmethod
+    def _a_round_file(cls, value: str | None) -> str | None:
+        if value is not None and not ROUND_FILE.fullmatch(value):
+            raise ValueError(
+                f"'{value}' is not a round file name: based_on names an earlier round of "
+                "this folder, such as round-1.yaml (no folders, no absolute paths)"
+            )
+        return value
 
     def code(self, code_id: str) -> Code | None:
         return next((c for c in self.codes if c.id == code_id), None)
@@ -203,20 +217,40 @@ def load(path: Path, *, previous: Codebook | None = None) -> Loaded:
 
 def load_round(ws: Workspace, config: StudyConfig, round_no: int) -> Loaded:
     """Load a round and, through ``based_on``, the rounds it builds on (validated in order)."""
-    path = round_path(ws, config, round_no)
+    return _load_chain(ws, config, round_path(ws, config, round_no), ())
+
+
+def _load_chain(ws: Workspace, config: StudyConfig, path: Path, later: tuple[Path, ...]) -> Loaded:
+    """Load ``path`` after the round it is ``based_on``; ``later``: the rounds built on it.
+
+    ``based_on`` is validated as a file name when the file is parsed, so the base is always a
+    sibling; a link leading out of the folder, or a chain that comes back to one of its own
+    rounds, is refused before that file is read.
+    """
+    _inside_study(ws, config, path)
     previous = None
     if path.is_file():
-        data, _ = yamlfile.load(path)
-        based_on = data.get("based_on") if isinstance(data, dict) else None
+        data, lines = yamlfile.load(path)
+        based_on = yamlfile.parse(Codebook, path, data, lines).based_on
         if based_on:
             base = path.parent / based_on
+            chain = (*later, path)
+            if base in chain:
+                loop = [p.name for p in chain[chain.index(base) :]] + [base.name]
+                raise _fail(
+                    path,
+                    lines,
+                    ("based_on",),
+                    f"the rounds build on each other in a cycle: {' → '.join(loop)}",
+                    hint="based_on names the earlier round a round builds on; a round cannot "
+                    "build on itself or on a round built on it",
+                )
             if not base.is_file():
                 raise CdaError(
                     f"{path}: based_on '{based_on}' not found in {path.parent}",
                     hint="name the previous round's file, e.g. round-1.yaml",
                 )
-            base_round = int(base.stem.split("-")[-1]) if base.stem.startswith("round-") else 0
-            previous = load_round(ws, config, base_round).book if base_round else load(base).book
+            previous = _load_chain(ws, config, base, chain).book
     loaded = load(path, previous=previous)
     if loaded.book.study != config.study:
         raise CdaError(
@@ -225,6 +259,18 @@ def load_round(ws: Workspace, config: StudyConfig, round_no: int) -> Loaded:
         )
     check_closed(ws, config, loaded)
     return loaded
+
+
+def _inside_study(ws: Workspace, config: StudyConfig, path: Path) -> None:
+    """Refuse a round file that is a link to somewhere outside the study's codebook folder."""
+    folder = study_dir(ws, config).resolve()
+    target = path.resolve()
+    if path.is_symlink() and not target.is_relative_to(folder):
+        raise CdaError(
+            f"{path}: links to {target}, outside the study's codebook folder {folder}",
+            hint="a round's codebook must be a file in that folder: copy it there instead "
+            "of linking to it",
+        )
 
 
 def rounds(ws: Workspace, config: StudyConfig) -> list[int]:
@@ -245,8 +291,41 @@ def _closed_file(ws: Workspace, config: StudyConfig) -> Path:
 
 
 def closed_rounds(ws: Workspace, config: StudyConfig) -> dict[str, str]:
+    """Round number → sha256 of its closed codebook, from ``closed.json``.
+
+    The record is not derived data (it is what freezes a round), so a damaged one is refused,
+    never reset: an empty record would let a closed round's codebook change unnoticed.
+    """
     path = _closed_file(ws, config)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    hint = (
+        "it records which rounds are closed and the hash of each: restore it from git or a "
+        "backup (do not delete it or write it by hand)"
+    )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
+        raise CdaError(f"{path}: damaged, not JSON ({_short(str(exc))})", hint=hint) from None
+    if not isinstance(data, dict):
+        raise CdaError(
+            f"{path}: damaged: holds a {type(data).__name__}, not an object of "
+            '"round": "sha256" entries',
+            hint=hint,
+        )
+    for key, value in data.items():
+        if not (ROUND_NO.fullmatch(key) and isinstance(value, str) and SHA256.fullmatch(value)):
+            raise CdaError(
+                f"{path}: damaged: entry {_short(repr(key))}: {_short(repr(value))} is not a "
+                "round number with the sha256 of its codebook",
+                hint=hint,
+            )
+    return data
+
+
+def _short(text: str) -> str:
+    """A quoted value of any length as one readable line of an error message."""
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_closed(ws: Workspace, config: StudyConfig, loaded: Loaded) -> None:

@@ -91,6 +91,13 @@ def init_workspace(
     ``language`` goes into a new cda.yaml only; the marker set copied is that of the
     language in cda.yaml, new or existing.
     """
+    if not sample and not ws.config_file.exists():  # checked before any folder is made
+        from pipeline.core.config import study_slug_problem
+        from pipeline.core.errors import CdaError
+
+        problem = study_slug_problem(study)
+        if problem:
+            raise CdaError(f"--study {problem}", hint="give --study a slug such as my-study")
     ws.root.mkdir(parents=True, exist_ok=True)
     written = _skeleton(ws)
     written += _populate(ws, sample=sample, study=study, groups=groups, language=language)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import CdaError
 from pipeline.core.io import write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS_ORDER
@@ -43,10 +44,37 @@ class RoundProjects:
         return self.ws.ls_state(self.round_no)
 
     def read(self) -> dict[str, dict]:
-        return json.loads(self.path.read_text(encoding="utf-8")) if self.path.is_file() else {}
+        """The record: coder → entry; a damaged one is refused, naming the file.
+
+        Only the coders are checked here (which coders a round has, for qdpx import); an
+        entry is checked where its project is looked up (:meth:`get`).
+        """
+        if not self.path.is_file():
+            return {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as exc:  # not UTF-8, cut short, nested too deep
+            raise self._damaged(f"not JSON ({str(exc)[:80]})") from None
+        if not isinstance(data, dict):
+            raise self._damaged(f"holds a {type(data).__name__}, not an object of coders")
+        return data
 
     def get(self, coder: str) -> dict | None:
-        return self.read().get(coder)
+        entry = self.read().get(coder)
+        if entry is not None and not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("id"), int)
+            and isinstance(entry.get("title"), str)
+            and isinstance(entry.get("url"), str)
+        ):
+            raise self._damaged(f"coder {coder[:40]!r} has no project id, title and url")
+        return entry
+
+    def _damaged(self, problem: str) -> CdaError:
+        return CdaError(
+            f"{self.ws.display(self.path)}: damaged, {problem}",
+            hint="delete it: the next `cda ls push` finds each coder's project again by its title",
+        )
 
     def record(self, coder: str, *, project_id: int, title: str, url: str) -> None:
         """Note the coder's project (other coders' entries are kept as they are)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -307,9 +308,25 @@ class StudyConfig(Section):
     @field_validator("study")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not value.strip() or any(ch.isspace() for ch in value):
-            raise ValueError("must be a non-empty slug without spaces, e.g. digitalisering-cohesie")
+        problem = study_slug_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+
+# The study slug becomes folder and file names (codebooks/<study>/, exports/<study>-round-N.qdc):
+# the rule of recording ids, so it can never name a path out of the workspace.
+STUDY_PATTERN = re.compile(r"[^\W_][\w.-]{0,99}")
+
+
+def study_slug_problem(study: str) -> str | None:
+    """Why ``study`` is no valid study slug (``../x``, ``a b``, ``/x``), or None."""
+    if STUDY_PATTERN.fullmatch(study) and ".." not in study:
+        return None
+    return (
+        f"{study!r} is not a valid study slug: use letters, digits, '_', '-' or '.', starting "
+        "with a letter or digit (no spaces, slashes or '..'), e.g. digitalisering-cohesie"
+    )
 
 
 ADJUDICATION = "adjudication"  # the coder name of a round's adjudication project

@@ -59,18 +59,31 @@ def lock_file(ws: Workspace, stage: registry.Stage, round_no: int | None) -> Pat
 
 
 def _previous(path: Path) -> dict:
+    """The last run's record; a missing or damaged one reads as none (the stage reruns).
+
+    A lock file is derived bookkeeping: any part that is not what :func:`record` writes means
+    "not known to be up to date", never an error.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
-    return data if isinstance(data, dict) and data.get("version") == LOCK_VERSION else {}
+    if not isinstance(data, dict) or data.get("version") != LOCK_VERSION:
+        return {}
+    # a damaged hash cache only costs hashing again (see hash_cache); damaged outputs, a rerun
+    return data if isinstance(data.get("outputs"), dict) else {}
 
 
 def _hash(path: Path, cache: dict, key: str) -> str:
     stat = path.stat()
     stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
     known = cache.get(key)
-    if isinstance(known, list) and len(known) == 2 and known[0] == stamp:
+    if (
+        isinstance(known, list)
+        and len(known) == 2
+        and known[0] == stamp
+        and isinstance(known[1], str)
+    ):
         return known[1]
     value = _sha(path)
     cache[key] = [stamp, value]

@@ -154,10 +154,7 @@ def parse_cached(
     rematches cached docs instead of reparsing the corpus.
     """
     cache = cache_dir / f"docs-{key}.spacy"
-    known: dict[str, Doc] = {}
-    if cache.is_file():
-        for doc in DocBin().from_disk(cache).get_docs(nlp.vocab):
-            known[doc.user_data.get("cda_key", "")] = doc
+    known = _read_cache(cache, nlp) if cache.is_file() else {}
     keys = [text_key(text) for text in texts]
     todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
     parsed = track(
@@ -173,6 +170,37 @@ def parse_cached(
         if stale != cache:
             stale.unlink()
     return [known[k] for k in keys], len(todo)
+
+
+def _read_cache(cache: Path, nlp: Language) -> dict[str, Doc]:
+    """The cached docs by text hash; a damaged cache is derived data, so it is rebuilt.
+
+    Any failure to decode counts as damage (DocBin raises ValueError, TypeError, msgpack and
+    zlib errors for truncated or foreign bytes). A doc whose text does not hash to its key is
+    dropped too, so a damaged cache can cost a reparse but never misalign docs and texts.
+    """
+    try:
+        docs = list(DocBin().from_disk(cache).get_docs(nlp.vocab))
+    except Exception as exc:  # any unreadable cache is rebuilt, never fatal
+        log.warning(
+            "%s: the parse cache is unreadable (%s: %.80s); rebuilding it",
+            cache,
+            type(exc).__name__,
+            exc,
+        )
+        return {}
+    known = {}
+    for doc in docs:
+        cached_key = doc.user_data.get("cda_key")
+        if isinstance(cached_key, str) and cached_key == text_key(doc.text):
+            known[cached_key] = doc
+    if len(known) < len(docs):
+        log.warning(
+            "%s: %d cached doc(s) do not match their text; reparsing them",
+            cache,
+            len(docs) - len(known),
+        )
+    return known
 
 
 @dataclass(frozen=True)

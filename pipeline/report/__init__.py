@@ -27,6 +27,7 @@ from pipeline import __version__
 from pipeline.core import registry
 from pipeline.core.citation import cite, clock
 from pipeline.core.config import STAGES, StudyConfig, stage_settings
+from pipeline.core.errors import CdaError
 from pipeline.core.io import read_csv, read_table, sha256_file, write_bytes, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import (
@@ -205,6 +206,40 @@ class ReportInputs:
     generated: str
 
 
+NLP_TEXT_FIELDS = ("pipeline", "spacy_version", "requested", "note", "markers")
+NLP_LIST_FIELDS = ("components", "disabled_features")
+
+
+def read_nlp_info(ws: Workspace) -> dict:
+    """``data/interim/nlp.json``: which spaCy pipeline the nlp stage ran (for provenance).
+
+    The file is derived, so a damaged one is not guessed around: the report would state a
+    pipeline that did not run. The message says how to write it again.
+    """
+    path = ws.interim / "nlp.json"
+    if not path.is_file():
+        return {}
+    shown = ws.display(path)
+    hint = "the nlp stage writes it: run `cda nlp` (or `cda run nlp --force`) to write it again"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # not UTF-8, cut short, nested too deep
+        raise CdaError(f"{shown}: damaged, not JSON ({str(exc)[:80]})", hint=hint) from None
+    if not isinstance(data, dict):
+        raise CdaError(f"{shown}: damaged: holds a {type(data).__name__}, not an object", hint=hint)
+    for field in (*NLP_TEXT_FIELDS, *NLP_LIST_FIELDS):
+        value = data.get(field)
+        fits = (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+            if field in NLP_LIST_FIELDS
+            else isinstance(value, str)
+        )
+        if value is not None and not fits:
+            kind = "a list of texts" if field in NLP_LIST_FIELDS else "a text"
+            raise CdaError(f"{shown}: damaged: '{field}' is not {kind}", hint=hint)
+    return data
+
+
 def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInputs:
     """Read and validate every input of the round's report, from pseudonymised tables only."""
     segments = read_table(ws.segments, SEGMENTS)
@@ -214,8 +249,7 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
     replacements = read_csv(ws.replacements, REPLACEMENTS, required=False)
     markers = read_table(ws.markers, MARKERS) if ws.markers.is_file() else None
     themes = read_themes(ws, config, round_no, segments=segments, tokens=tokens, markers=markers)
-    nlp_info_path = ws.interim / "nlp.json"
-    nlp_info = json.loads(nlp_info_path.read_text()) if nlp_info_path.exists() else {}
+    nlp_info = read_nlp_info(ws)
     # provenance: every input the stage registry declares for the report, as found
     paths = registry.existing_inputs(ws.root, registry.stage("report"), round_no)
     files = [(ws.display(p), sha256_file(p)[:16]) for p in paths]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,8 @@ import pandas as pd
 from pipeline.core.config import TranscribeConfig
 from pipeline.core.io import sha256_file
 from pipeline.core.paths import Workspace
+
+log = logging.getLogger(__name__)
 
 STEPS = ("asr", "align", "diarise", "assign")
 
@@ -129,13 +132,29 @@ def state_file(ws: Workspace, recording_id: str) -> Path:
 
 
 def read_state(ws: Workspace, recording_id: str) -> dict:
+    """The steps done for a recording: step → ``{"key", "seconds", ...}``.
+
+    Derived bookkeeping: whatever in it is damaged (not JSON, not an object, a step without
+    its key) only counts as not done, which costs a rerun of that step, never an error.
+    """
     path = state_file(ws, recording_id)
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}  # a damaged state file only costs a rerun
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        log.warning("%s: damaged, ignored: every step of %s will run again", path, recording_id)
+        return {}
+    done = {
+        step: entry
+        for step, entry in data.items()
+        if step in STEPS and isinstance(entry, dict) and isinstance(entry.get("key"), str)
+    }
+    if len(done) < len(data):
+        log.warning("%s: damaged entries ignored; those steps will run again", path)
+    return done
 
 
 def pending_steps(
