@@ -46,6 +46,9 @@ FORMATS: dict[str, Parser] = {
     "txt": parse_txt,
     "docx": parse_docx,
 }
+# Formats whose records each carry a speaker field: a record without one is a gap, not the
+# continuation of the turn before (as an unprefixed line is in a plain-text transcript).
+_SPEAKER_FIELD = frozenset({"jsonl"})
 _SUFFIXES = {
     ".json": "whisperx",
     ".srt": "srt",
@@ -82,7 +85,13 @@ def parse_transcript(
     if fmt not in FORMATS:
         raise CdaError(f"unknown format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
     turns = FORMATS[fmt](path)
-    check_turns(turns, path=str(path), max_overlap=max_overlap, require_speakers=require_speakers)
+    check_turns(
+        turns,
+        path=str(path),
+        max_overlap=max_overlap,
+        require_speakers=require_speakers,
+        speaker_each_turn=fmt in _SPEAKER_FIELD,
+    )
     return turns
 
 
