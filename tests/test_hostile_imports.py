@@ -1,4 +1,4 @@
-"""Hostile input at the import and ingest boundary (issue 17: #5, #8, #10, #14).
+"""Hostile input at the import and ingest boundary (issue 17: #2, #5, #6, #8, #10, #11, #14).
 
 Each case runs the real `cda` in a subprocess and checks the exit status, that the message
 names the file and line (or field) and what to do, that there is no traceback, and that the
@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import resource
 import shutil
+import signal
 import struct
 import subprocess
+import time
 import wave
 import zipfile
 from pathlib import Path
@@ -131,6 +134,71 @@ def tone(path: Path, seconds: float = 1.0) -> Path:
     return path
 
 
+# 2. a second file for a recording -----------------------------------------------------------
+
+
+def test_a_second_transcript_for_a_recording_is_refused_naming_both(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    txt = tmp_path / "burgers.txt"
+    txt.write_text("Henk: Een.\nRia: Twee.\n", encoding="utf-8")
+    vtt = tmp_path / "burgers.vtt"
+    vtt.write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Jo>Iets anders.\n", "utf-8")
+    setup_import(ws, txt)
+    before = files_under(ws.root)
+
+    proc = imp(ws, str(vtt), "--group", "burgers")
+
+    refused(proc, "burgers.vtt", "recording 'burgers' already has transcript raw/burgers.txt")
+    refused(proc, "--recording-id burgers-2")
+    assert files_under(ws.root) == before  # burgers-0001 still is "Een."
+    # the hint works: under its own id it is a recording of its own
+    assert imp(ws, str(vtt), "--recording-id", "burgers-2", "--group", "burgers").returncode == 0
+    by_id = dict(zip(segments(ws)["segment_id"], segments(ws)["text"], strict=True))
+    assert by_id == {
+        "burgers-0001": "Een.",
+        "burgers-0002": "Twee.",
+        "burgers-2-0001": "Iets anders.",
+    }
+
+
+def test_two_files_of_one_recording_in_one_command_are_refused(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    txt = tmp_path / "burgers.txt"
+    txt.write_text("Henk: Een.\n", encoding="utf-8")
+    srt = tmp_path / "burgers.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nJo: Twee.\n", encoding="utf-8")
+    before = files_under(ws.root)
+
+    proc = imp(ws, str(txt), str(srt), "--group", "burgers")
+
+    refused(proc, "burgers.srt", "recording id 'burgers' is also the id of", "burgers.txt")
+    assert files_under(ws.root) == before
+
+
+@needs_ffmpeg
+def test_a_second_media_file_for_a_recording_is_refused_naming_both(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    wav = tone(tmp_path / "burgers.wav")
+    flac = tmp_path / "other" / "burgers.flac"
+    flac.parent.mkdir()
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(tone(tmp_path / "t2.wav", 2.0)),
+         str(flac)],
+        check=True,
+    )  # fmt: skip
+    setup_ingest(ws, wav)
+    before = files_under(ws.root)
+
+    proc = ingest(ws, str(flac), "--group", "burgers")
+
+    refused(proc, "burgers.flac", "recording 'burgers' already has media raw/burgers.wav")
+    refused(proc, "--recording-id")
+    assert files_under(ws.root) == before  # also data/interim/audio/burgers.wav
+
+
 # 5. validated before anything is written --------------------------------------------------------
 
 WHISPERX_OK = {"start": 0.0, "end": 1.0, "text": " Hoi.", "speaker": "SPEAKER_00"}
@@ -177,6 +245,122 @@ def test_a_file_import_cannot_store_is_refused_before_it_is_copied(
     refused(proc, *needles)
     assert files_under(ws.root) == before  # not in data/raw, no manifest row
     import_transcripts(ws, load_config(ws))  # and the next import is not wedged
+
+
+def test_one_bad_file_among_several_registers_none(ws: Workspace, tmp_path: Path) -> None:
+    first = write_jsonl(tmp_path / "eerste.jsonl", [{"speaker": "A", "text": "Een."}])
+    second = tmp_path / "tweede.jsonl"
+    second.write_text('{"speaker": "A", "text": "x\\ud800"}\n', encoding="utf-8")
+    before = files_under(ws.root)
+
+    proc = imp(ws, str(first), str(second), "--group", "burgers")
+
+    refused(proc, "tweede.jsonl:1: text holds a lone surrogate")
+    assert files_under(ws.root) == before  # eerste.jsonl was valid, but is not registered alone
+
+
+# 6. the copy into data/raw is atomic -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("leftover", ["temp-file", "cut-off-target"])
+def test_a_copy_killed_half_way_does_not_block_the_retry(
+    ws: Workspace, tmp_path: Path, leftover: str
+) -> None:
+    source = write_jsonl(
+        tmp_path / "burgers.jsonl",
+        [{"speaker": "A" if i % 2 else "B", "text": f"Beurt {i}."} for i in range(2000)],
+    )
+    data = source.read_bytes()
+    # What a kill -9 in the middle of the copy leaves: the atomic copy's temporary file, or
+    # (releases that copied straight to the target) a target cut off after 1000 bytes.
+    name = ".burgers.jsonl.k1ll3d.tmp" if leftover == "temp-file" else "burgers.jsonl"
+    ws.raw.mkdir(parents=True, exist_ok=True)
+    (ws.raw / name).write_bytes(data[:1000])
+
+    proc = imp(ws, str(source), "--group", "burgers")
+
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in ws.raw.iterdir()) == ["burgers.jsonl"]  # leftover gone
+    assert (ws.raw / "burgers.jsonl").read_bytes() == data
+    assert manifest_rows(ws) == [f"burgers,burgers,,,,raw/burgers.jsonl,{sha(source)},,,,"]
+    assert len(segments(ws)) == 2000
+
+
+def test_a_copy_that_does_not_match_the_checked_hash_is_not_kept(tmp_path: Path) -> None:
+    """The file changed between the check and the copy (or the disk failed): nothing lands."""
+    # imported here, not at the top: the other cases of this file must run on older code too
+    from pipeline.core.io import copy_verified
+
+    source = tmp_path / "bron.txt"
+    source.write_text("Henk: Een.\n", encoding="utf-8")
+    target = tmp_path / "raw" / "bron.txt"
+    checked = hashlib.sha256(b"Henk: Een, anders.\n").hexdigest()
+    with pytest.raises(CdaError, match="does not match the file that was checked"):
+        copy_verified(source, target, sha256=checked)
+    assert list(target.parent.iterdir()) == []  # no target, no temporary file
+    copy_verified(source, target, sha256=sha(source))
+    assert target.read_bytes() == source.read_bytes()
+
+
+def test_a_copy_in_progress_is_not_taken_for_a_leftover(tmp_path: Path) -> None:
+    from pipeline.core.io import claimed_temp, remove_stale_copies
+
+    target = tmp_path / "raw" / "bron.txt"
+    with claimed_temp(target) as tmp:
+        tmp.write_bytes(b"half")
+        assert remove_stale_copies(target) == []  # locked: another copy is writing it
+        assert tmp.exists()
+    assert not tmp.exists()
+    leftover = target.parent / ".bron.txt.k1ll3d.tmp"
+    leftover.write_bytes(b"half")  # no lock: its writer is gone
+    assert remove_stale_copies(target) == [leftover] and not leftover.exists()
+
+
+def _sparse_m4a(path: Path, size: int) -> Path:
+    """A 3 s tone in an .m4a padded to ``size`` bytes by a sparse 'free' box.
+
+    ffmpeg skips the box in no time, so the file ingests in seconds, but copying it into
+    data/raw writes every byte: a window in which to kill the copy.
+    """
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi",
+         "-i", "sine=frequency=440:sample_rate=16000:duration=3", str(path)],
+        check=True,
+    )  # fmt: skip
+    with path.open("r+b") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        handle.write(struct.pack(">I", size - end) + b"free")
+        handle.truncate(size)
+    return path
+
+
+@needs_ffmpeg
+@pytest.mark.slow
+def test_killing_ingest_during_the_copy_leaves_no_partial_file(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    source = _sparse_m4a(tmp_path / "groot.m4a", 256 << 20)
+    digest = sha(source)
+    args = [str(CDA), "ingest", str(source), "--group", "burgers", "--workspace", str(ws.root)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ws.raw.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if any(p.stat().st_size > 0 for p in ws.raw.iterdir() if "groot" in p.name):
+            break  # bytes are being copied: kill it now
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    target = ws.raw / "groot.m4a"
+    assert not target.exists() or sha(target) == digest, "a partial file in data/raw"
+    assert not ws.manifest.exists() or not manifest_rows(ws)
+
+    retry = ingest(ws, str(source), "--group", "burgers")
+
+    assert retry.returncode == 0, retry.stderr
+    assert [p.name for p in ws.raw.iterdir()] == ["groot.m4a"]  # the killed copy's file is gone
+    assert sha(target) == digest
+    assert manifest_rows(ws)[0].split(",")[7] == digest  # media_sha256
 
 
 # 8. values that would crash later stages -------------------------------------------------------
@@ -346,6 +530,41 @@ def test_jsonl_records_end_at_newlines_only(ws: Workspace, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     # by hand: U+2028 and U+0085 are whitespace, each stored as one space
     assert list(segments(ws)["text"]) == ["Eerste regel tweede derde."]
+
+
+# 11. a changed raw file is not re-registered ----------------------------------------------------
+
+
+@pytest.mark.parametrize("new_id", [None, "burgers-2"])
+def test_a_raw_file_changed_in_place_is_not_registered_again(
+    ws: Workspace, tmp_path: Path, new_id: str | None
+) -> None:
+    source = tmp_path / "burgers.txt"
+    source.write_text("Henk: Een.\nRia: Twee.\n", encoding="utf-8")
+    setup_import(ws, source)
+    raw = ws.raw / "burgers.txt"
+    raw.write_text("Henk: Een.\nRia: Iets anders.\n", encoding="utf-8")
+    before = files_under(ws.root)
+
+    proc = imp(ws, str(raw), "--recording-id", new_id or "burgers", "--group", "burgers")
+
+    refused(proc, "data/raw/burgers.txt changed since it was registered as 'burgers'")
+    refused(proc, "data/recordings.csv:2", "restore the registered version", "--recording-id")
+    assert files_under(ws.root) == before
+
+
+@needs_ffmpeg
+def test_a_recording_changed_in_place_is_not_ingested_again(ws: Workspace, tmp_path: Path) -> None:
+    setup_ingest(ws, tone(tmp_path / "burgers.wav"))
+    raw = ws.raw / "burgers.wav"
+    with raw.open("ab") as handle:  # still decodes: a trailing chunk ffmpeg ignores
+        handle.write(b"LIST\x04\x00\x00\x00INFO")
+    before = files_under(ws.root)
+
+    proc = ingest(ws, str(raw), "--recording-id", "burgers")
+
+    refused(proc, "data/raw/burgers.wav changed since it was registered", "media_sha256")
+    assert files_under(ws.root) == before
 
 
 # 14. a JSONL record without a speaker ---------------------------------------------------------
