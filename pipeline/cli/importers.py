@@ -21,7 +21,12 @@ def import_cli(
     recording_id: Annotated[str | None, typer.Option(help="Recording id (one file).")] = None,
     group: Annotated[str | None, typer.Option(help="Group of the recording(s).")] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="Override format detection.")] = None,
-    no_speakers: Annotated[bool, typer.Option(help="Accept files without speakers.")] = False,
+    no_speakers: Annotated[
+        bool,
+        typer.Option(
+            help="Accept files without speakers, and JSONL lines without one (as 'unknown')."
+        ),
+    ] = False,
     round_no: RoundOpt = 1,
     coder: Annotated[
         str | None, typer.Option(help="qdpx: the coder of every coding in the archive.")
@@ -33,7 +38,7 @@ def import_cli(
     `cda import qdpx FILE.qdpx --round N` instead brings codings made in ATLAS.ti, NVivo,
     MAXQDA or QualCoder into the round's codings.parquet.
     """
-    from pipeline.importers import import_transcripts, register
+    from pipeline.importers import import_transcripts, register_all
 
     ws, config = load_study(workspace)
     files = files or []
@@ -49,11 +54,11 @@ def import_cli(
         )
     if recording_id and len(files) != 1:
         raise CdaError("--recording-id needs exactly one file", hint="import files one by one")
-    for path in files:
-        register(
+    if files:
+        register_all(
             ws,
             config,
-            path,
+            files,
             recording_id=recording_id,
             group=group,
             require_speakers=not no_speakers,

@@ -8,9 +8,12 @@ boundary instead of deep inside a stage.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +25,13 @@ import pyarrow.parquet as pq
 from pipeline.core.errors import CdaError
 from pipeline.core.schemas import Column, Schema
 
+try:  # advisory locks tell a copy in progress from one a killed process left (POSIX only)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: leftovers are ignored, never removed
+    fcntl = None  # type: ignore[assignment]
+
 MAX_LISTED_ROWS = 5
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -66,6 +75,106 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _temp_glob(path: Path) -> str:
+    """The names :func:`claimed_temp` gives its temporary files for ``path``."""
+    return str(path.parent / f".{glob.escape(path.name)}.*.tmp")
+
+
+def remove_stale_copies(path: Path) -> list[Path]:
+    """Delete temporary files of copies to ``path`` that a killed process left behind.
+
+    A copy in progress holds an exclusive lock on its temporary file; one whose lock can be
+    taken has no writer any more (a kill releases the lock), so it is half a file and goes.
+    Without ``fcntl`` (Windows) leftovers are left alone: they have unique names and block
+    nothing.
+    """
+    removed = []
+    if fcntl is None:
+        return removed
+    for name in glob.glob(_temp_glob(path)):
+        leftover = Path(name)
+        try:
+            fd = os.open(leftover, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # another process is copying right now
+        else:
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+            log.info("removed %s, left by an interrupted copy", leftover.name)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def claimed_temp(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, locked while in use, removed unless renamed.
+
+    Leftovers of earlier, killed writers of ``path`` are removed first
+    (:func:`remove_stale_copies`); the lock keeps a concurrent writer from removing this one.
+    Rename the file over ``path`` (``os.replace``) when it is complete.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_copies(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    else:  # pragma: no cover - Windows: no lock, and an open file cannot be renamed
+        os.close(fd)
+        fd = -1
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+        if fd >= 0:
+            os.close(fd)
+
+
+def copy_verified(source: Path, target: Path, *, sha256: str) -> None:
+    """Copy ``source`` to ``target`` so that ``target`` is either absent or whole and checked.
+
+    The bytes go to a locked temporary file beside ``target`` (:func:`claimed_temp`), are
+    flushed to disk, hashed and compared with ``sha256`` (the hash the caller registers), and
+    only then renamed over ``target``. A copy killed half-way leaves only the temporary file,
+    which the next copy to the same target removes; a source that changed while it was
+    copied, or a bad disk, is refused instead of registered.
+    """
+    with claimed_temp(target) as tmp:
+        shutil.copyfile(source, tmp)
+        shutil.copystat(source, tmp)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        copied = sha256_file(tmp)
+        if copied != sha256:
+            raise CdaError(
+                f"the copy of {source} into {target.parent} does not match the file that was "
+                f"checked (sha256 {copied[:12]}… instead of {sha256[:12]}…)",
+                hint="the file changed while it was copied, or the disk is failing: wait until "
+                "nothing writes to it and run the command again",
+            )
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
 
 
 # validation ----------------------------------------------------------------------------------

@@ -7,21 +7,23 @@ data changed after registration, which we refuse to paper over.
 
 from __future__ import annotations
 
+import logging
 import re
-import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
-from pipeline.core.io import read_csv, sha256_file, write_csv
+from pipeline.core.io import copy_verified, read_csv, sha256_file, write_csv
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import AUDIO, MANIFEST
 
 # A recording id becomes file names (data/interim/audio/<id>.wav, exports/<id>.srt): letters,
 # digits, '_', '-', '.', starting with a letter or digit, never '..', at most 100 characters.
 ID_PATTERN = re.compile(r"[^\W_][\w.-]{0,99}")
+log = logging.getLogger(__name__)
 
 
 def check_recording_id(recording_id: str, *, what: str, hint: str) -> None:
@@ -74,26 +76,146 @@ def upsert(manifest: pd.DataFrame, row: dict) -> pd.DataFrame:
     return pd.concat([manifest, pd.DataFrame([full])], ignore_index=True)
 
 
-def store_raw(ws: Workspace, path: Path) -> Path:
-    """Copy a source file into ``data/raw/`` (never move it) and return where it lives now.
+@dataclass(frozen=True)
+class RawSource:
+    """A file checked for registration: where it will live under ``data/`` and its hash.
 
-    A file already inside ``data/`` stays where it is. A different file with the same name is
-    refused rather than overwritten: raw data is immutable.
+    Made by :func:`plan_raw` before anything is written; :func:`store_raw` then puts it there.
+    """
+
+    path: Path  # the file as given (resolved)
+    target: Path  # where it lives once stored: data/raw/<name>, or where it is inside data/
+    sha256: str  # of ``path`` when it was checked; the copy must have the same
+    copy: bool  # False when ``target`` already holds these bytes
+
+    def relative(self, ws: Workspace) -> str:
+        """The path the manifest records (relative to ``data/``)."""
+        return str(self.target.relative_to(ws.data.resolve()))
+
+
+def plan_raw(
+    ws: Workspace,
+    manifest: pd.DataFrame,
+    path: Path,
+    *,
+    recording_id: str,
+    column: str,
+    hash_column: str,
+    sha256: str | None = None,
+) -> RawSource:
+    """Check that ``path`` may become ``recording_id``'s ``column`` (transcript or media).
+
+    Raw data is immutable, so this refuses, before anything is copied or registered:
+
+    - a recording that already has another file in ``column`` (``burgers.vtt`` when
+      ``burgers.txt`` is registered: its segment ids, and every coding of them, would silently
+      point at other text);
+    - a file inside ``data/`` whose content no longer matches the hash it was registered with
+      (importing it again would re-hash it and hide the change);
+    - a file whose name is taken in ``data/raw`` by other content.
+
+    ``sha256`` is the source's hash if the caller took it before reading the file, so that the
+    copy is checked against the bytes that were validated.
     """
     path = path.expanduser().resolve()
-    if ws.data.resolve() in path.parents:
-        return path
-    target = ws.raw.resolve() / path.name
-    if target.exists():
-        if sha256_file(target) != sha256_file(path):
+    digest = sha256 or sha256_file(path)
+    data = ws.data.resolve()
+    target = path if data in path.parents else ws.raw.resolve() / path.name
+    relative = str(target.relative_to(data))
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CdaError(
+            f"{path}: the file name is not valid UTF-8, so it cannot be recorded in "
+            f"{ws.display(ws.manifest)}",
+            hint="rename the file (letters, digits, '-', '_' and '.' are safe)",
+        ) from None
+    rows = list(manifest.itertuples(index=False))
+    for row_no, row in enumerate(rows, start=2):
+        value = getattr(row, column)
+        if not isinstance(value, str) or not value:
+            continue
+        registered = ws.resolve_data_path(value).resolve()
+        if row.recording_id == recording_id and registered != target:
             raise CdaError(
-                f"{ws.display(target)} already exists with other content",
-                hint="rename the file you are adding",
+                f"{path}: recording '{recording_id}' already has {column} {value} "
+                f"({ws.display(ws.manifest)}:{row_no}); adding {path.name} would replace it, "
+                f"and its segments and codings would then point at other content",
+                hint=f"to add {path.name} as a recording of its own, give it another id "
+                f"(e.g. --recording-id {recording_id}-2); to replace {value} on purpose, "
+                f"delete row {row_no} of {ws.display(ws.manifest)} first",
             )
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(path, target)
-    return target
+        recorded = getattr(row, hash_column)
+        if registered == target == path and isinstance(recorded, str) and recorded != digest:
+            raise CdaError(
+                f"{ws.display(path)} changed since it was registered as '{row.recording_id}' "
+                f"(its {hash_column} in {ws.display(ws.manifest)}:{row_no} differs); "
+                "registering it again would hide the change",
+                hint="raw data is immutable: restore the registered version, or save the new "
+                "version outside data/ under another name and import it with a new "
+                "--recording-id",
+            )
+    copy = target != path
+    if copy and target.exists() and sha256_file(target) != digest:
+        owners = _owners(ws, rows, target)
+        if owners:
+            raise CdaError(
+                f"{path}: {ws.display(target)} already exists with other content, registered "
+                f"as '{owners[0]}'",
+                hint="raw data is immutable: save the new version under another file name and "
+                "import it with a new --recording-id",
+            )
+        if not _cut_off_copy(target, path):
+            raise CdaError(
+                f"{path}: {ws.display(target)} already exists with other content",
+                hint=f"raw data is immutable: rename {path.name} before adding it (and give "
+                "--recording-id if the id should stay)",
+            )
+        log.info("%s is a cut-off copy of %s: completing it", ws.display(target), path)
+    elif copy and target.exists():
+        copy = False
+    return RawSource(path=path, target=target, sha256=digest, copy=copy)
+
+
+def _owners(ws: Workspace, rows: list, target: Path) -> list[str]:
+    """Recording ids whose transcript or media is ``target``."""
+    return [
+        row.recording_id
+        for row in rows
+        for column in ("transcript", "media")
+        if isinstance(value := getattr(row, column), str)
+        and value
+        and ws.resolve_data_path(value).resolve() == target
+    ]
+
+
+def _cut_off_copy(target: Path, source: Path) -> bool:
+    """Is (unregistered) ``target`` the start of ``source``, as a copy killed half-way leaves?
+
+    Releases before copies were atomic left such files; completing one loses nothing, since
+    every byte of it is the start of the source.
+    """
+    size = target.stat().st_size
+    if size >= source.stat().st_size:
+        return False
+    with open(target, "rb") as cut, open(source, "rb") as whole:
+        while size > 0:
+            block = cut.read(min(size, 1 << 20))
+            if not block or whole.read(len(block)) != block:
+                return False
+            size -= len(block)
+    return True
+
+
+def store_raw(ws: Workspace, source: RawSource) -> Path:
+    """Put a checked source file in place under ``data/`` (copying, never moving it).
+
+    A file already inside ``data/`` stays where it is; otherwise the copy is atomic and
+    verified against the hash that was checked (:func:`pipeline.core.io.copy_verified`).
+    """
+    if source.copy:
+        copy_verified(source.path, source.target, sha256=source.sha256)
+    return source.target
 
 
 def resolve_group(

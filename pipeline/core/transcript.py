@@ -9,6 +9,7 @@ means an imported transcript and a machine transcript can never diverge in shape
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -18,6 +19,17 @@ from pipeline.core.schemas import SEGMENTS, WORDS
 from pipeline.core.timing import overlaps
 
 UNKNOWN_SPEAKER = "unknown"
+MAX_SECONDS = 7 * 24 * 3600
+"""No recording lasts a week: a later time is a wrong unit or a broken value, and would
+overflow the clock formats of reports and subtitle exports."""
+
+# What the segment tables, xlsx (openpyxl's ILLEGAL_CHARACTERS_RE) and XML exports cannot hold:
+# C0 control characters, U+FFFE/U+FFFF, and lone surrogates (a broken "\ud800" escape in JSON),
+# which are no text at all and cannot be written as UTF-8.
+_UNSTORABLE = re.compile("[\x00-\x1f\ufffe\uffff\ud800-\udfff]")
+# In a turn's text, whitespace controls (tab, line breaks, form feed, \x1c-\x1f) become a space
+# like every run of whitespace (:func:`stored_text`), so only the others are refused there.
+_UNSTORABLE_IN_TEXT = re.compile("[\x00-\x08\x0e-\x1b\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -47,21 +59,99 @@ def _bad(path: str, turn: Turn, problem: str, hint: str) -> CdaError:
     return CdaError(f"{path}:{turn.line}: {problem}", hint=hint)
 
 
+def stored_text(text: str) -> str:
+    """A turn's text as the segments table holds it: every run of whitespace one space."""
+    return " ".join(text.split())
+
+
+def _check_string(path: str, turn: Turn, what: str, value: object, *, text: bool) -> None:
+    """A label, word or text must be a string the tables and every export can hold."""
+    if not isinstance(value, str):
+        raise _bad(
+            path, turn, f"{what} must be text, got {type(value).__name__} {value!r:.60}",
+            "write it as a string",
+        )  # fmt: skip
+    found = (_UNSTORABLE_IN_TEXT if text else _UNSTORABLE).search(value)
+    if found is None:
+        return
+    char = found.group()
+    if "\ud800" <= char <= "\udfff":
+        raise _bad(
+            path, turn, f"{what} holds a lone surrogate (U+{ord(char):04X}) at character "
+            f"{found.start() + 1}, which is no Unicode text",
+            "the file has a broken \\uXXXX escape (half of a pair): fix or remove it, then "
+            "import again",
+        )  # fmt: skip
+    raise _bad(
+        path, turn, f"{what} holds the control character U+{ord(char):04X} at character "
+        f"{found.start() + 1}",
+        "remove it from the file (it is invisible in most editors, and xlsx and XML exports "
+        "cannot hold it), then import again",
+    )  # fmt: skip
+
+
+def _check_time(path: str, turn: Turn, what: str, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _bad(
+            path, turn, f"{what} time must be a number, got {value!r:.60}",
+            "write times as numbers of seconds, e.g. 12.5",
+        )  # fmt: skip
+    if not (math.isfinite(value) and value >= 0):
+        raise _bad(path, turn, f"invalid {what} time {value}", "times are seconds >= 0")
+    if value > MAX_SECONDS:
+        raise _bad(
+            path, turn, f"{what} time {value:g}s is more than {MAX_SECONDS} s (7 days)",
+            "times are seconds from the start of the recording: check the value and its unit "
+            "(milliseconds?)",
+        )  # fmt: skip
+
+
+def _check_fields(path: str, turn: Turn) -> None:
+    """Every field of a turn and its words, as the tables will store it."""
+    if turn.speaker is not None:
+        _check_string(path, turn, "speaker", turn.speaker, text=False)
+    _check_string(path, turn, "text", turn.text, text=True)
+    _check_time(path, turn, "start", turn.start)
+    _check_time(path, turn, "end", turn.end)
+    for n, word in enumerate(turn.words):
+        where = f"words[{n}]"
+        # stored stripped (:func:`to_tables`): WhisperX words start with a space
+        stripped = word.word.strip() if isinstance(word.word, str) else word.word
+        _check_string(path, turn, f"{where} word", stripped, text=False)
+        if word.speaker is not None:
+            _check_string(path, turn, f"{where} speaker", word.speaker, text=False)
+        _check_time(path, turn, f"{where} start", word.start)
+        _check_time(path, turn, f"{where} end", word.end)
+        if word.score is not None and (
+            isinstance(word.score, bool) or not isinstance(word.score, (int, float))
+        ):
+            raise _bad(
+                path, turn, f"{where} score must be a number", "a score is a number from 0 to 1"
+            )
+
+
 def check_turns(
     turns: list[Turn],
     *,
     path: str,
     max_overlap: float | None = None,
     require_speakers: bool = True,
+    speaker_each_turn: bool = False,
 ) -> None:
     """Reject a transcript that would corrupt the analysis; nothing is written if this raises.
 
-    Checks: at least one turn, no empty text, speaker markers present, and only timing that is
-    impossible: a time that is negative or not a number, an end before its start, or a start
+    This is the one gate between parsing and registering: whatever passes it can be stored
+    in the segment tables and exported. Checks: at least one turn, no empty text, speaker
+    markers present (with ``speaker_each_turn``, on every turn: formats where the speaker is
+    a field of each record), every label, text and word a string the tables and the xlsx/XML
+    exports can hold, and only timing that is impossible: a time that is not a number,
+    negative, infinite or beyond :data:`MAX_SECONDS`, an end before its start, or a start
     before an earlier turn's start. Overlapping speech is normal in conversation and is kept
-    as data (the ``overlap`` column, see :mod:`pipeline.core.timing`); only when ``max_overlap`` is
-    set (``import.max_overlap``, opt-in) is a turn refused that overlaps earlier turns by more
-    than that many seconds, for transcripts known to have none.
+    as data (the ``overlap`` column, see :mod:`pipeline.core.timing`); only when
+    ``max_overlap`` is set (``import.max_overlap``, opt-in) is a turn refused that overlaps
+    earlier turns by more than that many seconds, for transcripts known to have none.
     """
     if not turns:
         raise CdaError(f"{path}: no turns found", hint="is this the right file and format?")
@@ -73,11 +163,17 @@ def check_turns(
         )
     last_start: float | None = None
     for turn in turns:
+        _check_fields(path, turn)
+        if require_speakers and speaker_each_turn and not turn.speaker:
+            raise _bad(
+                path,
+                turn,
+                "no speaker (in this format every turn names its own)",
+                "give every turn a speaker, or pass --no-speakers to import turns without "
+                f"one as speaker '{UNKNOWN_SPEAKER}'",
+            )
         if not turn.text.strip():
             raise _bad(path, turn, "empty text", "remove the turn or fill in what was said")
-        for name, value in (("start", turn.start), ("end", turn.end)):
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise _bad(path, turn, f"invalid {name} time {value}", "times are seconds >= 0")
         if turn.start is not None and turn.end is not None and turn.end < turn.start:
             raise _bad(
                 path,
@@ -164,7 +260,7 @@ def to_tables(
                 "overlap": overlap,
                 "speaker": turn.speaker or UNKNOWN_SPEAKER,
                 "role": "unknown",
-                "text": " ".join(turn.text.split()),
+                "text": stored_text(turn.text),
                 "source": source,
             }
         )

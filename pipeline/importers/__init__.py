@@ -17,9 +17,11 @@ import pandas as pd
 
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
-from pipeline.core.io import sha256_file, validate, write_table
+from pipeline.core.io import sha256_file, table_bytes, validate, write_table
 from pipeline.core.manifest import (
+    RawSource,
     check_groups,
+    plan_raw,
     read_manifest,
     registered_file,
     resolve_group,
@@ -46,6 +48,9 @@ FORMATS: dict[str, Parser] = {
     "txt": parse_txt,
     "docx": parse_docx,
 }
+# Formats whose records each carry a speaker field: a record without one is a gap, not the
+# continuation of the turn before (as an unprefixed line is in a plain-text transcript).
+_SPEAKER_FIELD = frozenset({"jsonl"})
 _SUFFIXES = {
     ".json": "whisperx",
     ".srt": "srt",
@@ -82,7 +87,13 @@ def parse_transcript(
     if fmt not in FORMATS:
         raise CdaError(f"unknown format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
     turns = FORMATS[fmt](path)
-    check_turns(turns, path=str(path), max_overlap=max_overlap, require_speakers=require_speakers)
+    check_turns(
+        turns,
+        path=str(path),
+        max_overlap=max_overlap,
+        require_speakers=require_speakers,
+        speaker_each_turn=fmt in _SPEAKER_FIELD,
+    )
     return turns
 
 
@@ -109,38 +120,126 @@ def register(
     require_speakers: bool = True,
     fmt: str | None = None,
 ) -> str:
-    """Put a transcript into ``data/raw/`` (copying, never moving) and into the manifest.
+    """Register one transcript (:func:`register_all`); return its recording id."""
+    (rid,) = register_all(
+        ws,
+        config,
+        [path],
+        recording_id=recording_id,
+        group=group,
+        require_speakers=require_speakers,
+        fmt=fmt,
+    )
+    return rid
 
-    The file is parsed and checked first: a file that would fail the import, or whose id or file
-    name holds a name (listed, or from its speaker labels), is neither copied nor registered, so
-    fixing it and importing again just works.
+
+def register_all(
+    ws: Workspace,
+    config: StudyConfig,
+    paths: list[Path],
+    *,
+    recording_id: str | None,
+    group: str | None,
+    require_speakers: bool = True,
+    fmt: str | None = None,
+) -> list[str]:
+    """Put transcripts into ``data/raw/`` (copying, never moving) and into the manifest.
+
+    One mechanism for every way a file can be wrong: each file is hashed, parsed, checked
+    (:func:`pipeline.core.transcript.check_turns`), turned into the very segment and word
+    tables the import writes (validated and serialised), and checked against the manifest
+    (:func:`pipeline.core.manifest.plan_raw`: no second file for a recording, no changed raw
+    file re-registered) and the names list, all before the first byte is copied. Only when
+    every file given passes are they copied and the manifest written, so a refused file
+    leaves ``data/`` as it was, and fixing it and importing again just works.
     """
     from pipeline.language.names import check_new_recording
 
-    path = path.expanduser().resolve()
-    turns = parse_transcript(
-        path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
-    )
-    rid = recording_id or path.stem
-    check_new_recording(
-        ws,
-        config,
-        path,
-        recording_id=rid,
-        id_given=recording_id is not None,
-        labels=sorted({t.speaker for t in turns if t.speaker}),
-    )
     manifest = read_manifest(ws)
-    group = resolve_group(ws, config, manifest, rid, group, path)
-    target = store_raw(ws, path)
-    row = {
-        "recording_id": rid,
-        "group": group,
-        "transcript": str(target.relative_to(ws.data.resolve())),
-        "sha256": sha256_file(target),
-    }
-    write_manifest(ws, upsert(manifest, row))
-    return rid
+    planned: list[RawSource] = []
+    rids: list[str] = []
+    for given in paths:
+        path = given.expanduser().resolve()
+        if not path.is_file():
+            raise CdaError(f"{path}: file not found", hint="check the path")
+        digest = sha256_file(path)  # before parsing: the copy is checked against these bytes
+        turns = parse_transcript(
+            path, fmt=fmt, max_overlap=config.import_.max_overlap, require_speakers=require_speakers
+        )
+        rid = recording_id or path.stem
+        _check_not_given_twice(planned, rids, path, rid)
+        check_new_recording(
+            ws,
+            config,
+            path,
+            recording_id=rid,
+            id_given=recording_id is not None,
+            labels=sorted({t.speaker for t in turns if t.speaker}),
+        )
+        rid_group = resolve_group(ws, config, manifest, rid, group, path)
+        source = plan_raw(
+            ws,
+            manifest,
+            path,
+            recording_id=rid,
+            column="transcript",
+            hash_column="sha256",
+            sha256=digest,
+        )
+        clash = next((p for p in planned if p.target == source.target), None)
+        if clash is not None and clash.sha256 != source.sha256:
+            raise CdaError(
+                f"{path} and {clash.path} would both be stored as {ws.display(source.target)}",
+                hint="rename one of them, and import them one by one",
+            )
+        _recording_tables(
+            turns,
+            recording_id=rid,
+            group=rid_group,
+            source=f"import:{fmt or detect_format(path)}",
+            where=path,
+        )
+        row = {
+            "recording_id": rid,
+            "group": rid_group,
+            "transcript": source.relative(ws),
+            "sha256": digest,
+        }
+        manifest = upsert(manifest, row)  # a later file given with the same id now collides
+        planned.append(source)
+        rids.append(rid)
+    for source in planned:
+        store_raw(ws, source)
+    write_manifest(ws, manifest)
+    return rids
+
+
+def _check_not_given_twice(planned: list[RawSource], rids: list[str], path: Path, rid: str) -> None:
+    """Two files given in one command must not become the same recording."""
+    for earlier, earlier_rid in zip(planned, rids, strict=True):
+        if earlier_rid == rid and earlier.path != path:
+            raise CdaError(
+                f"{path}: recording id '{rid}' is also the id of {earlier.path}, given in the "
+                "same command",
+                hint="each file is a recording of its own: rename one, or import them one by one "
+                "with --recording-id",
+            )
+
+
+def _recording_tables(
+    turns: list[Turn], *, recording_id: str, group: str, source: str, where: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One recording's segment and word tables, validated and serialisable.
+
+    The import writes exactly these; building them when a file is registered means nothing
+    the import would refuse (or fail to write) is ever copied into ``data/raw``.
+    """
+    segments, words = to_tables(turns, recording_id=recording_id, group=group, source=source)
+    segments = validate(segments, SEGMENTS, where=str(where))
+    words = validate(words, WORDS, where=str(where))
+    table_bytes(segments, SEGMENTS)
+    table_bytes(words, WORDS)
+    return segments, words
 
 
 def _imported_turns(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.errors import CdaError
 
@@ -31,6 +33,59 @@ def read_text(path: Path) -> str:
             f"(byte 0x{data[exc.start]:02x} at column {column})",
             hint="re-save the file as UTF-8, e.g. `iconv -f cp1252 -t utf-8 in.txt > out.txt`",
         ) from None
+
+
+def load_json(text: str, *, path: Path, line: int | None = None, hint: str) -> Any:
+    """``json.loads`` whose every failure is a :class:`CdaError` naming the file and line.
+
+    Besides syntax errors, Python's reader fails on input nested deeper than its recursion
+    limit (``RecursionError``) and on integers of more than 4300 digits (``ValueError``); a
+    hostile or broken file must not end in a traceback either way. ``line`` is the line of a
+    JSON Lines record (the error's own line is used for a whole-file document).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{line}:{exc.colno}" if line is not None else f"{exc.lineno}:{exc.colno}"
+        raise CdaError(f"{path}:{where}: invalid JSON ({exc.msg})", hint=hint) from None
+    except RecursionError:
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise CdaError(
+            f"{where}: JSON nested too deeply to read",
+            hint="a transcript nests a few levels deep: this file is broken or no transcript",
+        ) from None
+    except ValueError as exc:
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise CdaError(f"{where}: unreadable JSON ({exc})", hint=hint) from None
+
+
+def seconds(value: Any, *, path: Path, where: str, key: str) -> float | None:
+    """A time in seconds from JSON: a number, or None when absent (``null`` or ``""``).
+
+    Anything else (text, ``true``, a list) is refused rather than dropped, since a missing
+    time silently changes overlap and duration figures. Finite and range checks are
+    :func:`pipeline.core.transcript.check_turns`'s.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CdaError(
+            f"{path}:{where}: '{key}' must be a number of seconds, got {short(value)}",
+            hint="write times as numbers, e.g. 12.5",
+        )
+    try:
+        return float(value)
+    except OverflowError:
+        raise CdaError(
+            f"{path}:{where}: '{key}' is too large to be a time ({len(str(value))} digits)",
+            hint="times are seconds from the start of the recording, e.g. 12.5",
+        ) from None
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value as an error message shows it: its repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?$")

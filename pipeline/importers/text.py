@@ -62,15 +62,39 @@ def parse_txt(path: Path) -> list[Turn]:
 
 def parse_docx(path: Path) -> list[Turn]:
     import zipfile
+    import zlib
 
     import docx  # python-docx; imported here because only .docx imports need it
+    from docx.opc.exceptions import OpcError
+    from lxml import etree
 
+    # What python-docx raises for a file that is no (intact) Word document: not a zip
+    # (OpcError), a corrupt member (BadZipFile, zlib.error, EOFError), a missing part
+    # (KeyError), another Office type (ValueError), broken XML (LxmlError), and XML that is
+    # well-formed but no WordprocessingML (AttributeError, e.g. a document without a body).
+    unreadable = (
+        OpcError,
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        KeyError,
+        ValueError,
+        etree.LxmlError,
+        AttributeError,
+    )
+    if not zipfile.is_zipfile(path):
+        what = "it is empty" if path.stat().st_size == 0 else "it is no zip archive"
+        raise CdaError(
+            f"{path}: not a .docx file ({what}, and every .docx is one)",
+            hint="open it in Word/LibreOffice and save it again as .docx",
+        )
     try:
         document = docx.Document(str(path))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        paragraphs = [p.text for p in document.paragraphs]
+    except unreadable as exc:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise CdaError(
-            f"{path}: not a readable .docx file ({exc})",
+            f"{path}: not a readable .docx file ({reason})",
             hint="open it in Word/LibreOffice and save it again as .docx",
         ) from None
-    paragraphs = [p.text for p in document.paragraphs]
     return _turns(((f"paragraph {n}", p) for n, p in enumerate(paragraphs, start=1)), path)

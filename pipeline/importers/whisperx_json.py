@@ -13,60 +13,82 @@ diarisation turn overlaps lack ``speaker``. Unaligned output (no ``words``) is a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import CdaError
 from pipeline.core.transcript import Turn, Word
-from pipeline.importers.common import read_text
+from pipeline.importers.common import load_json, read_text, seconds, short
+
+_HINT = "export with `whisperx --output_format json`"
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _label(path: Path, where: str, value: Any) -> str | None:
+    """A speaker label: text or absent. Anything else is refused, not turned into text."""
+    if value is None or isinstance(value, str):
+        return value
+    raise CdaError(
+        f"{path}:{where}: 'speaker' must be text, got {short(value)}",
+        hint='a speaker is one label, e.g. "SPEAKER_00": was the file edited by hand?',
+    )
+
+
+def _score(path: Path, where: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CdaError(f"{path}:{where}: 'score' must be a number, got {short(value)}", hint=_HINT)
+    return float(value)
+
+
+def _word(path: Path, where: str, w: Any) -> Word:
+    if not isinstance(w, dict):
+        raise CdaError(f"{path}:{where}: a word must be an object, got {short(w)}", hint=_HINT)
+    word = w.get("word", "")
+    if not isinstance(word, str):
+        raise CdaError(f"{path}:{where}: 'word' must be text, got {short(word)}", hint=_HINT)
+    return Word(
+        word=word,
+        start=seconds(w.get("start"), path=path, where=where, key="start"),
+        end=seconds(w.get("end"), path=path, where=where, key="end"),
+        score=_score(path, where, w.get("score")),
+        speaker=_label(path, where, w.get("speaker")),
+    )
 
 
 def turns_from_result(result: Any, path: Path) -> list[Turn]:
-    """Convert an in-memory WhisperX result dict (also used by the transcribe stage)."""
+    """Convert an in-memory WhisperX result dict (also used by the transcribe stage).
+
+    Every field is checked for its type here (``segments[3].words[2]`` names the place), so a
+    list where a label belongs is refused instead of becoming the text "['A', 'B']".
+    """
     if not isinstance(result, dict) or not isinstance(result.get("segments"), list):
-        raise CdaError(
-            f"{path}: no 'segments' list: not WhisperX JSON output",
-            hint="export with `whisperx --output_format json`",
-        )
+        raise CdaError(f"{path}: no 'segments' list: not WhisperX JSON output", hint=_HINT)
     turns = []
     for index, seg in enumerate(result["segments"]):
         where = f"segments[{index}]"
         if not isinstance(seg, dict) or not isinstance(seg.get("text"), str):
             raise CdaError(f"{path}:{where}: segment without 'text'", hint="is the file complete?")
-        words = tuple(
-            Word(
-                word=str(w.get("word", "")),
-                start=_number(w.get("start")),
-                end=_number(w.get("end")),
-                score=_number(w.get("score")),
-                speaker=w.get("speaker"),
+        words = seg.get("words")
+        if words is not None and not isinstance(words, list):
+            raise CdaError(
+                f"{path}:{where}: 'words' must be a list, got {short(words)}", hint=_HINT
             )
-            for w in seg.get("words") or []
-            if isinstance(w, dict)
-        )
         turns.append(
             Turn(
-                speaker=seg.get("speaker"),
+                speaker=_label(path, where, seg.get("speaker")),
                 text=seg["text"],
-                start=_number(seg.get("start")),
-                end=_number(seg.get("end")),
+                start=seconds(seg.get("start"), path=path, where=where, key="start"),
+                end=seconds(seg.get("end"), path=path, where=where, key="end"),
                 line=where,
-                words=words,
+                words=tuple(
+                    _word(path, f"{where}.words[{n}]", w) for n, w in enumerate(words or [])
+                ),
             )
         )
     return turns
 
 
 def parse_whisperx_json(path: Path) -> list[Turn]:
-    try:
-        result = json.loads(read_text(path))
-    except json.JSONDecodeError as exc:
-        raise CdaError(
-            f"{path}:{exc.lineno}: invalid JSON ({exc.msg})", hint="is the file complete?"
-        ) from None
+    result = load_json(read_text(path), path=path, hint="is the file complete?")
     return turns_from_result(result, path)

@@ -8,6 +8,7 @@ registered recording whose media changed, and refuses media that changed after r
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,10 @@ import pandas as pd
 from pipeline.core import registry
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
-from pipeline.core.io import sha256_file, write_csv
+from pipeline.core.io import claimed_temp, sha256_file, write_csv
 from pipeline.core.manifest import (
     check_groups,
+    plan_raw,
     read_audio_index,
     read_manifest,
     registered_file,
@@ -94,9 +96,11 @@ def register_media(
 ) -> IngestedRecording:
     """Check one recording, extract its audio, then copy it to ``data/raw`` and register it.
 
-    The WAV is extracted before anything is registered, so a file without audio, a corrupt or
-    silent file, an unknown group, or an id or file name holding a listed name (names.csv)
-    leaves the manifest and ``data/raw`` untouched.
+    Everything is checked before anything is written: the id and file name (no listed name),
+    the group, the manifest (:func:`pipeline.core.manifest.plan_raw`: no second media file for
+    a recording, no changed raw file re-registered), and the media itself, whose WAV is
+    extracted to a temporary file. A file without audio, a corrupt or silent one, or any other
+    refusal leaves the manifest, ``data/raw`` and the WAVs as they were.
     """
     from pipeline.language.names import check_new_recording
 
@@ -110,20 +114,27 @@ def register_media(
             f"{path}: --min-speakers {min_speakers} is more than --max-speakers {max_speakers}",
             hint="swap the values",
         )
-    info = extract_audio(path, ws.wav(rid))  # probes first: bad media never gets this far
-    media_sha = sha256_file(path)
-    target = store_raw(ws, path)
+    if not path.is_file():
+        raise CdaError(f"{path}: file not found", hint="check the path")
+    source = plan_raw(
+        ws, manifest, path, recording_id=rid, column="media", hash_column="media_sha256"
+    )
+    wav = ws.wav(rid)
+    with claimed_temp(wav) as pending:
+        info = extract_audio(path, pending)  # probes first: bad media never gets this far
+        store_raw(ws, source)
+        os.replace(pending, wav)
     row: dict = {
         "recording_id": rid,
         "group": group,
-        "media": str(target.relative_to(ws.data.resolve())),
-        "media_sha256": media_sha,
+        "media": source.relative(ws),
+        "media_sha256": source.sha256,
         "duration": round(info.duration, 3),
     }
     optional = {"date": date, "min_speakers": min_speakers, "max_speakers": max_speakers}
     row.update({key: value for key, value in optional.items() if value is not None})
     index = read_audio_index(ws)
-    index[rid] = _audio_row(ws, rid, media_sha, info)
+    index[rid] = _audio_row(ws, rid, source.sha256, info)
     write_manifest(ws, upsert(manifest, row))
     _write_index(ws, index)
     return IngestedRecording(rid, group, info.duration, extracted=True)
