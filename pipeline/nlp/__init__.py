@@ -35,6 +35,8 @@ def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]
     """Sentences and tokens tables of parsed segments."""
     sent_rows, tok_rows = [], []
     for sid, doc in zip(ids, docs, strict=True):
+        parsed = doc.has_annotation("DEP")
+        named = doc.has_annotation("ENT_IOB")
         for s_index, sent in enumerate(doc.sents):
             sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
             for tok in sent:
@@ -47,7 +49,13 @@ def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]
                         s_index,
                         tok.text,
                         tok.lemma_ or tok.text.lower(),
+                        tok.tag_ or None,
                         tok.pos_ or None,
+                        str(tok.morph) or None,
+                        tok.ent_iob_ or None if named else None,
+                        tok.ent_type_ if named else None,
+                        tok.head.i if parsed else None,
+                        tok.dep_ or None if parsed else None,
                         tok.is_stop,
                         tok.is_punct,
                         tok.is_alpha,
