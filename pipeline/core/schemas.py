@@ -661,6 +661,24 @@ FRAMING = Schema(
 )
 
 
+GRAMMAR = Schema(
+    name="grammar",
+    version=1,
+    producer="report",
+    key=("theme", "group", "item"),
+    columns=(
+        Column("theme", "string", nonblank=True),
+        Column("group", "string", nonblank=True),
+        Column("item", "string", nonblank=True, doc="e.g. agentless passive, modal: obligation"),
+        Column("feature", "string", allowed=GRAMMAR_FEATURES, doc="the clauses.parquet feature"),
+        Column("count", "int64", doc="findings in the group's participant theme segments"),
+        Column("words", "int64", doc="words (tokens that are not punctuation) of those"),
+        Column("per_1000", "float64"),
+        Column("segments", "string", doc="ids of the segments the findings are in, '; '"),
+    ),
+)
+
+
 OUTLIER = -1
 
 

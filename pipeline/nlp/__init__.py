@@ -1,4 +1,5 @@
-"""The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment.
+"""The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment, and the
+grammar findings read from the tokens (``clauses.parquet``, :mod:`pipeline.language.grammar`).
 
 Which spaCy pipeline parses, and the parse cache, are :mod:`pipeline.language.parse`'s (the
 suggest and topics stages read the same docs); this stage writes the tables from them and the
@@ -19,7 +20,8 @@ from spacy.tokens import Doc
 from pipeline.core.config import StudyConfig
 from pipeline.core.io import write_table, write_text
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import MARKERS, SENTENCES, TOKENS
+from pipeline.core.schemas import CLAUSES, MARKERS, SENTENCES, TOKENS
+from pipeline.language.grammar import clauses
 from pipeline.language.markers import load_markers, marker_table
 from pipeline.language.parse import NlpInfo, keep_placeholders, segment_docs
 
@@ -106,13 +108,16 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     sentences, tokens = tables(ids, docs)
     # no marker set for the language: an empty table, and nlp.json says why
     markers = marker_table(ids, docs, spec, nlp) if spec is not None else MARKERS.empty()
+    # read from the tokens table only, so every backend's findings follow one rule set
+    grammar, status = clauses(tokens, language=config.language)
     for frame, schema, path in (
         (sentences, SENTENCES, ws.sentences),
         (tokens, TOKENS, ws.tokens),
         (markers, MARKERS, ws.markers),
+        (grammar, CLAUSES, ws.interim / "clauses.parquet"),
     ):
         write_table(frame, schema, path, only_if_changed=True)
-    meta = {**info.__dict__, "markers": provenance}
+    meta = {**info.__dict__, "markers": provenance, "grammar": status.as_dict()}
     write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
     return NlpRun(
         info, parsed, len(texts) - parsed, len(markers), provenance if spec is None else None
