@@ -227,3 +227,70 @@ def test_tokens_v1_files_upgrade_with_empty_tagger_columns(tmp_path):
     for column in ("tag", "morph", "ent_iob", "ent_type", "head", "dep"):
         assert tokens[column].isna().all(), column
     assert clauses(tokens, language="nl")[0].empty  # no tagger: nothing is guessed
+
+
+MODAL_PATTERNS = (
+    "version: 1\nlanguage: nl\ncategories:\n  modality:\n    markers:\n"
+    "      - id: moeten-aux\n        patterns: [[{lemma: moeten, pos: AUX}]]\n"
+    "      - id: kunnen\n        terms: [kunnen]\n"
+    "        patterns: [[{lemma: kunnen, pos: AUX}, {pos: VERB}]]\n"
+)
+
+
+def test_marker_patterns_on_pos_and_lemma_match_tagged_docs_and_are_left_out_untagged():
+    from pathlib import Path
+
+    from spacy.tokens import Doc
+
+    from pipeline.core import yamlfile
+    from pipeline.language.markers import MarkerSet, marker_table, unmatchable
+    from pipeline.language.parse import load_pipeline
+
+    nlp = load_pipeline("no-such-model", "nl")[0]
+    data, lines = yamlfile.load_text(MODAL_PATTERNS)
+    spec = yamlfile.parse(MarkerSet, Path("m.yaml"), data, lines)
+    # the Frog fixture's g-0007 "Wij moeten samen een oplossing vinden." and g-0009 "Men kan
+    # daar niets aan doen." as tagged docs (as a tagger backend would hand them to spaCy)
+    _, tokens = frog_tokens()
+    docs, ids = [], ["g-0007", "g-0009"]
+    for sid in ids:
+        part = tokens[tokens["segment_id"] == sid]
+        docs.append(
+            Doc(nlp.vocab, words=part["text"].tolist(), lemmas=part["lemma"].tolist(),
+                pos=part["pos"].tolist(), sent_starts=[True] + [False] * (len(part) - 1))
+        )  # fmt: skip
+    found = marker_table(ids, docs, spec, nlp)
+    # moeten (AUX) in g-0007; 'kan' + a VERB right after it: none ('kan daar'), but the term
+    # 'kunnen' matches its lemma in g-0009
+    assert list(zip(found["segment_id"], found["marker"], found["text"], strict=True)) == [
+        ("g-0007", "moeten-aux", "moeten"),
+        ("g-0009", "kunnen", "kan"),
+    ]
+    assert unmatchable(spec, docs) == {}
+    # untagged (the blank pipeline): POS patterns are left out and listed, terms still match
+    # (the lookup lemmatiser leaves 'kan' as it is, so this text has the infinitive)
+    plain = list(nlp.pipe(["Wij moeten samen een oplossing vinden.", "Zij kunnen niets."]))
+    assert unmatchable(spec, plain) == {"modality/moeten-aux": ["POS"], "modality/kunnen": ["POS"]}
+    found = marker_table(ids, plain, spec, nlp)
+    assert found["marker"].tolist() == ["kunnen"]
+
+
+def test_nlp_stage_writes_clauses_and_says_what_the_grammar_lacks(tmp_path):
+    """The sample through the real nlp stage with the blank pipeline (no tagger here):
+    clauses.parquet is written, empty, and nlp.json says why, never a guess."""
+    import json
+
+    from helpers import sample_through_nlp
+
+    from pipeline.core.io import read_table
+
+    ws = sample_through_nlp(tmp_path / "ws")
+    found = read_table(ws.interim / "clauses.parquet", CLAUSES)
+    meta = json.loads((ws.interim / "nlp.json").read_text())
+    tokens = read_table(ws.tokens, TOKENS)
+    if tokens["pos"].notna().any():  # a trained pipeline is installed: findings exist
+        assert not found.empty and meta["grammar"]["tagger"]
+    else:
+        assert found.empty
+        assert meta["grammar"]["tagger"] is False and meta["grammar"]["available"] == []
+        assert "no part-of-speech tagger ran" in meta["grammar"]["unavailable"]["passive"]

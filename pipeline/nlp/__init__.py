@@ -22,7 +22,7 @@ from pipeline.core.io import write_table, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CLAUSES, MARKERS, SENTENCES, TOKENS
 from pipeline.language.grammar import clauses
-from pipeline.language.markers import load_markers, marker_table
+from pipeline.language.markers import load_markers, marker_table, unmatchable
 from pipeline.language.parse import NlpInfo, keep_placeholders, segment_docs
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,9 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     ):
         write_table(frame, schema, path, only_if_changed=True)
     meta = {**info.__dict__, "markers": provenance, "grammar": status.as_dict()}
+    lacking = unmatchable(spec, docs) if spec is not None else {}
+    if lacking:  # patterns on tags no tagger gave: left out, and said so
+        meta["markers_without_tags"] = lacking
     write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
     return NlpRun(
         info, parsed, len(texts) - parsed, len(markers), provenance if spec is None else None
