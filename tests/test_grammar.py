@@ -294,3 +294,30 @@ def test_nlp_stage_writes_clauses_and_says_what_the_grammar_lacks(tmp_path):
         assert found.empty
         assert meta["grammar"]["tagger"] is False and meta["grammar"]["available"] == []
         assert "no part-of-speech tagger ran" in meta["grammar"]["unavailable"]["passive"]
+
+
+def test_a_preposition_or_conjunction_the_parser_calls_a_subject_is_none():
+    # "omdat we konden" with Frog's real mistake on the debate: 'omdat' labelled su (nsubj)
+    # of 'konden'; and 'volgens' likewise. Only 'we' is a subject.
+    rows = [
+        ("omdat", "omdat", "SCONJ", "VG(onder)", None, 2, "nsubj"),
+        ("we", "we", "PRON", "VNW(pers,pron,nomin,red,1,mv)", "Number=Plur|Person=1|PronType=Prs",
+         2, "nsubj"),
+        ("konden", "kunnen", "AUX", "WW(pv,verl,mv)", "Tense=Past|VerbForm=Fin", 2, "ROOT"),
+        ("volgens", "volgens", "ADP", "VZ(init)", "AdpType=Prep", 2, "nsubj"),
+        ("mij", "mij", "PRON", "VNW(pr,pron,obl,vol,1,ev)", "Number=Sing|Person=1|PronType=Prs",
+         3, "obj"),
+    ]  # fmt: skip
+    tokens = pd.DataFrame(
+        [
+            {"segment_id": "s-1", "token_index": i, "sentence_index": 0, "text": w,
+             "lemma": lemma, "pos": pos, "tag": tag, "morph": morph, "head": head, "dep": dep,
+             "ent_iob": "O", "ent_type": "", "is_stop": False, "is_punct": False,
+             "is_alpha": True, "start_char": 0}
+            for i, (w, lemma, pos, tag, morph, head, dep) in enumerate(rows)
+        ]
+    )  # fmt: skip
+    found, _ = clauses(validate(tokens, TOKENS, where="t"), language="nl")
+    subject_rows = found[(found["feature"] == "actor") & (found["relation"] == "subject")]
+    assert subject_rows["text"].tolist() == ["we"]
+    assert found.loc[found["feature"] == "modal", "subject"].tolist() == ["we"]

@@ -45,7 +45,8 @@ not the particle of ``doorgaan``): the phrase up to its first noun, name or pron
 **Nominalisations** are nouns (``pos`` NOUN) whose lemma ends in -ing, -heid or -atie with a
 stem of at least :data:`MIN_STEM` letters before the suffix (so *ring*, *ding*, *heid* are
 not), minus :data:`NOT_NOMINAL` (lexicalised words that name a thing or an institution:
-*koning*, *woning*, *regering*, *overheid*, *organisatie*, *situatie* ...), plus nominal
+*koning*, *woning*, *regering*, *overheid*, *organisatie*, *situatie* ..., also as the head of
+a compound: *kinderopvanginstelling*) and -cratie (*democratie*), plus nominal
 infinitives (``het uitsluiten van``: a verb tagged ``nom``, which is how CGN and spaCy's Dutch
 tags mark them). Not counted: -ment and -age (mostly loans that name things: *moment*,
 *document*, *garage*), -tie without -a- (*politie*, *positie*), and lexicalised -ing/-heid
@@ -135,11 +136,15 @@ COPULAS = frozenset({"zijn", "worden", "blijven", "lijken", "blijken", "schijnen
 NOMINAL_SUFFIXES = ("isering", "ing", "heid", "atie")
 MIN_STEM = 3
 NOT_NOMINAL = _words(
-    """koning honing haring woning kering sering tering regering vereniging stichting
+    """koning honing haring woning regering vereniging stichting
     afdeling instelling omgeving richting leerling tweeling vreemdeling nieuweling zuigeling
     jongeling lieveling overheid minderheid meerderheid mensheid christenheid gelegenheid
-    hoeveelheid eenheid organisatie situatie natie relatie"""
+    hoeveelheid eenheid organisatie situatie relatie"""
 )
+
+# a listed word is not one as the head of a compound either (kinderopvanginstelling); -cratie
+# names a system (democratie, bureaucratie), not a process
+NOT_NOMINAL_ENDINGS = (*sorted(NOT_NOMINAL), "cratie")
 
 CLAUSE_END = frozenset({",", ";", ":", "(", ")", "–", "—"})
 ACTOR_KINDS = ("pronoun", "name", "noun", "other")
@@ -358,7 +363,7 @@ def nominal_suffix(tok: Tok) -> str | None:
     if tok.pos != "NOUN":
         return None
     lemma = tok.lemma.replace("_", "")
-    if lemma in NOT_NOMINAL or not lemma.isalpha():
+    if not lemma.isalpha() or lemma.endswith(NOT_NOMINAL_ENDINGS):
         return None
     for suffix in NOMINAL_SUFFIXES:
         if lemma.endswith(suffix) and len(lemma) - len(suffix) >= MIN_STEM:
@@ -390,9 +395,21 @@ def actor_kind(tok: Tok) -> str:
     return "other"
 
 
+# what can head a subject: Frog's parser also labels prepositions and conjunctions 'su'
+# ("volgens", "omdat"), which are never one
+NOMINAL = frozenset({"NOUN", "PROPN", "PRON", "NUM", "ADJ", "X", "SYM", "VERB"})
+
+
 def subjects(clause: list[Tok]) -> list[Tok]:
-    """Subjects in the clause (parser only): nsubj and nsubj:pass tokens."""
-    return [t for t in clause if t.dep.split(":")[0] == "nsubj"]
+    """Subjects in the clause (parser only): nsubj and nsubj:pass tokens that can head a
+    noun phrase (a verb only as a nominal infinitive: *het uitsluiten*)."""
+    return [
+        t
+        for t in clause
+        if t.dep.split(":")[0] == "nsubj"
+        and t.pos in NOMINAL
+        and (t.pos != "VERB" or "nom" in t.tag_parts)
+    ]
 
 
 def _row(sid: str, s_index: int, c_index: int, feature: str, kind: str, tok: Tok, **kw) -> dict:
