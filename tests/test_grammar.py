@@ -285,7 +285,7 @@ def test_nlp_stage_writes_clauses_and_says_what_the_grammar_lacks(tmp_path):
     from pipeline.core.io import read_table
 
     ws = sample_through_nlp(tmp_path / "ws")
-    found = read_table(ws.interim / "clauses.parquet", CLAUSES)
+    found = read_table(ws.clauses, CLAUSES)
     meta = json.loads((ws.interim / "nlp.json").read_text())
     tokens = read_table(ws.tokens, TOKENS)
     if tokens["pos"].notna().any():  # a trained pipeline is installed: findings exist

@@ -114,7 +114,7 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
         (sentences, SENTENCES, ws.sentences),
         (tokens, TOKENS, ws.tokens),
         (markers, MARKERS, ws.markers),
-        (grammar, CLAUSES, ws.interim / "clauses.parquet"),
+        (grammar, CLAUSES, ws.clauses),
     ):
         write_table(frame, schema, path, only_if_changed=True)
     meta = {**info.__dict__, "markers": provenance, "grammar": status.as_dict()}
