@@ -167,6 +167,7 @@ def test_declared_paths_are_the_workspace_paths(tmp_path: Path) -> None:
         ws.sentences,
         ws.tokens,
         ws.markers,
+        ws.clauses,
         ws.interim / "nlp.json",
         ws.topics(3),
         ws.doc_topics(3),

@@ -397,7 +397,7 @@ def test_writing_validates_every_table_before_anything_is_written(tmp_path):
     write_themes(result, folder)
     written = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert set(written) == {
-        "themes.csv", "framing.csv", "themes.json", "theme-timeline.png",
+        "themes.csv", "framing.csv", "grammar.csv", "themes.json", "theme-timeline.png",
         "theme-cooccurrence.png",
     }  # fmt: skip
     # a framing row that breaks the FRAMING contract: refused, and the themes.csv written

@@ -133,6 +133,11 @@ class Workspace:
     def markers(self) -> Path:
         return self.interim / "markers.parquet"
 
+    @property
+    def clauses(self) -> Path:
+        """Grammar findings read from the tokens (:mod:`pipeline.language.grammar`)."""
+        return self.interim / "clauses.parquet"
+
     def round_dir(self, round_no: int) -> Path:
         return self.processed / f"round-{round_no}"
 

@@ -172,6 +172,7 @@ STAGES: tuple[Stage, ...] = (
             "data/interim/sentences.parquet",
             "data/interim/tokens.parquet",
             "data/interim/markers.parquet",
+            "data/interim/clauses.parquet",
             "data/interim/nlp.json",
         ),
         sections=("nlp",),

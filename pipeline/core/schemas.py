@@ -183,22 +183,102 @@ SENTENCES = Schema(
     ),
 )
 
+
+def _tokens_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 files had no tagger, NER or parser columns: they are empty (null), as without one."""
+    return frame.assign(tag=None, morph=None, ent_iob=None, ent_type=None, head=None, dep=None)
+
+
 TOKENS = Schema(
     name="tokens",
-    version=1,
+    version=2,
     producer="nlp",
     key=("segment_id", "token_index"),
+    upgrades=((1, _tokens_v1_to_v2),),
     columns=(
         Column("segment_id", "string", nonblank=True),
         Column("token_index", "int64"),
         Column("sentence_index", "int64"),
         Column("text", "string"),
         Column("lemma", "string"),
-        Column("pos", "string", nullable=True, doc="empty without a trained tagger"),
+        Column(
+            "tag",
+            "string",
+            nullable=True,
+            doc="fine-grained tag (Frog's CGN tag, spaCy's tag_); empty without a tagger",
+        ),
+        Column("pos", "string", nullable=True, doc="UD UPOS; empty without a trained tagger"),
+        Column(
+            "morph",
+            "string",
+            nullable=True,
+            doc="UD FEATS (VerbForm=Part, Number=Sing|Person=3); empty without a tagger",
+        ),
+        Column("ent_iob", "string", nullable=True, doc="B, I or O; empty without NER"),
+        Column(
+            "ent_type",
+            "string",
+            nullable=True,
+            doc="PER, LOC, ORG, MISC, EVE, PRO ('' outside an entity); empty without NER",
+        ),
+        Column(
+            "head",
+            "int64",
+            nullable=True,
+            doc="token_index (same segment) of the syntactic head; a root points at itself; "
+            "empty without a parser",
+        ),
+        Column("dep", "string", nullable=True, doc="UD relation label; empty without a parser"),
         Column("is_stop", "bool"),
         Column("is_punct", "bool"),
         Column("is_alpha", "bool"),
         Column("start_char", "int64"),
+    ),
+)
+
+GRAMMAR_FEATURES = ("passive", "nominalisation", "modal", "pronoun", "actor")
+
+CLAUSES = Schema(
+    name="clauses",
+    version=1,
+    producer="nlp",
+    key=("segment_id", "token_index", "feature"),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column("sentence_index", "int64"),
+        Column("clause_index", "int64", doc="clause within the sentence, cut by tags, from 0"),
+        Column("feature", "string", allowed=GRAMMAR_FEATURES),
+        Column(
+            "kind",
+            "string",
+            nonblank=True,
+            doc="passive: worden/zijn; nominalisation: -ing, -heid, -atie, -isering, "
+            "infinitive; modal: obligation/possibility/permission/volition/future; "
+            "pronoun: us/them/self/you/men; actor: agent/patient/copula",
+        ),
+        Column("token_index", "int64", doc="the finding's token (participle, noun, modal ...)"),
+        Column("text", "string"),
+        Column("lemma", "string"),
+        Column("verb", "string", nullable=True, doc="lemma of the clause's main verb"),
+        Column("subject", "string", nullable=True, doc="the clause's subject; parser only"),
+        Column("subject_lemma", "string", nullable=True),
+        Column(
+            "actor_kind",
+            "string",
+            nullable=True,
+            allowed=("pronoun", "name", "noun", "other"),
+            doc="of the subject or actor: pronoun, name (PROPN, PER/ORG), noun, other",
+        ),
+        Column(
+            "relation",
+            "string",
+            nullable=True,
+            allowed=("subject", "object", "door"),
+            doc="actor rows: how the actor is tied to the verb",
+        ),
+        Column("agent", "string", nullable=True, doc="passive: the door phrase, if any"),
+        Column("agentless", "bool", nullable=True, doc="passive: no door phrase"),
+        Column("parsed", "bool", doc="false: no parser ran, subjects and actors are unknown"),
     ),
 )
 
@@ -577,6 +657,24 @@ FRAMING = Schema(
         Column("g2", "float64", doc="log-likelihood of the count difference"),
         Column("cliffs_delta", "float64", nullable=True, doc="over speakers' own rates"),
         Column("p_value", "float64", nullable=True, doc="permutation test over speakers' rates"),
+    ),
+)
+
+
+GRAMMAR = Schema(
+    name="grammar",
+    version=1,
+    producer="report",
+    key=("theme", "group", "item"),
+    columns=(
+        Column("theme", "string", nonblank=True),
+        Column("group", "string", nonblank=True),
+        Column("item", "string", nonblank=True, doc="e.g. agentless passive, modal: obligation"),
+        Column("feature", "string", allowed=GRAMMAR_FEATURES, doc="the clauses.parquet feature"),
+        Column("count", "int64", doc="findings in the group's participant theme segments"),
+        Column("words", "int64", doc="words (tokens that are not punctuation) of those"),
+        Column("per_1000", "float64"),
+        Column("segments", "string", doc="ids of the segments the findings are in, '; '"),
     ),
 )
 

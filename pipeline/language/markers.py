@@ -171,9 +171,44 @@ def find(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[int, 
     return hits + (list(matcher(doc)) if len(matcher) else [])
 
 
-def compile_markers(spec: MarkerSet, nlp: Language) -> tuple[PhraseMatcher, Matcher]:
+# pattern keys that need an annotation the blank pipeline lacks (spaCy refuses to match them
+# on a doc without it): the doc annotation each one needs
+ANNOTATED = {"POS": "POS", "TAG": "TAG", "MORPH": "MORPH", "DEP": "DEP", "ENT_TYPE": "ENT_IOB",
+             "ENT_IOB": "ENT_IOB", "ENT_ID": "ENT_IOB"}  # fmt: skip
+
+
+def pattern_needs(pattern: list[dict[str, Any]]) -> set[str]:
+    """The doc annotations (POS, TAG, MORPH, DEP, ENT_IOB) a Matcher pattern matches on."""
+    return {
+        ANNOTATED[key.upper()] for token in pattern for key in token if key.upper() in ANNOTATED
+    }
+
+
+def unmatchable(spec: MarkerSet, docs: list[Doc]) -> dict[str, list[str]]:
+    """``{category/marker: [annotation, ...]}``: patterns that need tags (``{lemma: moeten,
+    pos: AUX}``) the docs do not have, because no tagger, NER or parser ran. Those patterns
+    are left out (the marker's terms and other patterns still match) and nlp.json lists them,
+    so a marker never silently counts less than it says."""
+    present = {a for a in set(ANNOTATED.values()) if any(d.has_annotation(a) for d in docs)}
+    missing: dict[str, list[str]] = {}
+    for category, body in spec.categories.items():
+        for marker in body.markers:
+            lacking = {a for p in marker.patterns for a in pattern_needs(p)} - present
+            if lacking:
+                missing[f"{category}/{marker.id}"] = sorted(lacking)
+    return missing
+
+
+def compile_markers(
+    spec: MarkerSet, nlp: Language, *, skip: frozenset[str] = frozenset()
+) -> tuple[PhraseMatcher, Matcher]:
+    """Matchers of every marker; ``skip``: annotations the docs lack, whose patterns are left
+    out (:func:`unmatchable`)."""
     entries = {
-        f"{category}/{marker.id}": (marker.terms, marker.patterns)
+        f"{category}/{marker.id}": (
+            marker.terms,
+            [p for p in marker.patterns if not pattern_needs(p) & skip],
+        )
         for category, body in spec.categories.items()
         for marker in body.markers
     }
@@ -193,7 +228,11 @@ def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[
 def marker_table(
     segment_ids: list[str], docs: list[Doc], spec: MarkerSet, nlp: Language
 ) -> pd.DataFrame:
-    phrases, matcher = compile_markers(spec, nlp)
+    lacking = unmatchable(spec, docs)
+    for key, needs in lacking.items():
+        log.warning("%s: patterns on %s left out (no tagger ran)", key, ", ".join(needs))
+    skip = frozenset(a for needs in lacking.values() for a in needs)
+    phrases, matcher = compile_markers(spec, nlp, skip=skip)
     rows = []
     for sid, doc in zip(segment_ids, docs, strict=True):
         sentence_of = {tok.i: s for s, sent in enumerate(doc.sents) for tok in sent}

@@ -1,4 +1,5 @@
-"""The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment.
+"""The ``nlp`` stage: sentences and tokens (lemma, POS where available) per segment, and the
+grammar findings read from the tokens (``clauses.parquet``, :mod:`pipeline.language.grammar`).
 
 Which spaCy pipeline parses, and the parse cache, are :mod:`pipeline.language.parse`'s (the
 suggest and topics stages read the same docs); this stage writes the tables from them and the
@@ -19,8 +20,9 @@ from spacy.tokens import Doc
 from pipeline.core.config import StudyConfig
 from pipeline.core.io import write_table, write_text
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import MARKERS, SENTENCES, TOKENS
-from pipeline.language.markers import load_markers, marker_table
+from pipeline.core.schemas import CLAUSES, MARKERS, SENTENCES, TOKENS
+from pipeline.language.grammar import clauses
+from pipeline.language.markers import load_markers, marker_table, unmatchable
 from pipeline.language.parse import NlpInfo, keep_placeholders, segment_docs
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]
     """Sentences and tokens tables of parsed segments."""
     sent_rows, tok_rows = [], []
     for sid, doc in zip(ids, docs, strict=True):
+        parsed = doc.has_annotation("DEP")
+        named = doc.has_annotation("ENT_IOB")
         for s_index, sent in enumerate(doc.sents):
             sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
             for tok in sent:
@@ -47,7 +51,13 @@ def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]
                         s_index,
                         tok.text,
                         tok.lemma_ or tok.text.lower(),
+                        tok.tag_ or None,
                         tok.pos_ or None,
+                        str(tok.morph) or None,
+                        tok.ent_iob_ or None if named else None,
+                        tok.ent_type_ if named else None,
+                        tok.head.i if parsed else None,
+                        tok.dep_ or None if parsed else None,
                         tok.is_stop,
                         tok.is_punct,
                         tok.is_alpha,
@@ -98,13 +108,19 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     sentences, tokens = tables(ids, docs)
     # no marker set for the language: an empty table, and nlp.json says why
     markers = marker_table(ids, docs, spec, nlp) if spec is not None else MARKERS.empty()
+    # read from the tokens table only, so every backend's findings follow one rule set
+    grammar, status = clauses(tokens, language=config.language)
     for frame, schema, path in (
         (sentences, SENTENCES, ws.sentences),
         (tokens, TOKENS, ws.tokens),
         (markers, MARKERS, ws.markers),
+        (grammar, CLAUSES, ws.clauses),
     ):
         write_table(frame, schema, path, only_if_changed=True)
-    meta = {**info.__dict__, "markers": provenance}
+    meta = {**info.__dict__, "markers": provenance, "grammar": status.as_dict()}
+    lacking = unmatchable(spec, docs) if spec is not None else {}
+    if lacking:  # patterns on tags no tagger gave: left out, and said so
+        meta["markers_without_tags"] = lacking
     write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
     return NlpRun(
         info, parsed, len(texts) - parsed, len(markers), provenance if spec is None else None

@@ -356,4 +356,4 @@ def run_report(ws: Workspace, config: StudyConfig, *, round_no: int | None = Non
     return write_report(compute_report(inputs, config), folder)
 
 
-STALE = ("index.html", "themes.csv", "themes.json", "framing.csv")
+STALE = ("index.html", "themes.csv", "themes.json", "framing.csv", "grammar.csv")

@@ -26,7 +26,8 @@ from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.io import csv_text, read_table, write_bytes
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import AGREEMENT, FRAMING, THEMES
+from pipeline.core.schemas import AGREEMENT, FRAMING, GRAMMAR, THEMES
+from pipeline.language.grammar import clauses
 from pipeline.report import figures as figs
 from pipeline.report.framing import (
     Talk,
@@ -39,6 +40,7 @@ from pipeline.report.framing import (
     marker_rates,
     theme_segments,
 )
+from pipeline.report.grammar import grammar_note, grammar_rows
 from pipeline.report.themes import (
     HUMAN,
     Assignments,
@@ -132,6 +134,7 @@ class ThemeResult:
 
     table: pd.DataFrame  # themes.csv (THEMES)
     framing: pd.DataFrame  # framing.csv (FRAMING)
+    grammar: pd.DataFrame  # grammar.csv (GRAMMAR)
     payload: dict  # themes.json, and what the HTML shows (NaN where undefined)
     timeline: pd.DataFrame  # the figures' numbers (pipeline.report.figures)
     cooccurrence: pd.DataFrame
@@ -166,14 +169,21 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
     agreement = (
         inputs.agreement.set_index("code") if human and inputs.agreement is not None else None
     )
-    themes, framing_rows = [], []
+    themes, framing_rows, grammar = [], [], []
     talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
+    # the rules that write clauses.parquet, on the same tokens: recountable from that file
+    findings, status = clauses(tokens, language=config.language)
     for code in book.codes:
         entry, rows = theme_entry(
             code, table, comparison, assigned, segments, talk, inputs.markers,
             quotes=settings.quotes, seed=settings.seed,
         )  # fmt: skip
         entry["alpha"] = _agreement(agreement, code.id)
+        members = theme_segments(assigned.table, code.id)
+        entry["grammar"] = (
+            grammar_rows(code.id, findings, talk.participants, members, status) if human else []
+        )
+        grammar.extend(entry["grammar"])
         themes.append(entry)
         framing_rows.extend(rows)
     changes = (
@@ -202,11 +212,13 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         "themes": themes,
         "absent_or_thin": absent,
         "uncovered_research_questions": uncovered,
+        "grammar": {"status": status.as_dict(), "note": grammar_note(status, human=human)},
     }
     participants = participant_segments(segments)
     return ThemeResult(
         table=table,
         framing=pd.DataFrame(framing_rows, columns=FRAMING.names),
+        grammar=pd.DataFrame(grammar, columns=GRAMMAR.names),
         payload=payload,
         timeline=figs.timeline(participants, assigned.table, book.ids),
         cooccurrence=figs.cooccurrence(assigned.table, book.ids),
@@ -291,6 +303,9 @@ def theme_files(result: ThemeResult, folder: Path) -> ThemeFiles:
         folder / "themes.csv": csv_text(result.table, THEMES, where=str(folder / "themes.csv")),
         folder / "framing.csv": csv_text(
             result.framing, FRAMING, where=str(folder / "framing.csv")
+        ),
+        folder / "grammar.csv": csv_text(
+            result.grammar, GRAMMAR, where=str(folder / "grammar.csv")
         ),
         folder / "themes.json": json.dumps(_finite(result.payload), indent=2, ensure_ascii=False)
         + "\n",
