@@ -10,6 +10,7 @@ repeated. A zip is then written by hand around the stream (the headers can say w
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
@@ -438,6 +439,21 @@ def test_a_selection_with_thousands_of_codes_cannot_ask_for_millions_of_rows(
     text = burgers_text(ws)
     archive = good_archive(ws, tmp_path / "rows.qdpx", codes=6_500, selection=(0, len(text)))
     import_refused(ws, archive, "give more than 500,000 codings", case="500,500 rows")
+
+
+def test_reading_stops_at_the_limit_whatever_the_stream_gives(tmp_path: Path) -> None:
+    """zipfile cuts a stored or deflate member at its declared size; counting while reading is
+    the second line, for a stream that gives more than its header said."""
+    from pipeline.core.errors import CdaError
+    from pipeline.importers.archive import CHUNK, Bounded, QdpxZip
+
+    with QdpxZip(write_zip(tmp_path / "a.qdpx", members("<x/>"))) as zf:
+        stream = Bounded(zf, io.BytesIO(bytes(5 * MIB)), "project.qde", limit=MIB,
+                         what="project.qde", packed=5 * MIB)  # fmt: skip
+        with pytest.raises(CdaError, match="more than its header says, past the limit of 1 MiB"):
+            while stream.read(CHUNK):
+                pass
+        assert MIB < stream.count <= MIB + CHUNK and zf.total == stream.count
 
 
 # broken archives (#10) --------------------------------------------------------------------------

@@ -188,9 +188,12 @@ def _over_total(path: Path, member: str) -> str:
 def _check_directory(path: Path) -> None:
     """Refuse a central directory too large to hold, before zipfile reads it whole (a small
     file can list a great many members, each of which becomes an object in memory)."""
+    find_end = getattr(zipfile, "_EndRecData", None)  # zipfile's own reader, zip64 included
+    if find_end is None:  # a Python without it: the member count below still holds
+        return
     try:
         with path.open("rb") as handle:
-            end = zipfile._EndRecData(handle)  # the end-of-directory record, zip64 included
+            end = find_end(handle)
     except (OSError, *DAMAGED):
         return  # zipfile.ZipFile gives the error
     if end and end[zipfile._ECD_SIZE] > MAX_DIRECTORY:

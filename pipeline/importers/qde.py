@@ -118,8 +118,8 @@ def _parse(path: Path, root, zf: QdpxZip, where: str) -> Archive:
     users = {}
     for user in root.iterfind("q:Users/q:User", NS):
         guid = _guid(user, "guid", where, "User")
-        users[guid] = _bounded(user.get("name") or user.get("id"), f"{where}: User {guid}", "name")
-        users[guid] = users[guid] or guid
+        name = user.get("name") or user.get("id") or user.get("guid")
+        users[guid] = _bounded(name, f"{where}: User {guid}", "name")
     notes = {}
     for note in root.iterfind("q:Notes/q:Note", NS):
         guid = _guid(note, "guid", where, "Note")
