@@ -14,12 +14,13 @@ and codes the codebook lacks are reported, and the archive itself is never modif
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
-import re
-from array import array
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.codebook import Codebook, load_round
@@ -44,32 +45,38 @@ MAX_CODED_TEXT = 20_000_000  # characters of memos and span texts in the rows
 # matching sources to segments -------------------------------------------------------------------
 
 
-_SPACES = re.compile(r"\s+")  # the characters str.isspace() accepts
+@functools.cache
+def _is_space() -> np.ndarray:
+    """For each code point, whether str.isspace() accepts it (a lookup table, 1.1 MB)."""
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    table[[c for c in range(sys.maxunicode + 1) if chr(c).isspace()]] = True
+    return table
 
 
 class Squeezed:
     """Text with every run of whitespace as one space, and where each character came from.
 
-    The positions are an array, filled per word rather than per character: a source can be
-    millions of characters, and a list of ints costs 36 bytes a character (8 here).
+    Done on arrays of code points, not character by character: a source can be millions of
+    characters (a Python loop took seconds, and a list of positions 36 bytes a character).
     """
 
     def __init__(self, text: str):
-        self.text = _SPACES.sub(" ", text)
-        origin, last = array("q"), 0
-        for run in _SPACES.finditer(text):
-            origin.extend(range(last, run.start() + 1))  # a run's first character stands for it
-            last = run.end()
-        origin.extend(range(last, len(text)))
-        self.origin = origin
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        space = _is_space()[codes]
+        first = space.copy()
+        first[1:] &= ~space[:-1]  # a run's first character stands for the run
+        keep = ~space | first
+        squeezed = np.where(space[keep], np.uint32(32), codes[keep]).astype("<u4")
+        self.text = squeezed.tobytes().decode("utf-32-le", "surrogatepass")
+        self.origin = np.flatnonzero(keep)
         self.length = len(text)
 
     def to_original(self, i: int) -> int:
-        return self.origin[i] if i < len(self.origin) else self.length
+        return int(self.origin[i]) if i < len(self.origin) else self.length
 
     def from_original(self, pos: int) -> int:
         """The squeezed index of an original position (the first character at or after it)."""
-        return bisect.bisect_left(self.origin, pos)
+        return int(np.searchsorted(self.origin, pos, side="left"))
 
 
 @dataclass
