@@ -14,14 +14,13 @@ and codes the codebook lacks are reported, and the archive itself is never modif
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
-import posixpath
-import re
-import zipfile
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
+import numpy as np
 import pandas as pd
 
 from pipeline.codebook import Codebook, load_round
@@ -33,209 +32,52 @@ from pipeline.core.io import frame_of, read_table, validate, write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS, SEGMENTS
 from pipeline.core.transcript import in_turn_order
+from pipeline.importers.qde import Archive, Selection, read_archive
 
 log = logging.getLogger(__name__)
 
-NS = {"q": refi.PROJECT_NS}
 MIN_MATCHED = 0.5  # share of a recording's segments a source must contain to be its transcript
-_HINT = "export the project again from the QDA tool as a REFI-QDA project (.qdpx)"
-
-
-# reading the archive ----------------------------------------------------------------------------
-
-
-@dataclass
-class Selection:
-    source: str
-    guid: str
-    start: int
-    end: int
-    codes: list[tuple[str, str | None, str | None]]  # code guid, creating user, creation time
-    user: str | None
-    stamp: str | None
-    notes: list[tuple[str, str | None]]  # memo text, its author
-
-
-@dataclass
-class Archive:
-    path: Path
-    texts: dict[str, str]  # source name -> plain text
-    selections: list[Selection]
-    codes: dict[str, str]  # code guid -> name
-    users: dict[str, str]  # user guid -> name
-    project_user: str | None
-    skipped_sources: list[str] = field(default_factory=list)
-
-
-def read_archive(path: Path) -> Archive:
-    """Parse a ``.qdpx``; structural problems are errors that name the archive and the element."""
-    if not path.is_file():
-        raise CdaError(f"{path} does not exist", hint="give the path of a .qdpx file")
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise CdaError(f"{path}: not a QDPX archive (not a zip file)", hint=_HINT) from None
-    with zf:
-        names = {n.lower(): n for n in zf.namelist()}
-        qde = names.get("project.qde") or next(
-            (n for lower, n in names.items() if lower.endswith(".qde") and "/" not in lower), None
-        )
-        if qde is None:
-            raise CdaError(f"{path}: has no project.qde at its root", hint=_HINT)
-        try:
-            root = ET.fromstring(zf.read(qde))
-        except ET.ParseError as exc:
-            line, column = exc.position
-            raise CdaError(
-                f"{path}: {qde} is not well-formed XML (line {line}, column {column})", hint=_HINT
-            ) from None
-        except zipfile.BadZipFile as exc:
-            raise CdaError(f"{path}: {qde} cannot be read ({exc})", hint=_HINT) from None
-        if root.tag != f"{{{refi.PROJECT_NS}}}Project":
-            raise CdaError(
-                f"{path}: {qde} is not a REFI-QDA project (root element {root.tag}, expected "
-                f"Project in {refi.PROJECT_NS})",
-                hint=_HINT,
-            )
-        return _parse(path, root, zf, names)
-
-
-def _parse(path: Path, root: ET.Element, zf: zipfile.ZipFile, names: dict[str, str]) -> Archive:
-    where = f"{path}: project.qde"
-    codes = {}
-    for code in root.iterfind(".//q:CodeBook//q:Code", NS):
-        codes[_guid(code, "guid", where, "Code")] = _attr(code, "name", where, "Code")
-    users = {
-        _guid(u, "guid", where, "User"): u.get("name") or u.get("id") or u.get("guid")
-        for u in root.iterfind("q:Users/q:User", NS)
-    }
-    notes = {}
-    for note in root.iterfind("q:Notes/q:Note", NS):
-        text = _plain_text(note, zf, names, f"{where}: Note {note.get('guid')}")
-        notes[_guid(note, "guid", where, "Note")] = (text, note.get("creatingUser"))
-    archive = Archive(path, {}, [], codes, users, root.get("creatingUserGUID"))
-    for source in root.iterfind("q:Sources/q:TextSource", NS):
-        name = source.get("name") or _guid(source, "guid", where, "TextSource")
-        label = f"{where}: TextSource '{name}'"
-        text = _plain_text(source, zf, names, label)
-        if text is None:
-            archive.skipped_sources.append(f"{name} (its text is outside the archive)")
-            continue
-        if name in archive.texts:
-            raise CdaError(f"{label}: two text sources have this name", hint="rename one")
-        archive.texts[name] = text
-        for sel in source.iterfind("q:PlainTextSelection", NS):
-            archive.selections.append(_selection(sel, name, text, label, codes, notes))
-    for kind in ("PictureSource", "PDFSource", "AudioSource", "VideoSource"):
-        for other in root.iterfind(f"q:Sources/q:{kind}", NS):
-            if other.find(".//q:Coding", NS) is not None:  # codings this import cannot place
-                archive.skipped_sources.append(f"{other.get('name')} ({kind})")
-    return archive
-
-
-def _selection(sel, name: str, text: str, label: str, codes: dict, notes: dict) -> Selection:
-    guid = _guid(sel, "guid", label, "PlainTextSelection")
-    where = f"{label}, PlainTextSelection {guid}"
-    start, end = (_int(sel, attr, where) for attr in ("startPosition", "endPosition"))
-    if not 0 <= start < end <= len(text):
-        raise CdaError(
-            f"{where}: positions {start}-{end} lie outside its text (0-{len(text)})",
-            hint="the selection and its source disagree; export the project again",
-        )
-    coded = []
-    for coding in sel.iterfind("q:Coding", NS):
-        ref = coding.find("q:CodeRef", NS)
-        target = _guid(ref, "targetGUID", where, "CodeRef") if ref is not None else None
-        if target not in codes:
-            raise CdaError(
-                f"{where}: a Coding refers to code {target}, which is not in the CodeBook",
-                hint=_HINT,
-            )
-        coded.append((target, coding.get("creatingUser"), coding.get("creationDateTime")))
-    memos = []
-    for ref in [*sel.iterfind("q:NoteRef", NS), *sel.iterfind("q:Coding/q:NoteRef", NS)]:
-        target = _guid(ref, "targetGUID", where, "NoteRef")
-        note = notes.get(target)
-        if note and note[0] and note[0].strip():
-            memos.append(note)
-    description = sel.findtext("q:Description", default="", namespaces=NS).strip()
-    if description:
-        memos.append((description, sel.get("creatingUser")))
-    stamp = sel.get("modifiedDateTime") or sel.get("creationDateTime")
-    return Selection(name, guid, start, end, coded, sel.get("creatingUser"), stamp, memos)
-
-
-def _plain_text(element, zf, names: dict[str, str], label: str) -> str | None:
-    """A source's or note's text: ``PlainTextContent`` or an ``internal://`` file; None when
-    it lives outside the archive (the caller reports or skips it)."""
-    content = element.find("q:PlainTextContent", NS)
-    if content is not None:
-        return content.text or ""
-    target = element.get("plainTextPath")
-    if not target or not target.startswith("internal://"):
-        return None
-    member = posixpath.join("sources", target.removeprefix("internal://"))
-    real = names.get(member.lower())
-    if real is None:
-        raise CdaError(f"{label}: its text {member} is missing from the archive", hint=_HINT)
-    try:
-        return zf.read(real).decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise CdaError(
-            f"{label}: {member} is not UTF-8 text (byte {exc.start})", hint=_HINT
-        ) from None
-
-
-_GUID = re.compile(r"\{?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}?")
-
-
-def _attr(element: ET.Element, attr: str, where: str, tag: str) -> str:
-    value = element.get(attr)
-    if not value:
-        raise CdaError(f"{where}: a {tag} has no {attr}", hint=_HINT)
-    return value
-
-
-def _guid(element: ET.Element, attr: str, where: str, tag: str) -> str:
-    value = _attr(element, attr, where, tag)
-    if not _GUID.fullmatch(value):
-        raise CdaError(f"{where}: {tag} {attr} '{value}' is not a GUID", hint=_HINT)
-    return value.strip("{}").upper()
-
-
-def _int(element: ET.Element, attr: str, where: str) -> int:
-    value = _attr(element, attr, where, "PlainTextSelection")
-    try:
-        return int(value)
-    except ValueError:
-        raise CdaError(f"{where}: {attr} '{value}' is not a whole number", hint=_HINT) from None
+# A selection codes every segment it overlaps, and its memos go on each: a small archive could
+# ask for billions of rows. The benchmark's 10,000 codings are far below these.
+MAX_CODINGS = 500_000
+MAX_CODED_TEXT = 20_000_000  # characters of memos and span texts in the rows
 
 
 # matching sources to segments -------------------------------------------------------------------
 
 
+@functools.cache
+def _is_space() -> np.ndarray:
+    """For each code point, whether str.isspace() accepts it (a lookup table, 1.1 MB)."""
+    table = np.zeros(sys.maxunicode + 1, dtype=bool)
+    table[[c for c in range(sys.maxunicode + 1) if chr(c).isspace()]] = True
+    return table
+
+
 class Squeezed:
-    """Text with every run of whitespace as one space, and where each character came from."""
+    """Text with every run of whitespace as one space, and where each character came from.
+
+    Done on arrays of code points, not character by character: a source can be millions of
+    characters (a Python loop took seconds, and a list of positions 36 bytes a character).
+    """
 
     def __init__(self, text: str):
-        chars, origin = [], []
-        for i, ch in enumerate(text):
-            if ch.isspace():
-                if chars and chars[-1] == " ":
-                    continue
-                ch = " "
-            chars.append(ch)
-            origin.append(i)
-        self.text = "".join(chars)
-        self.origin = origin
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        space = _is_space()[codes]
+        first = space.copy()
+        first[1:] &= ~space[:-1]  # a run's first character stands for the run
+        keep = ~space | first
+        squeezed = np.where(space[keep], np.uint32(32), codes[keep]).astype("<u4")
+        self.text = squeezed.tobytes().decode("utf-32-le", "surrogatepass")
+        self.origin = np.flatnonzero(keep)
         self.length = len(text)
 
     def to_original(self, i: int) -> int:
-        return self.origin[i] if i < len(self.origin) else self.length
+        return int(self.origin[i]) if i < len(self.origin) else self.length
 
     def from_original(self, pos: int) -> int:
         """The squeezed index of an original position (the first character at or after it)."""
-        return bisect.bisect_left(self.origin, pos)
+        return int(np.searchsorted(self.origin, pos, side="left"))
 
 
 @dataclass
@@ -246,10 +88,11 @@ class Placed:
     end: int
 
 
-def locate(text: str, segments: pd.DataFrame) -> list[Placed]:
-    """Where each segment's text sits in ``text``, found in time order; unfound ones are left
-    out (a source may hold part of a recording, or a tool may have edited a turn)."""
-    hay = Squeezed(text)
+def locate(text: str, segments: pd.DataFrame, *, hay: Squeezed | None = None) -> list[Placed]:
+    """Where each segment's text sits in ``text`` (``hay``: it squeezed, when the caller has
+    it), found in time order; unfound ones are left out (a source may hold part of a
+    recording, or a tool may have edited a turn)."""
+    hay = hay or Squeezed(text)
     placed, cursor = [], 0
     ordered = in_turn_order(segments, first=("start",))
     for row in ordered.itertuples():
@@ -280,12 +123,10 @@ def match_sources(archive: Archive, segments: pd.DataFrame) -> tuple[dict[str, l
     by_recording = dict(list(segments.groupby("recording_id", sort=True)))
     for name, text in archive.texts.items():
         candidates = [name] if name in by_recording else list(by_recording)
-        best = max(
-            ((len(placed := locate(text, by_recording[r])), r, placed) for r in candidates),
-            default=(0, None, []),
-            key=lambda t: t[0],
-        )
-        count, recording, placed = best
+        hay = Squeezed(text)  # once per source, not per recording tried
+        tries = ((locate(text, by_recording[r], hay=hay), r) for r in candidates)
+        placed, recording = max(tries, default=([], None), key=lambda t: len(t[0]))
+        count = len(placed)
         if recording is None or count < MIN_MATCHED * len(by_recording[recording]):
             unmatched.append(name)
             continue
@@ -309,7 +150,7 @@ def codings(archive: Archive, segments: pd.DataFrame, book: Codebook, *, coder: 
     """The archive's codings as ``codings.v2`` rows (origin ``qdpx:<archive name>``)."""
     matched, unmatched_sources = match_sources(archive, segments)
     code_ids = _code_ids(archive, book)
-    rows, lost = [], []
+    rows, lost, volume = [], [], 0
     ends = {name: [p.end for p in placed] for name, placed in matched.items()}
     for sel in archive.selections:
         placed = matched.get(sel.source)
@@ -334,9 +175,31 @@ def codings(archive: Archive, segments: pd.DataFrame, book: Codebook, *, coder: 
             for memo, user in sel.notes:
                 author = _coder(archive, coder, user or sel.user, sel)
                 rows.append({"segment_id": p.segment_id, "coder": author, "memo": memo})
+            volume += len(span.get("span_text", "")) * len(sel.codes)
+            volume += sum(len(memo) for memo, _ in sel.notes)
+            _check_volume(archive, len(rows), volume)
     table = _rows_to_table(rows, book, f"qdpx:{archive.path.name}")
+    # each coded row carries its segment's memos: count them as they will be written
+    written = sum(len(t) for column in ("memo", "span_text") for t in table[column].dropna())
+    _check_volume(archive, len(table), written)
     unknown = table[~table["in_codebook"]]["code"].value_counts().to_dict()
     return Imported(table, lost, unmatched_sources, archive.skipped_sources, unknown)
+
+
+def _check_volume(archive: Archive, rows: int, chars: int) -> None:
+    if rows > MAX_CODINGS:
+        raise CdaError(
+            f"{archive.path}: its selections give more than {MAX_CODINGS:,} codings (a selection "
+            "codes every segment it overlaps), over the limit",
+            hint="a real project gives far fewer: check that the archive is the one you meant",
+        )
+    if chars > MAX_CODED_TEXT:
+        raise CdaError(
+            f"{archive.path}: its memos and coded spans come to more than {MAX_CODED_TEXT:,} "
+            "characters in codings.parquet (a memo is repeated on every segment and code its "
+            "selection covers), over the limit",
+            hint="shorten the long memos in the QDA tool, or put them on smaller selections",
+        )
 
 
 def _overlapping(placed: list[Placed], ends: list[int], start: int, end: int) -> list[Placed]:
