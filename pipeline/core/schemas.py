@@ -183,24 +183,68 @@ SENTENCES = Schema(
     ),
 )
 
+
+def _tokens_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 had lemmas and (maybe) POS only: the new annotations are unknown, so empty."""
+    out = frame.copy()
+    for name in ("tag", "morph", "ent_iob", "ent_type", "dep"):
+        out[name] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    out["head"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    return out
+
+
 TOKENS = Schema(
     name="tokens",
-    version=1,
+    version=2,
     producer="nlp",
     key=("segment_id", "token_index"),
+    upgrades=((1, _tokens_v1_to_v2),),
     columns=(
         Column("segment_id", "string", nonblank=True),
         Column("token_index", "int64"),
         Column("sentence_index", "int64"),
         Column("text", "string"),
         Column("lemma", "string"),
-        Column("pos", "string", nullable=True, doc="empty without a trained tagger"),
+        Column("pos", "string", nullable=True, doc="UD UPOS; empty without a tagger"),
         Column("is_stop", "bool"),
         Column("is_punct", "bool"),
         Column("is_alpha", "bool"),
         Column("start_char", "int64"),
+        Column(
+            "tag",
+            "string",
+            nullable=True,
+            doc="fine-grained tag (Frog's CGN tag, e.g. WW(vd,vrij,zonder); spaCy's tag_); "
+            "empty without a tagger",
+        ),
+        Column("morph", "string", nullable=True, doc="UD FEATS; empty without a tagger"),
+        Column(
+            "ent_iob", "string", nullable=True, allowed=("B", "I", "O"), doc="empty without NER"
+        ),
+        Column(
+            "ent_type",
+            "string",
+            nullable=True,
+            doc="PER/LOC/ORG/MISC/EVE/PRO (a trained spaCy pipeline: its labels); '' outside "
+            "an entity, empty without NER",
+        ),
+        Column(
+            "head",
+            "int64",
+            nullable=True,
+            doc="token_index of the syntactic head in the same segment; a root points at "
+            "itself; empty without a parser",
+        ),
+        Column(
+            "dep",
+            "string",
+            nullable=True,
+            doc="UD relation (ROOT for a root); Frog's Alpino relations mapped to UD labels on "
+            "Frog's own (Alpino-shaped) tree; empty without a parser",
+        ),
     ),
 )
+
 
 OLD_OUTLIER_LABEL = "-1_outliers_or_too_short"
 

@@ -32,9 +32,13 @@ log = logging.getLogger(__name__)
 
 
 def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sentences and tokens tables of parsed segments."""
+    """Sentences and tokens tables of parsed segments: every annotation the backend made
+    (tags, morphology, entities, heads and relations), empty where it made none."""
     sent_rows, tok_rows = [], []
     for sid, doc in zip(ids, docs, strict=True):
+        tagged = doc.has_annotation("TAG") or doc.has_annotation("POS")
+        ner = doc.has_annotation("ENT_IOB")
+        parsed = doc.has_annotation("DEP")
         for s_index, sent in enumerate(doc.sents):
             sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
             for tok in sent:
@@ -52,6 +56,12 @@ def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]
                         tok.is_punct,
                         tok.is_alpha,
                         tok.idx,
+                        (tok.tag_ or None) if tagged else None,
+                        str(tok.morph) if tagged else None,
+                        (tok.ent_iob_ or "O") if ner else None,
+                        tok.ent_type_ if ner else None,
+                        tok.head.i if parsed else None,
+                        tok.dep_ if parsed else None,
                     )
                 )
     sentences = pd.DataFrame(sent_rows, columns=SENTENCES.names)
@@ -104,7 +114,7 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
         (markers, MARKERS, ws.markers),
     ):
         write_table(frame, schema, path, only_if_changed=True)
-    meta = {**info.__dict__, "markers": provenance}
+    meta = {**info.__dict__, "markers": provenance}  # backend, version, parser: provenance
     write_text(ws.interim / "nlp.json", json.dumps(meta, indent=2) + "\n", only_if_changed=True)
     return NlpRun(
         info, parsed, len(texts) - parsed, len(markers), provenance if spec is None else None
