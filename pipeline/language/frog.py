@@ -394,8 +394,9 @@ def _sentences(tokens: list[_Token]) -> list[list[int]]:
 
 
 def _refine_aux(tokens: list[_Token], sentence: list[int], *, parsed: bool) -> None:
-    """AUX for hebben and the modals only with a verbal complement: their ``vc`` dependent
-    when parsed, else the verb form they govern in the same sentence (a guess)."""
+    """AUX for hebben and the modals only with a verbal complement: a dependent infinitive or
+    participle (Frog's ``vc``, sometimes ``body``) when parsed, else the verb form they
+    govern anywhere in the same sentence (a guess)."""
     for i in sentence:
         tok = tokens[i]
         if tok.upos not in ("AUX", "VERB") or tok.lemma not in AUXILIARIES | COPULAS:
@@ -403,7 +404,7 @@ def _refine_aux(tokens: list[_Token], sentence: list[int], *, parsed: bool) -> N
         if parsed:
             complement = any(
                 tokens[j].head == i
-                and tokens[j].role == "vc"
+                and tokens[j].role in ("vc", "body")
                 and (tokens[j].feats.get("VerbForm") in ("Inf", "Part") or tokens[j].lemma == "te")
                 for j in sentence
             )
