@@ -109,3 +109,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in FIXTURE_MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(marker)
+
+
+# Every test that parses a workspace would otherwise run Frog (auto picks it when installed),
+# paying its ~10 CPU-s start-up each time: pin the blank backend; Frog's own tests
+# (tests/test_frog.py) choose Frog explicitly and share one run.
+os.environ.setdefault("CDA_NLP_BACKEND", "blank")

@@ -70,8 +70,9 @@ def test_marker_terms_fold_diacritics_but_the_table_keeps_the_text(nlp) -> None:
     table = marker_table(["s0"], [nlp(text)], spec, nlp)
     # written with accents in the text, without in the list: both found, shown as written
     assert table[["marker", "text", "lemma"]].values.tolist() == [
-        ["mogen", "mógen", "mógen"],
-        ["eu", "Europése Unie", "europése unie"],
+        # simplemma knows the words once the emphatic accent is dropped
+        ["mogen", "mógen", "mogen"],
+        ["eu", "Europése Unie", "europees unie"],
     ]
     for row in table.itertuples():
         assert text[row.start_char : row.end_char] == row.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
@@ -40,7 +41,7 @@ def blank_nl():
 
 def test_fallback_pipeline_is_recorded_with_what_it_cannot_do(blank_nl) -> None:
     _, info = blank_nl
-    assert info.pipeline == "blank:nl+sentencizer+lookup-lemmatizer"
+    assert info.pipeline == "blank:nl+sentencizer+simplemma"
     assert "part-of-speech tags" in info.disabled_features
 
 
@@ -145,7 +146,7 @@ def test_default_model_follows_the_study_language() -> None:
 def test_blank_pipeline_says_what_was_asked_for_and_how_to_get_it() -> None:
     nlp, info = load_pipeline("en_core_web_md", "en")
     assert nlp.lang == "en"
-    assert info.pipeline == "blank:en+sentencizer+lookup-lemmatizer"
+    assert info.pipeline == "blank:en+sentencizer+simplemma"
     assert info.requested == "en_core_web_md"
     assert info.note == (
         "en_core_web_md is not installed; install it with `python -m spacy download en_core_web_md`"
@@ -179,7 +180,9 @@ def _stm_as_turns() -> str:
     return "".join(f"{f[2]}: {f[5]}\n" for f in fields)
 
 
-def test_english_study_runs_english_pipeline_and_markers(tmp_path: Path) -> None:
+def test_english_study_runs_english_pipeline_and_markers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -189,6 +192,7 @@ def test_english_study_runs_english_pipeline_and_markers(tmp_path: Path) -> None
     from pipeline.core.schemas import MARKERS
     from pipeline.language.markers import default_text
 
+    monkeypatch.delenv("CDA_NLP_BACKEND", raising=False)  # auto: Frog is for Dutch only
     ws, _ = _workspace(tmp_path / "ws", "en", _stm_as_turns())
     markers_file = ws.codebooks / "markers.yaml"
     assert markers_file.read_text(encoding="utf-8") == default_text("en")  # cda init's copy
@@ -197,13 +201,14 @@ def test_english_study_runs_english_pipeline_and_markers(tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert said.startswith(
-        "nlp: blank:en+sentencizer+lookup-lemmatizer (en_core_web_md is not installed; "
+        f"nlp: blank:en+sentencizer+simplemma (simplemma {version('simplemma')}, parser off; "
+        "en_core_web_md is not installed; "
         "install it with `python -m spacy download en_core_web_md`); 12 segment(s) parsed, "
         "1 from cache"  # 13 turns, "Hello?" twice: one parse
     )
     assert said.endswith("6 marker match(es)")
     meta = json.loads((ws.interim / "nlp.json").read_text())
-    assert meta["pipeline"] == "blank:en+sentencizer+lookup-lemmatizer"
+    assert meta["pipeline"] == "blank:en+sentencizer+simplemma"
     assert meta["requested"] == "en_core_web_md"
     assert meta["markers"].startswith("codebooks/markers.yaml v1")
     markers = read_table(ws.markers, MARKERS)
@@ -216,7 +221,9 @@ def test_english_study_runs_english_pipeline_and_markers(tmp_path: Path) -> None
     }
 
 
-def test_language_without_markers_gets_none_and_says_why(tmp_path: Path) -> None:
+def test_language_without_markers_gets_none_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from typer.testing import CliRunner
@@ -225,6 +232,7 @@ def test_language_without_markers_gets_none_and_says_why(tmp_path: Path) -> None
     from pipeline.core.io import read_table
     from pipeline.core.schemas import MARKERS
 
+    monkeypatch.delenv("CDA_NLP_BACKEND", raising=False)
     ws, _ = _workspace(
         tmp_path / "ws", "de", "Anna: Wir müssen nicht immer alles wissen.\nBen: Nein.\n"
     )
@@ -232,7 +240,11 @@ def test_language_without_markers_gets_none_and_says_why(tmp_path: Path) -> None
     result = CliRunner().invoke(app, ["nlp", "-w", str(ws.root)])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "nlp: blank:de+sentencizer+lookup-lemmatizer (de_core_news_md is not installed" in said
+    assert (
+        f"nlp: blank:de+sentencizer+simplemma (simplemma {version('simplemma')}, parser off; "
+        in said
+    )
+    assert "de_core_news_md is not installed" in said
     assert "no discourse markers for language 'de'" in said
     assert read_table(ws.markers, MARKERS).empty  # Dutch "niet"/"wij" never counted here
     meta = json.loads((ws.interim / "nlp.json").read_text())

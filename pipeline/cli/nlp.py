@@ -9,14 +9,16 @@ from pipeline.cli._util import WorkspaceOpt, app, load_study, out
 
 @app.command("nlp")
 def nlp_cli(workspace: WorkspaceOpt = Path(".")) -> None:
-    """Sentences, tokens and lemmas per segment with spaCy."""
+    """Sentences, tokens, lemmas, POS, entities and parses per segment (spaCy, Frog or
+    simplemma, whichever is best installed: nlp.backend)."""
     from pipeline.nlp import run_nlp
 
     ws, config = load_study(workspace)
     run = run_nlp(ws, config)
-    why = f" ({run.info.note})" if run.info.note else ""
+    info = run.info
+    why = f"; {info.note}" if info.note else ""
     markers = run.markers_note or f"{run.markers} marker match(es)"
     out.print(
-        f"nlp: {run.info.pipeline}{why}; {run.parsed} segment(s) parsed, {run.cached} from "
-        f"cache; {markers}"
+        f"nlp: {info.pipeline} ({info.version}, parser {'on' if info.parser else 'off'}{why}); "
+        f"{run.parsed} segment(s) parsed, {run.cached} from cache; {markers}"
     )

@@ -136,12 +136,34 @@ _WEB_MODELS = ("en", "zh")
 
 
 class NlpConfig(Section):
-    """spaCy pipeline: a trained one when installed, else blank + sentencizer + lookup lemmas."""
+    """The language backend: a trained spaCy pipeline when installed, else Frog (Dutch) when on
+    PATH, else blank + sentencizer + simplemma lemmas; see pipeline/language/parse.py."""
 
+    backend: Literal["auto", "spacy", "frog", "blank"] = Field(
+        "auto",
+        description="auto: the best installed of spacy (a trained pipeline: tags, lemmas, "
+        "entities, parse; fast), frog (Dutch: tags, lemmas, entities, parse; ~100-300 tokens "
+        "per CPU-second plus ~10 s start-up per batch, 1.3-1.9 GB), blank (simplemma lemmas "
+        "only, no POS/entities/parse; ~300k tokens/s). Parses are cached: paid once per text",
+    )
     model: str | None = Field(
         None,
-        description="spaCy pipeline; empty: the study language's (nl_core_news_md, "
-        "en_core_web_md, else <language>_core_news_md)",
+        description="spaCy pipeline (package name or path); empty: the study language's "
+        "(nl_core_news_lg, then _md; en_core_web_lg, then _md; else <language>_core_news_*)",
+    )
+    parser: bool = Field(
+        True,
+        description="dependency parse (heads, relations) with Frog or a spaCy pipeline that has "
+        "one: needed for grammar (agency, passives); with Frog it costs ~30 % more time",
+    )
+    frog: str | None = Field(
+        None, description="the Frog binary (name or path); empty: CDA_FROG, then frog on PATH"
+    )
+    frog_batch_words: int = Field(
+        20000,
+        ge=1,
+        description="words per Frog process: each costs ~10 CPU-s to start and 1.3-1.9 GB "
+        "while it runs, whatever its size",
     )
     batch_size: int = Field(256, ge=1)
     markers: str = Field(
@@ -151,10 +173,15 @@ class NlpConfig(Section):
     def model_for(self, language: str) -> str:
         """The pipeline to ask for: ``model`` when set, else the language's medium pipeline,
         so an English study never gets the Dutch one by default."""
+        return self.candidates(language)[-1]
+
+    def candidates(self, language: str) -> list[str]:
+        """The spaCy pipelines to try, best first: ``model`` alone when set, else the
+        language's large then medium pipeline."""
         if self.model:
-            return self.model
+            return [self.model]
         kind = "web" if language in _WEB_MODELS else "news"
-        return f"{language}_core_{kind}_md"
+        return [f"{language}_core_{kind}_lg", f"{language}_core_{kind}_md"]
 
 
 class TopicsConfig(Section):

@@ -185,8 +185,12 @@ SENTENCES = Schema(
 
 
 def _tokens_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
-    """v1 files had no tagger, NER or parser columns: they are empty (null), as without one."""
-    return frame.assign(tag=None, morph=None, ent_iob=None, ent_type=None, head=None, dep=None)
+    """v1 had lemmas and (maybe) POS only: the new annotations are unknown, so empty."""
+    out = frame.copy()
+    for name in ("tag", "morph", "ent_iob", "ent_type", "dep"):
+        out[name] = pd.Series(pd.NA, index=frame.index, dtype="string")
+    out["head"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    return out
 
 
 TOKENS = Schema(
@@ -201,38 +205,43 @@ TOKENS = Schema(
         Column("sentence_index", "int64"),
         Column("text", "string"),
         Column("lemma", "string"),
+        Column("pos", "string", nullable=True, doc="UD UPOS; empty without a tagger"),
+        Column("is_stop", "bool"),
+        Column("is_punct", "bool"),
+        Column("is_alpha", "bool"),
+        Column("start_char", "int64"),
         Column(
             "tag",
             "string",
             nullable=True,
-            doc="fine-grained tag (Frog's CGN tag, spaCy's tag_); empty without a tagger",
+            doc="fine-grained tag (Frog's CGN tag, e.g. WW(vd,vrij,zonder); spaCy's tag_); "
+            "empty without a tagger",
         ),
-        Column("pos", "string", nullable=True, doc="UD UPOS; empty without a trained tagger"),
+        Column("morph", "string", nullable=True, doc="UD FEATS; empty without a tagger"),
         Column(
-            "morph",
-            "string",
-            nullable=True,
-            doc="UD FEATS (VerbForm=Part, Number=Sing|Person=3); empty without a tagger",
+            "ent_iob", "string", nullable=True, allowed=("B", "I", "O"), doc="empty without NER"
         ),
-        Column("ent_iob", "string", nullable=True, doc="B, I or O; empty without NER"),
         Column(
             "ent_type",
             "string",
             nullable=True,
-            doc="PER, LOC, ORG, MISC, EVE, PRO ('' outside an entity); empty without NER",
+            doc="PER/LOC/ORG/MISC/EVE/PRO (a trained spaCy pipeline: its labels); '' outside "
+            "an entity, empty without NER",
         ),
         Column(
             "head",
             "int64",
             nullable=True,
-            doc="token_index (same segment) of the syntactic head; a root points at itself; "
-            "empty without a parser",
+            doc="token_index of the syntactic head in the same segment; a root points at "
+            "itself; empty without a parser",
         ),
-        Column("dep", "string", nullable=True, doc="UD relation label; empty without a parser"),
-        Column("is_stop", "bool"),
-        Column("is_punct", "bool"),
-        Column("is_alpha", "bool"),
-        Column("start_char", "int64"),
+        Column(
+            "dep",
+            "string",
+            nullable=True,
+            doc="UD relation (ROOT for a root); Frog's Alpino relations mapped to UD labels on "
+            "Frog's own (Alpino-shaped) tree; empty without a parser",
+        ),
     ),
 )
 

@@ -1,19 +1,29 @@
-"""spaCy pipelines and the parse cache, shared by the nlp, suggest and topics stages.
+"""Language backends and the parse cache, shared by the nlp, suggest and topics stages.
 
-A trained spaCy pipeline is used when installed (``nlp.model`` in cda.yaml, by default the
-study language's: ``nl_core_news_md``, ``en_core_web_md``, ...); otherwise
-``spacy.blank(language)`` with a sentencizer and the lookup lemmatizer from
-``spacy-lookups-data``, which runs offline but has no POS, entities or parses. A trained
-pipeline of another language is refused. ``data/interim/nlp.json`` records which one ran and
-why, so the report can say what that disables.
+Backends in order of quality, chosen by ``nlp.backend`` (``auto`` takes the first available):
+
+1. ``spacy``: an installed trained spaCy pipeline for the study language (``nlp.model``, a
+   package name or a path; by default ``<lang>_core_news_lg``, then ``_md``);
+2. ``frog``: Frog (Dutch only), run as a separate program (:mod:`pipeline.language.frog`):
+   tags, lemmas, morphology, entities and, with ``nlp.parser``, dependencies;
+3. ``blank``: ``spacy.blank(language)`` + sentencizer + simplemma lemmas (no POS, entities or
+   parses), which always runs offline; spaCy's lookup lemmas only where simplemma has no
+   dictionary for the language.
+
+A trained pipeline of another language is refused. ``data/interim/nlp.json`` records which
+backend ran, its version, whether the parser ran and why, so the report can say what that
+disables.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -23,7 +33,7 @@ from spacy.language import Language
 from spacy.symbols import ORTH
 from spacy.tokens import Doc, DocBin
 
-from pipeline.core.config import StudyConfig
+from pipeline.core.config import NlpConfig, StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.io import read_table, write_bytes
 from pipeline.core.paths import Workspace
@@ -34,7 +44,12 @@ log = logging.getLogger(__name__)
 # spaCy logs "Created vocabulary" at INFO through its own handler; keep the CLI output clean.
 logging.getLogger("spacy").setLevel(logging.WARNING)
 
-BLANK_DISABLES = ["part-of-speech tags", "named entities", "dependency parses"]
+ENV_BACKEND = "CDA_NLP_BACKEND"
+POS, ENTITIES, PARSES = "part-of-speech tags", "named entities", "dependency parses"
+BLANK_DISABLES = [POS, ENTITIES, PARSES]
+# what a cached doc holds (DocBin's attributes), whichever backend made it
+DOC_ATTRS = ["ORTH", "TAG", "POS", "MORPH", "LEMMA", "HEAD", "DEP", "ENT_IOB", "ENT_TYPE"]
+DOC_ATTRS.append("SENT_START")
 
 
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*\]")
@@ -47,6 +62,39 @@ def lower_lemma(doc: Doc) -> Doc:
     for token in doc:
         token.lemma_ = (token.lemma_ or token.text).lower()
     return doc
+
+
+@Language.factory("cda_simplemma", default_config={"language": "nl"})
+def make_simplemma(nlp: Language, name: str, language: str) -> Callable[[Doc], Doc]:
+    """simplemma's dictionary lemmas: context-free, so a word gets the same lemma in a
+    sentence and in a marker or codebook term (which is lemmatised on its own). That includes
+    names that are also words (the MP Snels becomes "snel"); only a tagger tells them apart."""
+    import simplemma
+
+    def lemmatise(doc: Doc) -> Doc:
+        for token in doc:
+            text = token.text
+            if not any(ch.isalpha() for ch in text):
+                token.lemma_ = text
+                continue
+            lemma = simplemma.lemmatize(text, lang=language)
+            if lemma == text and not simplemma.is_known(text, lang=language):
+                # an emphatic accent (wél, mógen, Europése) hides a known word
+                plain = _strip_accents(text)
+                if plain != text and simplemma.is_known(plain, lang=language):
+                    lemma = simplemma.lemmatize(plain, lang=language)
+            # separable verbs come as "over_brengen"; Frog and the text write "overbrengen"
+            token.lemma_ = lemma if "_" in text else lemma.replace("_", "")
+        return doc
+
+    return lemmatise
+
+
+def _strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
 
 
 def keep_placeholders(nlp: Language, texts: list[str]) -> Language:
@@ -66,60 +114,11 @@ class NlpInfo:
     disabled_features: list[str]
     requested: str = ""  # the model asked for (nlp.model, or the language's default)
     note: str = ""  # why ``pipeline`` ran instead, when it is not ``requested``
-
-
-def _trained_language(model: str) -> str | None:
-    lang = spacy.info(model).get("lang")
-    return str(lang) if lang else None
-
-
-def load_pipeline(model: str, language: str) -> tuple[Language, NlpInfo]:
-    """Load ``model`` if installed, else the offline blank pipeline with lookup lemmas."""
-    if spacy.util.is_package(model):
-        lang = _trained_language(model)
-        if lang not in (language, "xx", None):  # xx: spaCy's multi-language pipelines
-            raise CdaError(
-                f"spaCy model {model} is for language '{lang}', the study's language is "
-                f"'{language}'",
-                hint="set nlp.model in cda.yaml to a pipeline for that language, or remove it "
-                "to use the language's default",
-            )
-        nlp = (
-            spacy.load(model, exclude=["parser"])
-            if "parser" in spacy.info(model).get("pipeline", [])
-            else spacy.load(model)
-        )
-        if "senter" in nlp.disabled:
-            nlp.enable_pipe("senter")
-        if not nlp.has_pipe("sentencizer") and not nlp.has_pipe("senter"):
-            nlp.add_pipe("sentencizer")
-        nlp.add_pipe("cda_lower_lemma", last=True)
-        name = f"{model}-{nlp.meta.get('version', '?')}"
-        return nlp, NlpInfo(name, spacy.__version__, list(nlp.pipe_names), [], requested=model)
-    note = f"{model} is not installed; install it with `python -m spacy download {model}`"
-    log.info("%s; using blank '%s' with lookup lemmas", note, language)
-    try:
-        nlp = spacy.blank(language)
-    except ImportError as exc:
-        raise CdaError(
-            f"spaCy has no language '{language}'",
-            hint="set 'language' in cda.yaml to an ISO code such as nl",
-        ) from exc
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-    nlp.add_pipe("cda_lower_lemma")
-    try:
-        nlp.initialize()
-    except (ValueError, OSError) as exc:  # lookup tables missing for this language
-        raise CdaError(
-            f"no lemma lookup tables for '{language}' ({exc})",
-            hint="pip install spacy-lookups-data",
-        ) from exc
-    name = f"blank:{language}+sentencizer+lookup-lemmatizer"
-    info = NlpInfo(
-        name, spacy.__version__, list(nlp.pipe_names), BLANK_DISABLES, requested=model, note=note
+    backend: str = "blank"  # spacy | frog | blank
+    version: str = (
+        ""  # the backend's: "frog 0.20 (...)", "nl_core_news_md 3.8.0", "simplemma 2.0.0"
     )
-    return nlp, info
+    parser: bool = False  # whether dependencies were parsed
 
 
 def _package_version(name: str) -> str:
@@ -129,13 +128,246 @@ def _package_version(name: str) -> str:
         return "-"
 
 
+def _installed(model: str) -> bool:
+    return spacy.util.is_package(model) or (Path(model).expanduser() / "config.cfg").is_file()
+
+
+def _meta(model: str) -> dict:
+    path = Path(model).expanduser()
+    if (path / "config.cfg").is_file():
+        return spacy.util.get_model_meta(path) if (path / "meta.json").is_file() else {}
+    return spacy.info(model) or {}
+
+
+def _missing_features(pipes: list[str]) -> list[str]:
+    """What a trained pipeline lacks, from its components."""
+    missing = []
+    if not {"tagger", "morphologizer"} & set(pipes):
+        missing.append(POS)
+    if "ner" not in pipes:
+        missing.append(ENTITIES)
+    if "parser" not in pipes:
+        missing.append(PARSES)
+    return missing
+
+
+def load_trained(model: str, language: str, *, parser: bool = True) -> tuple[Language, NlpInfo]:
+    """An installed spaCy pipeline (package or path), refused for another language."""
+    meta = _meta(model)
+    lang = meta.get("lang")
+    if lang not in (language, "xx", None):  # xx: spaCy's multi-language pipelines
+        raise CdaError(
+            f"spaCy model {model} is for language '{lang}', the study's language is '{language}'",
+            hint="set nlp.model in cda.yaml to a pipeline for that language, or remove it "
+            "to use the language's default",
+        )
+    target = str(Path(model).expanduser()) if not spacy.util.is_package(model) else model
+    nlp = spacy.load(target, exclude=[] if parser else ["parser"])
+    if "senter" in nlp.disabled:
+        nlp.enable_pipe("senter")
+    if (
+        not nlp.has_pipe("sentencizer")
+        and not nlp.has_pipe("senter")
+        and not nlp.has_pipe("parser")
+    ):
+        nlp.add_pipe("sentencizer")
+    nlp.add_pipe("cda_lower_lemma", last=True)
+    package = spacy.util.is_package(model)
+    label = model if package else f"{meta.get('lang', language)}_{meta.get('name', 'pipeline')}"
+    name = f"{label}-{nlp.meta.get('version', '?')}"
+    info = NlpInfo(
+        name,
+        spacy.__version__,
+        list(nlp.pipe_names),
+        _missing_features(list(nlp.pipe_names)),
+        requested=model,
+        backend="spacy",
+        version=f"{label} {nlp.meta.get('version', '?')}",
+        parser=nlp.has_pipe("parser"),
+    )
+    return nlp, info
+
+
+def load_blank(language: str, *, requested: str = "", note: str = "") -> tuple[Language, NlpInfo]:
+    """The offline floor: blank + sentencizer + simplemma lemmas (spaCy's lookup tables for a
+    language simplemma has no dictionary of)."""
+    from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
+
+    try:
+        nlp = spacy.blank(language)
+    except ImportError as exc:
+        raise CdaError(
+            f"spaCy has no language '{language}'",
+            hint="set 'language' in cda.yaml to an ISO code such as nl",
+        ) from exc
+    nlp.add_pipe("sentencizer")
+    if language in SUPPORTED_LANGUAGES:
+        nlp.add_pipe("cda_simplemma", config={"language": language})
+        lemmas, lemma_version = "simplemma", f"simplemma {_package_version('simplemma')}"
+    else:
+        nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+        lemmas = "lookup-lemmatizer"
+        lemma_version = f"spacy-lookups-data {_package_version('spacy-lookups-data')}"
+    nlp.add_pipe("cda_lower_lemma")
+    try:
+        nlp.initialize()
+    except (ValueError, OSError) as exc:  # lookup tables missing for this language
+        raise CdaError(
+            f"no lemma lookup tables for '{language}' ({exc})",
+            hint="pip install spacy-lookups-data",
+        ) from exc
+    name = f"blank:{language}+sentencizer+{lemmas}"
+    info = NlpInfo(
+        name,
+        spacy.__version__,
+        list(nlp.pipe_names),
+        list(BLANK_DISABLES),
+        requested=requested,
+        note=note,
+        backend="blank",
+        version=lemma_version,
+    )
+    return nlp, info
+
+
+def load_lookup(language: str) -> Language:
+    """blank + sentencizer + spaCy's lookup lemmas: the floor before simplemma, kept for
+    ``make bench-nlp``'s comparison."""
+    nlp = spacy.blank(language)
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.add_pipe("cda_lower_lemma")
+    nlp.initialize()
+    return nlp
+
+
+def not_installed(model: str) -> str:
+    return f"{model} is not installed; install it with `python -m spacy download {model}`"
+
+
+def load_pipeline(model: str, language: str, *, parser: bool = True) -> tuple[Language, NlpInfo]:
+    """``model`` if installed, else the offline blank pipeline with simplemma lemmas: for
+    callers that lemmatise terms (codebooks, markers) rather than the corpus."""
+    if _installed(model):
+        return load_trained(model, language, parser=parser)
+    note = not_installed(model)
+    log.info("%s; using blank '%s' with simplemma lemmas", note, language)
+    return load_blank(language, requested=model, note=note)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The chosen backend: ``nlp`` is the study's pipeline (its vocab holds every doc; for
+    Frog it is the blank one, which lemmatises marker and codebook terms), ``parse`` turns
+    texts into docs."""
+
+    nlp: Language
+    info: NlpInfo
+    parse: Callable[[list[str]], Iterable[Doc]] = field(repr=False)
+
+
+def _spacy_backend(nlp: Language, info: NlpInfo, batch_size: int) -> Backend:
+    return Backend(nlp, info, lambda texts: nlp.pipe(texts, batch_size=batch_size))
+
+
+def load_backend(settings: NlpConfig, language: str) -> Backend:
+    """The best available backend that ``nlp.backend`` allows, and why it is the one.
+
+    ``CDA_NLP_BACKEND`` (spacy, frog or blank) narrows ``auto`` for a whole machine or test
+    run (the test suite pins blank, so only Frog's own tests pay Frog's start-up)."""
+    choice = settings.backend
+    forced = os.environ.get(ENV_BACKEND, "").strip()
+    if choice == "auto" and forced:
+        if forced not in ("auto", "spacy", "frog", "blank"):
+            raise CdaError(
+                f"{ENV_BACKEND}={forced!r} is not a backend",
+                hint="set it to auto, spacy, frog or blank, or unset it",
+            )
+        choice = forced
+    candidates = settings.candidates(language)
+    if choice in ("auto", "spacy"):
+        for model in candidates:
+            if _installed(model):
+                nlp, info = load_trained(model, language, parser=settings.parser)
+                return _spacy_backend(nlp, info, settings.batch_size)
+        if choice == "spacy":
+            raise CdaError(
+                f"nlp.backend is spacy, but {' and '.join(candidates)} "
+                f"{'is' if len(candidates) == 1 else 'are'} not installed",
+                hint=f"python -m spacy download {candidates[-1]}, or set nlp.model to an "
+                "installed pipeline (a package name or a path), or nlp.backend: auto",
+            )
+    requested = candidates[-1]
+    notes = [not_installed(requested)] if choice == "auto" else [f"nlp.backend: {choice}"]
+    if choice != settings.backend:
+        notes = [f"{ENV_BACKEND}={choice}"]
+    if choice in ("auto", "frog"):
+        from pipeline.language import frog
+
+        if language != "nl" and choice == "frog":
+            raise CdaError(
+                f"nlp.backend is frog, which parses Dutch only; the study's language is "
+                f"'{language}'",
+                hint="set nlp.backend: auto (or blank, or spacy with a pipeline for the language)",
+            )
+        binary = frog.find_frog(settings.frog) if language == "nl" else None
+        if binary is not None:
+            return _frog_backend(settings, binary, requested=requested, notes=notes)
+        if choice == "frog":
+            raise CdaError(
+                f"nlp.backend is frog, but Frog ({settings.frog or 'frog'}) is not on PATH",
+                hint=f"install it with {frog.INSTALL}, or set nlp.frog to its path, or "
+                "nlp.backend: auto",
+            )
+        if language == "nl":
+            notes.append(frog.MISSING)
+            log.warning("%s", frog.MISSING)
+    nlp, info = load_blank(language, requested=requested, note="; ".join(notes))
+    return _spacy_backend(nlp, info, settings.batch_size)
+
+
+def _frog_backend(settings: NlpConfig, binary: str, *, requested: str, notes: list[str]) -> Backend:
+    from pipeline.language import frog
+
+    nlp, _ = load_blank("nl")
+    options = frog.FrogSettings(
+        binary, parser=settings.parser, batch_words=settings.frog_batch_words
+    )
+    components = ["tokeniser", "tagger", "lemmatiser", "morphology", "ner"]
+    components += ["parser"] if settings.parser else []
+    info = NlpInfo(
+        f"frog:{'+'.join(components)}",
+        spacy.__version__,
+        components,
+        [] if settings.parser else [PARSES],
+        requested=requested,
+        note="; ".join(notes),
+        backend="frog",
+        version=frog.frog_version(binary),
+        parser=settings.parser,
+    )
+
+    def parse(texts: list[str]) -> Iterator[Doc]:
+        return frog.frog_docs(texts, nlp.vocab, options)
+
+    return Backend(nlp, info, parse)
+
+
 def fingerprint(info: NlpInfo) -> str:
-    """What a cached parse depends on: the pipeline, spaCy and the lemma tables."""
+    """What a cached parse depends on: the backend and its version, its settings (parser on
+    or off), spaCy, the lemma tables and, for Frog, the conversion's own version."""
+    from pipeline.language.frog import CONVERSION
+
     parts = [
         info.pipeline,
+        info.backend,
+        info.version,
+        f"parser={info.parser}",
         info.spacy_version,
         _package_version("spacy-lookups-data"),
+        _package_version("simplemma"),
         ",".join(info.components),
+        CONVERSION if info.backend == "frog" else "",
     ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -145,26 +377,33 @@ def text_key(text: str) -> str:
 
 
 def parse_cached(
-    texts: list[str], nlp: Language, *, cache_dir: Path, key: str, batch_size: int = 256
+    texts: list[str],
+    nlp: Language,
+    *,
+    cache_dir: Path,
+    key: str,
+    batch_size: int = 256,
+    parse: Callable[[list[str]], Iterable[Doc]] | None = None,
 ) -> tuple[list[Doc], int]:
     """Docs for ``texts``, parsing only texts the cache does not hold; returns (docs, parsed).
 
     The cache is one DocBin per pipeline fingerprint; each doc carries its text hash, so the
     cache can never be misaligned with the texts. A codebook or marker change therefore
-    rematches cached docs instead of reparsing the corpus.
+    rematches cached docs instead of reparsing the corpus. ``parse`` (default ``nlp.pipe``)
+    makes docs on ``nlp.vocab``: the backend's, e.g. Frog's.
     """
     cache = cache_dir / f"docs-{key}.spacy"
     known = _read_cache(cache, nlp) if cache.is_file() else {}
     keys = [text_key(text) for text in texts]
     todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
-    parsed = track(
-        nlp.pipe(list(todo.values()), batch_size=batch_size), description="nlp", total=len(todo)
-    )
+    pending = list(todo.values())
+    made = parse(pending) if parse else nlp.pipe(pending, batch_size=batch_size)
+    parsed = track(made, description="nlp", total=len(todo))
     for k, doc in zip(todo, parsed, strict=True):
         doc.user_data["cda_key"] = k
         known[k] = doc
     current = dict.fromkeys(keys)
-    store = DocBin(store_user_data=True, docs=[known[k] for k in current])
+    store = DocBin(attrs=DOC_ATTRS, store_user_data=True, docs=[known[k] for k in current])
     write_bytes(cache, store.to_bytes(), only_if_changed=True)
     for stale in cache_dir.glob("docs-*.spacy"):
         if stale != cache:
@@ -217,7 +456,8 @@ class Parsed:
 def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
     """Docs for every segment, from the parse cache where possible (shared by nlp, suggest)."""
     segments = read_table(ws.segments, SEGMENTS)
-    nlp, info = load_pipeline(config.nlp.model_for(config.language), config.language)
+    backend = load_backend(config.nlp, config.language)
+    nlp, info = backend.nlp, backend.info
     texts = segments["text"].tolist()
     keep_placeholders(nlp, texts)
     docs, parsed = parse_cached(
@@ -226,5 +466,6 @@ def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
         cache_dir=ws.interim / "nlp",
         key=fingerprint(info),
         batch_size=config.nlp.batch_size,
+        parse=backend.parse,
     )
     return Parsed(segments, docs, nlp, info, parsed)

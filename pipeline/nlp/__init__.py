@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 
 
 def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sentences and tokens tables of parsed segments."""
+    """Sentences and tokens tables of parsed segments: every annotation the backend made
+    (tags, morphology, entities, heads and relations), empty where it made none."""
     sent_rows, tok_rows = [], []
     for sid, doc in zip(ids, docs, strict=True):
+        tagged = doc.has_annotation("TAG") or doc.has_annotation("POS")
+        ner = doc.has_annotation("ENT_IOB")
         parsed = doc.has_annotation("DEP")
-        named = doc.has_annotation("ENT_IOB")
         for s_index, sent in enumerate(doc.sents):
             sent_rows.append((sid, s_index, sent.start_char, sent.end_char, sent.text))
             for tok in sent:
@@ -51,17 +53,17 @@ def tables(ids: list[str], docs: list[Doc]) -> tuple[pd.DataFrame, pd.DataFrame]
                         s_index,
                         tok.text,
                         tok.lemma_ or tok.text.lower(),
-                        tok.tag_ or None,
                         tok.pos_ or None,
-                        str(tok.morph) or None,
-                        tok.ent_iob_ or None if named else None,
-                        tok.ent_type_ if named else None,
-                        tok.head.i if parsed else None,
-                        tok.dep_ or None if parsed else None,
                         tok.is_stop,
                         tok.is_punct,
                         tok.is_alpha,
                         tok.idx,
+                        (tok.tag_ or None) if tagged else None,
+                        str(tok.morph) if tagged else None,
+                        (tok.ent_iob_ or "O") if ner else None,
+                        tok.ent_type_ if ner else None,
+                        tok.head.i if parsed else None,
+                        tok.dep_ if parsed else None,
                     )
                 )
     sentences = pd.DataFrame(sent_rows, columns=SENTENCES.names)
@@ -117,6 +119,7 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
         (grammar, CLAUSES, ws.clauses),
     ):
         write_table(frame, schema, path, only_if_changed=True)
+    # backend, version, parser: the provenance of every annotation
     meta = {**info.__dict__, "markers": provenance, "grammar": status.as_dict()}
     lacking = unmatchable(spec, docs) if spec is not None else {}
     if lacking:  # patterns on tags no tagger gave: left out, and said so
