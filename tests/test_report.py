@@ -356,6 +356,23 @@ def test_provenance_names_the_embeddings_that_ran(sample_report: Path) -> None:
         assert row in html, title
 
 
+def test_a_broken_run_record_is_a_clear_error(sample_report: Path, tmp_path: Path) -> None:
+    from pipeline.core.config import load_config
+    from pipeline.core.errors import CdaError
+    from pipeline.core.paths import Workspace
+    from pipeline.report import run_report
+
+    ws = Workspace.at(tmp_path / "ws")
+    shutil.copytree(sample_report.parents[2], ws.root)
+    (ws.round_dir(1) / "topics.json").write_text('{"embedding": ', encoding="utf-8")
+    with pytest.raises(CdaError) as info:
+        run_report(ws, load_config(ws), round_no=1)
+    assert "round-1/topics.json is not valid JSON" in info.value.message
+    assert "cda topics" in info.value.hint
+    # no stale report left looking current (run_report's rule for any failed build)
+    assert not (ws.report_dir(1) / "index.html").exists()
+
+
 @pytest.mark.skipif(
     CHROMIUM is None and not os.environ.get("CDA_REQUIRE_CHROMIUM"),
     reason="chromium not installed (apt-get install chromium)",
