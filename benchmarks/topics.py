@@ -3,7 +3,12 @@
 Units are built from real Dutch text: runs of 2-4 consecutive sentences drawn (seeded) from
 the ParlaMint debate in ``../shared`` (else the bundled sample). Above ``small_corpus`` units
 the default components are UMAP + HDBSCAN. ``BENCH_UNITS`` changes the size, and
-``BENCH_REDUCER`` / ``BENCH_CLUSTERER`` the components.
+``BENCH_REDUCER`` / ``BENCH_CLUSTERER`` / ``BENCH_EMBEDDING`` the components. The timing runs
+on tfidf unless ``BENCH_EMBEDDING`` says otherwise: e5 costs ~300 tokens per CPU-second, about
+40 CPU-minutes for 5,000 units, once (then cached).
+
+Then the quality of each embedding backend on hand-labelled units of the same debate
+(:mod:`benchmarks.embeddings`); ``BENCH_QUALITY=0`` skips it.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def main() -> None:
     cfg = TopicsConfig(
         reducer=os.environ.get("BENCH_REDUCER", "auto"),
         clusterer=os.environ.get("BENCH_CLUSTERER", "auto"),
+        embedding=os.environ.get("BENCH_EMBEDDING", "tfidf"),
     )
     docs = documents(segments, tokens, cfg)
     began = time.perf_counter()
@@ -76,7 +82,8 @@ def main() -> None:
     refit = time.perf_counter() - began
     print(
         f"text: {source}, {len(pool)} sentences → {n} units of 2-4 sentences; "
-        f"{os.cpu_count()} cores; reducer {cfg.reducer}, clusterer {cfg.clusterer}"
+        f"{os.cpu_count()} cores; embedding {cfg.embedding}, reducer {cfg.reducer}, "
+        f"clusterer {cfg.clusterer}"
     )
     print(
         f"fit: {fit:.1f} s for {scores['units']} units → {scores['topics']} topics, "
@@ -88,6 +95,11 @@ def main() -> None:
         f"stability (ARI, seeds {scores['seeds']}): {scores['stability_ari']} "
         f"(second fit + coherence {refit:.1f} s)"
     )
+    if os.environ.get("BENCH_QUALITY", "1") != "0":
+        from benchmarks import embeddings
+
+        print()
+        embeddings.main()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LS_VENV = REPO / ".venvs" / "labelstudio"
+# One e5 embedding cache for every test workspace (and run): entries are keyed by model and
+# text, so sharing is safe, and the sample is embedded once rather than once per fixture.
+os.environ.setdefault("CDA_EMBEDDING_CACHE", str(REPO / "test-artifacts" / "embeddings"))
 
 
 @dataclass(frozen=True)

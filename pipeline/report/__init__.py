@@ -201,6 +201,7 @@ class ReportInputs:
     markers: pd.DataFrame | None
     themes: ThemeInputs | None  # None: no theme section (no codebook, or nothing coded)
     nlp: dict  # data/interim/nlp.json: which spaCy pipeline ran, what it lacked
+    embeddings: dict  # round-N/topics.json and suggest.json: which embeddings ran ({} if none)
     files: tuple[tuple[str, str], ...]  # (file as shown, sha256 prefix) of every input read
     commit: str
     generated: str
@@ -240,6 +241,20 @@ def read_nlp_info(ws: Workspace) -> dict:
     return data
 
 
+def run_record(ws: Workspace, path: Path, stage: str) -> dict:
+    """A stage's record of what ran (``topics.json``, ``suggest.json``); {} when absent."""
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CdaError(
+            f"{ws.display(path)} is not valid JSON ({exc})",
+            hint=f"rerun `cda {stage}` for this round to rewrite it",
+        ) from None
+    return record if isinstance(record, dict) else {}
+
+
 def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInputs:
     """Read and validate every input of the round's report, from pseudonymised tables only."""
     segments = read_table(ws.segments, SEGMENTS)
@@ -250,6 +265,10 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
     markers = read_table(ws.markers, MARKERS) if ws.markers.is_file() else None
     themes = read_themes(ws, config, round_no, segments=segments, tokens=tokens, markers=markers)
     nlp_info = read_nlp_info(ws)
+    embeddings = {
+        stage: run_record(ws, ws.round_dir(round_no) / f"{stage}.json", stage)
+        for stage in ("topics", "suggest")
+    }
     # provenance: every input the stage registry declares for the report, as found
     paths = registry.existing_inputs(ws.root, registry.stage("report"), round_no)
     files = [(ws.display(p), sha256_file(p)[:16]) for p in paths]
@@ -263,6 +282,7 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
         markers=markers,
         themes=themes,
         nlp=nlp_info,
+        embeddings=embeddings,
         files=tuple(files),
         commit=git_commit(Path(__file__).parent) or "unknown",
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -311,6 +331,7 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
             "commit": inputs.commit,
             "generated": inputs.generated,
             "nlp": inputs.nlp,
+            "embeddings": inputs.embeddings,
             "settings": json.dumps(settings, indent=1, ensure_ascii=False),
             "config_sha256": hashlib.sha256(
                 json.dumps(settings, sort_keys=True).encode()

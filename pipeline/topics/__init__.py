@@ -10,7 +10,8 @@ from pipeline.core.config import StudyConfig
 from pipeline.core.io import read_table, write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import DOC_TOPICS, SEGMENTS, TOKENS, TOPICS
-from pipeline.topics.model import TopicModel, documents, fit_topics, usable_docs
+from pipeline.language.embeddings import cache_dir
+from pipeline.topics.model import TopicModel, documents, fit_topics, unit_texts, usable_docs
 from pipeline.topics.outputs import guide, map_codes, seed_lists, write_outputs
 
 __all__ = ["TopicModel", "run_topics"]
@@ -24,7 +25,14 @@ def run_topics(ws: Workspace, config: StudyConfig, *, round_no: int = 1) -> Topi
     if round_no > 1:
         guidance = guide(ws, config, round_no)
         seeds = seed_lists(guidance.lemmas, usable_docs(docs, config.topics))
-    model = fit_topics(docs, config.topics, seeds=seeds, segments=segments)
+    model = fit_topics(
+        docs,
+        config.topics,
+        seeds=seeds,
+        segments=segments,
+        texts=unit_texts(segments, tokens, config.topics),
+        cache_dir=cache_dir(ws),
+    )
     if guidance is not None:
         model = map_codes(model, guidance.lemmas)
     write_table(model.topics, TOPICS, ws.topics(round_no))

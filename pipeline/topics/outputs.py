@@ -14,7 +14,7 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,9 @@ def quality(model: TopicModel, config: StudyConfig) -> dict:
         for row in model.topics.itertuples()
         if row.topic >= 0 and row.keywords
     }
-    _, other, _ = assign(model.docs, config.topics, seed=config.topics.stability_seed)
+    _, other, _ = assign(
+        model.docs, config.topics, seed=config.topics.stability_seed, embedded=model.embedded
+    )
     first = model.doc_topics.set_index(["segment_id", "unit"])["topic"].reindex(model.docs.index)
     ari = adjusted_rand_score(first.to_numpy(), other)
     values = [v for v in coherence.values() if not math.isnan(v)]
@@ -78,6 +80,19 @@ def quality(model: TopicModel, config: StudyConfig) -> dict:
         "stability_ari": round(float(ari), 4),
         "seeds": [config.topics.random_state, config.topics.stability_seed],
     }
+
+
+def run_info(model: TopicModel) -> dict:
+    """What embedded the units (backend, model, version; combined: the block weights), for
+    ``topics.json``, the CLI summary and the report's provenance."""
+    embedded = model.embedded
+    if embedded is None:
+        return {"embedding": None}
+    info = {"embedding": embedded.info.as_dict(), "units": len(model.docs)}
+    if embedded.weights:
+        info["weights"] = dict(zip(("e5", "tfidf"), embedded.weights, strict=True))
+    info["embedded_now"] = embedded.embedded
+    return info
 
 
 def per_group(model: TopicModel, segments: pd.DataFrame) -> pd.DataFrame:
@@ -206,6 +221,11 @@ def write_outputs(
     write_table(times, TOPIC_TIMES, ws.round_dir(round_no) / "topics_over_time.parquet")
     scores = quality(model, config)
     write_text(ws.round_dir(round_no) / "quality.json", json.dumps(scores, indent=2) + "\n")
+    write_text(
+        ws.round_dir(round_no) / "topics.json",
+        json.dumps(run_info(model), indent=2) + "\n",
+        only_if_changed=True,
+    )
     figures(ws, round_no, model, groups, times)
     if round_no == 1:
         write_text(study_dir(ws, config) / "round-1.candidates.yaml", candidates(model, config))
@@ -282,4 +302,4 @@ def map_codes(model: TopicModel, lemmas: dict[str, frozenset[str]]) -> TopicMode
         best = max(overlap, key=lambda c: (overlap[c], -order[c]), default=None)
         if best is not None and overlap[best]:
             topics.at[index, "code"] = best
-    return TopicModel(topics, model.doc_topics, model.docs, model.embeddings)
+    return replace(model, topics=topics)
