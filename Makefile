@@ -168,10 +168,10 @@ demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video
 	  cp $(VIDEO_WS)/clip/workshop.rttm $(VIDEO_WS)/data/raw/video-workshop.rttm; }
 	@$(MAKE) --no-print-directory report WS=$(VIDEO_WS)
 
-bench-nlp: | $(SETUP) ## Tokens per second of the nlp stage (100k+ tokens)
+bench-nlp: | $(SETUP) ## Lemma/UPOS accuracy on hand-annotated gold tokens and speed per backend
 	$(VENV)/bin/python -m benchmarks.nlp
 
-bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 units
+bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 units; embedding quality on hand-labelled debate turns
 	$(VENV)/bin/python -m benchmarks.topics
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
