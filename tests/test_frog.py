@@ -8,6 +8,7 @@ Frog costs ~10 CPU-s to start, so every test that reads Frog's docs shares one r
 from __future__ import annotations
 
 import json
+import os
 from importlib.metadata import version
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from pipeline.language.parse import (
 )
 
 FROG = frog.find_frog()
+if FROG is None and os.environ.get("CDA_REQUIRE_FROG"):  # CI installs Frog: no silent skip
+    raise RuntimeError("CDA_REQUIRE_FROG is set but frog is not on PATH (apt-get install frog)")
 needs_frog = pytest.mark.skipif(FROG is None, reason="frog not on PATH (apt-get install frog)")
 
 # Floors: measured on tests/fixtures/gold_nl_tokens.tsv (282 tokens) minus 0.02; see
