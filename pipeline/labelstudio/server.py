@@ -133,15 +133,25 @@ def free_port() -> int:
 
 
 def running_pid(ws: Workspace) -> int | None:
-    """The pid of this workspace's server if it is alive."""
+    """The pid of this workspace's server if it is alive.
+
+    The pid file is only trusted for a live process that is Label Studio: a damaged or stale
+    file (a pid reused by another program after a reboot) must not make ``stop`` signal an
+    unrelated process group.
+    """
     path = _pid_file(ws)
     if not path.is_file():
         return None
     try:
-        pid = int(path.read_text().strip())
+        pid = int(path.read_text(encoding="utf-8", errors="replace").strip())
+        if not 1 < pid < 1 << 22:  # Linux's pid_max ceiling
+            return None
         os.kill(pid, 0)
-    except (ValueError, ProcessLookupError, PermissionError):
+    except (ValueError, OverflowError, ProcessLookupError, PermissionError):
         return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"label-studio" not in cmdline.read_bytes():
+        return None  # where /proc exists (Linux) the process must be Label Studio
     return pid
 
 
