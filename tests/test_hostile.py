@@ -7,41 +7,14 @@ names the file and what to do, that there is no traceback, and that nothing was 
 from __future__ import annotations
 
 import json
-import resource
-import subprocess
 import wave
 from pathlib import Path
 
 import pytest
+from hostile import GIB, cda, files_under, refused
 
 from pipeline.cli.init import init_workspace
 from pipeline.core.paths import Workspace
-
-CDA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "cda"
-GIB = 1 << 30
-
-
-def cda(*args: str, memory: int | None = None) -> subprocess.CompletedProcess:
-    def limit() -> None:  # an address-space cap: a bomb fails fast instead of swapping
-        if memory is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    return subprocess.run(
-        [str(CDA), *args], capture_output=True, text=True, timeout=120, preexec_fn=limit
-    )
-
-
-def refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    for needle in needles:
-        assert needle in proc.stderr, proc.stderr
-
-
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture

@@ -9,49 +9,21 @@ a damaged cache costs a rerun, and the stage's outputs are those of a clean run,
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hostile import GIB, cda, files_under, refused
 
 from pipeline.cli.init import init_workspace
 from pipeline.core.paths import Workspace
-
-CDA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "cda"
-GIB = 1 << 30
-
-
-def cda(*args: str, memory: int | None = None) -> subprocess.CompletedProcess:
-    def limit() -> None:  # an address-space cap: a bomb fails fast instead of swapping
-        if memory is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    return subprocess.run(
-        [str(CDA), *args], capture_output=True, text=True, timeout=300, preexec_fn=limit
-    )
-
-
-def refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    # rich wraps long lines: compare with the line breaks taken out
-    said = " ".join(proc.stderr.split())
-    for needle in needles:
-        assert " ".join(needle.split()) in said, proc.stderr
 
 
 def succeeded(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     return " ".join((proc.stdout + proc.stderr).split())
-
-
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -365,7 +337,7 @@ def test_the_report_refuses_a_damaged_nlp_json_and_says_how_to_rewrite_it(
     assert summary.read_bytes() == intact
     succeeded(cda("report", "--round", "1", "--workspace", str(parsed.root)))
     page = (parsed.report_dir(1) / "index.html").read_text(encoding="utf-8")
-    assert "blank:nl+sentencizer+lookup-lemmatizer" in page
+    assert json.loads(intact)["pipeline"] in page  # the pipeline that ran, named again
 
 
 # lock files and step records: derived bookkeeping, a rerun ----------------------------------

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import random
-import resource
 import shutil
 import signal
 import struct
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import docx
 import pytest
+from hostile import CDA, GIB, cda, files_under, refused
 
 from pipeline.cli.init import init_workspace
 from pipeline.core.config import load_config
@@ -36,32 +36,7 @@ from pipeline.core.transcript import to_tables
 from pipeline.importers import import_transcripts, parse_transcript, register
 from pipeline.ingest import extract_all, register_media
 
-CDA = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "cda"
-GIB = 1 << 30
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
-
-
-def cda(*args: str, memory: int | None = None) -> subprocess.CompletedProcess:
-    def limit() -> None:  # an address-space cap: a bomb fails fast instead of swapping
-        if memory is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
-    return subprocess.run(
-        [str(CDA), *args], capture_output=True, text=True, timeout=120, preexec_fn=limit
-    )
-
-
-def refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    for needle in needles:
-        assert needle in proc.stderr, proc.stderr
-
-
-def files_under(folder: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-    }
 
 
 @pytest.fixture
