@@ -103,10 +103,13 @@ $(CFG)/.synced: $(WS)/cda.yaml $(filter-out $(wildcard $(SNAPSHOTS)),$(SNAPSHOTS
 	@$(CDA) config sync --workspace $(WS)
 include $(CFG)/.synced
 # The files in data/raw, escaped for make (a recording may be called "Workshop 1.mp4"):
-# rewritten whenever data/raw gains or loses a file, which changes the folder's time.
-$(CFG)/raw.mk: $(wildcard $(WS)/data/raw) $(STAGES_MK)
+# rewritten whenever data/raw gains or loses a file, which changes the folder's time. It
+# takes the time of its newest prerequisite when that is later than now (a clock ahead, a
+# file touched into the future): older, it would be remade, and make restarted, forever.
+$(CFG)/raw.mk: $(wildcard $(WS)/data/raw) pipeline/core/registry.py
 	@mkdir -p $(@D)
 	@$(PYTHON) -m pipeline.core.registry raw $(WS) > $@.$$$$.tmp && mv $@.$$$$.tmp $@
+	@touch -c -r "$$(ls -td $^ $@ | head -1)" $@
 include $(CFG)/raw.mk
 endif
 endif
