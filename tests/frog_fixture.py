@@ -26,8 +26,7 @@ def frog_tokens(path: Path = FIXTURE, *, parser: bool = True) -> tuple[pd.DataFr
     """(segments, tokens) of the fixture: one segment per paragraph, ids g-0001 ..."""
     texts = [t.strip() for t in path.with_suffix(".txt").read_text(encoding="utf-8").split("\n\n")]
     texts = [t for t in texts if t]
-    raw = frog.read_frog_json(path.read_text(encoding="utf-8"))
-    turns = frog._by_turn([frog.split_mwu(s) for s in raw if s], len(texts))
+    turns = frog.frog_turns(path.read_text(encoding="utf-8"), len(texts))
     vocab = spacy.blank("nl").vocab
     docs = [
         frog.build_doc(vocab, t, sents, parsed=parser)

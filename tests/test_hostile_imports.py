@@ -205,20 +205,24 @@ UNSTORABLE = {
 }
 
 
+def _refused_untouched(
+    ws: Workspace, tmp_path: Path, name: str, content: str, needles: list[str]
+) -> None:
+    """Importing ``content`` as file ``name`` (after a good import) is refused, and the
+    workspace is byte-identical afterwards."""
+    good_import(ws, tmp_path)
+    source = tmp_path / name
+    source.write_text(content, encoding="utf-8")
+    before = files_under(ws.root)
+    refused(imp(ws, str(source), "--group", "burgers"), *needles)
+    assert files_under(ws.root) == before
+
+
 @pytest.mark.parametrize("name", list(UNSTORABLE))
 def test_a_file_import_cannot_store_is_refused_before_it_is_copied(
     ws: Workspace, tmp_path: Path, name: str
 ) -> None:
-    good_import(ws, tmp_path)
-    content, needles = UNSTORABLE[name]
-    source = tmp_path / name
-    source.write_text(content, encoding="utf-8")
-    before = files_under(ws.root)
-
-    proc = imp(ws, str(source), "--group", "burgers")
-
-    refused(proc, *needles)
-    assert files_under(ws.root) == before  # not in data/raw, no manifest row
+    _refused_untouched(ws, tmp_path, name, *UNSTORABLE[name])  # not in data/raw, no row
     import_transcripts(ws, load_config(ws))  # and the next import is not wedged
 
 
@@ -375,16 +379,7 @@ ABSURD = {
 def test_a_value_that_would_crash_a_later_stage_is_refused(
     ws: Workspace, tmp_path: Path, name: str
 ) -> None:
-    good_import(ws, tmp_path)
-    content, needles = ABSURD[name]
-    source = tmp_path / name
-    source.write_text(content, encoding="utf-8")
-    before = files_under(ws.root)
-
-    proc = imp(ws, str(source), "--group", "burgers")
-
-    refused(proc, *needles)
-    assert files_under(ws.root) == before
+    _refused_untouched(ws, tmp_path, name, *ABSURD[name])
 
 
 def test_whatever_import_accepts_fits_in_an_xlsx_cell(tmp_path: Path) -> None:

@@ -181,10 +181,16 @@ def run_frog(texts: list[str], settings: FrogSettings) -> list[list[list[dict]]]
                 hint=f"check that Frog and its data are installed: {INSTALL}",
             )
         try:
-            sentences = read_frog_json(target.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+            output = target.read_text(encoding="utf-8")
+            return frog_turns(output, len(texts))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CdaError(f"Frog wrote output that is not JSON ({exc})", hint=INSTALL) from None
-    return _by_turn([split_mwu(s) for s in sentences if s], len(texts))
+
+
+def frog_turns(output: str, expected: int) -> list[list[list[dict]]]:
+    """Frog's ``--JSONout`` for ``expected`` turns: per turn its sentences, each a list of
+    tokens with multi-word units split (also for output saved earlier, as in the tests)."""
+    return _by_turn([split_mwu(s) for s in read_frog_json(output) if s], expected)
 
 
 def _by_turn(sentences: list[list[dict]], expected: int) -> list[list[list[dict]]]:
