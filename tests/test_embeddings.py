@@ -70,6 +70,21 @@ def test_cache_embeds_only_new_texts_and_rebuilds_a_corrupt_file(tmp_path: Path,
     assert len(emb.read_cache(path, encoder.key)) == 1  # a valid file again
 
 
+def test_cache_is_pruned_to_the_current_texts_past_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emb, "MAX_CACHED", 2)
+    encoder = emb.E5Encoder()
+    texts = [DEBT, DEFENCE]
+    emb.encode_cached(texts, encoder, kind="passage", cache_dir=tmp_path)
+    (path,) = tmp_path.glob("embeddings-*.npz")
+    assert len(emb.read_cache(path, encoder.key)) == 2  # at the cap: kept
+    emb.encode_cached([DEBT], encoder, kind="query", cache_dir=tmp_path)
+    assert set(emb.read_cache(path, encoder.key)) == {emb.cache_key(DEBT, "query")}  # pruned
+    _, new = emb.encode_cached([DEBT], encoder, kind="query", cache_dir=tmp_path)
+    assert new == 0  # what was kept is still used
+
+
 def test_cache_of_another_model_is_not_used(tmp_path: Path) -> None:
     encoder = emb.E5Encoder()
     emb.encode_cached([DEBT], encoder, kind="passage", cache_dir=tmp_path)

@@ -445,6 +445,11 @@ def test_nlp_stage_runs_frog_records_it_and_caches_it(
     meta = json.loads((ws.interim / "nlp.json").read_text())
     assert meta["backend"] == "frog" and meta["version"] == version_line
     assert meta["parser"] is False and meta["disabled_features"] == ["dependency parses"]
+    assert meta["note"] == (  # why Frog, not a warning that something is missing
+        "Frog is the best installed backend: no trained spaCy pipeline (nl_core_news_lg, "
+        "nl_core_news_md) is installed; install one with `python -m spacy download "
+        "nl_core_news_md`"
+    )
 
     tokens = read_table(ws.tokens, TOKENS)
     assert tokens["pos"].notna().all() and tokens["tag"].notna().all()
@@ -484,3 +489,45 @@ def _table_doc(nlp, text: str, rows: pd.DataFrame):
 def test_simplemma_version_is_recorded() -> None:
     info = load_blank("nl")[1]
     assert info.version == f"simplemma {version('simplemma')}" and info.parser is False
+
+
+@needs_frog
+def test_terms_are_lemmatised_by_frog_like_the_turns(tmp_path: Path) -> None:
+    """A keyword must get the lemma Frog gives the same word in a turn: simplemma lemmatises
+    "kloof" as "kloven" and "internet" as "internetten", so with Frog's docs those keywords
+    would never match (measured: 3 of the 75 sample codebook and marker terms differ)."""
+    from dataclasses import replace
+
+    from pipeline.language.markers import build_matchers, find
+    from pipeline.language.parse import pipe_terms
+
+    backend = load_backend(NlpConfig(backend="frog", parser=False), "nl")
+    turns = ["De digitale kloof wordt groter.", "Zonder internet red je het niet."]
+    docs = list(backend.parse(turns))
+    entries = {"code/kloof": (["kloof"], []), "code/internet": (["geen internet", "internet"], [])}
+
+    def matched(terms) -> list[list[str]]:
+        phrases, matcher = build_matchers(entries, backend.nlp, terms)
+        return [
+            sorted({doc.vocab.strings[m] for m, _, _ in find(doc, phrases, matcher)})
+            for doc in docs
+        ]
+
+    assert matched(backend.terms) == [["code/kloof"], ["code/internet"]]
+    assert matched(pipe_terms(backend.nlp)) == [[], []]  # simplemma's lemmas: the old defect
+
+    calls: list[list[str]] = []
+
+    def counted(texts: list[str]):
+        calls.append(texts)
+        return backend.terms(texts)
+
+    cached = replace(backend, terms=counted).cached_terms(tmp_path)
+    assert [d.text for d in cached(["kloof", "internet"])] == ["kloof", "internet"]
+    assert [[t.lemma_ for t in d] for d in cached(["internet", "kloof"])] == [
+        ["internet"],
+        ["kloof"],
+    ]
+    assert [[t.lemma_ for t in d] for d in cached(["weken"])] == [["week"]]
+    assert calls == [["kloof", "internet"], ["weken"]]  # Frog starts only for new terms
+    assert len(list(tmp_path.glob("terms-*.spacy"))) == 1

@@ -202,8 +202,8 @@ def test_english_study_runs_english_pipeline_and_markers(
     said = " ".join(result.output.split())
     assert said.startswith(
         f"nlp: blank:en+sentencizer+simplemma (simplemma {version('simplemma')}, parser off; "
-        "en_core_web_md is not installed; "
-        "install it with `python -m spacy download en_core_web_md`); 12 segment(s) parsed, "
+        "no trained spaCy pipeline (en_core_web_lg, en_core_web_md) is installed; "
+        "install one with `python -m spacy download en_core_web_md`); 12 segment(s) parsed, "
         "1 from cache"  # 13 turns, "Hello?" twice: one parse
     )
     assert said.endswith("6 marker match(es)")
@@ -244,7 +244,7 @@ def test_language_without_markers_gets_none_and_says_why(
         f"nlp: blank:de+sentencizer+simplemma (simplemma {version('simplemma')}, parser off; "
         in said
     )
-    assert "de_core_news_md is not installed" in said
+    assert "no trained spaCy pipeline (de_core_news_lg, de_core_news_md) is installed" in said
     assert "no discourse markers for language 'de'" in said
     assert read_table(ws.markers, MARKERS).empty  # Dutch "niet"/"wij" never counted here
     meta = json.loads((ws.interim / "nlp.json").read_text())

@@ -67,7 +67,9 @@ def _warn_unmatched(ws: Workspace, config, found: list[int]) -> None:
         return
     parsed = segment_docs(ws, config)
     for round_no in found:
-        dead = unmatched_terms(load_round(ws, config, round_no).book, parsed.docs, parsed.nlp)
+        dead = unmatched_terms(
+            load_round(ws, config, round_no).book, parsed.docs, parsed.nlp, parsed.terms
+        )
         name = ws.display(round_path(ws, config, round_no))
         for term in dead:
             console.print(

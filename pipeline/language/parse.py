@@ -23,7 +23,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -51,6 +51,9 @@ BLANK_DISABLES = [POS, ENTITIES, PARSES]
 DOC_ATTRS = ["ORTH", "TAG", "POS", "MORPH", "LEMMA", "HEAD", "DEP", "ENT_IOB", "ENT_TYPE"]
 DOC_ATTRS.append("SENT_START")
 
+
+# terms kept in the terms cache before it keeps only the current ones
+MAX_TERMS = 20000
 
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*\]")
 
@@ -245,6 +248,16 @@ def not_installed(model: str) -> str:
     return f"{model} is not installed; install it with `python -m spacy download {model}`"
 
 
+def none_installed(candidates: list[str]) -> str:
+    """Why ``auto`` passed over spaCy: none of the pipelines it tries is installed."""
+    if len(candidates) == 1:
+        return not_installed(candidates[0])
+    return (
+        f"no trained spaCy pipeline ({', '.join(candidates)}) is installed; install one with "
+        f"`python -m spacy download {candidates[-1]}`"
+    )
+
+
 def load_pipeline(model: str, language: str, *, parser: bool = True) -> tuple[Language, NlpInfo]:
     """``model`` if installed, else the offline blank pipeline with simplemma lemmas: for
     callers that lemmatise terms (codebooks, markers) rather than the corpus."""
@@ -255,19 +268,45 @@ def load_pipeline(model: str, language: str, *, parser: bool = True) -> tuple[La
     return load_blank(language, requested=model, note=note)
 
 
+# lemmatises marker and codebook terms (and code texts) into docs, as the corpus was
+TermDocs = Callable[[list[str]], list[Doc]]
+
+
+def pipe_terms(nlp: Language) -> TermDocs:
+    """Terms lemmatised by ``nlp`` itself: right wherever ``nlp`` also parsed the corpus."""
+    return lambda terms: list(nlp.pipe(terms))
+
+
 @dataclass(frozen=True)
 class Backend:
     """The chosen backend: ``nlp`` is the study's pipeline (its vocab holds every doc; for
-    Frog it is the blank one, which lemmatises marker and codebook terms), ``parse`` turns
-    texts into docs."""
+    Frog it is the blank one), ``parse`` turns texts into docs and ``terms`` lemmatises
+    marker and codebook terms with the same lemmatiser as the corpus. With Frog that is
+    Frog: simplemma would give some terms another lemma than Frog gives the same word in a
+    turn ("kloof" → "kloven"), and they would never match."""
 
     nlp: Language
     info: NlpInfo
     parse: Callable[[list[str]], Iterable[Doc]] = field(repr=False)
+    terms: TermDocs = field(repr=False)
+
+    def cached_terms(self, cache_dir: Path) -> TermDocs:
+        """``terms`` through a cache when they cost a Frog start-up; else ``terms`` itself."""
+        if self.info.backend != "frog":
+            return self.terms
+        key = f"{fingerprint(self.info)}-terms"
+
+        def lemmatise(terms: list[str]) -> list[Doc]:
+            docs, _ = parse_cached(
+                terms, self.nlp, cache_dir=cache_dir, key=key, parse=self.terms, prefix="terms"
+            )
+            return docs
+
+        return lemmatise
 
 
 def _spacy_backend(nlp: Language, info: NlpInfo, batch_size: int) -> Backend:
-    return Backend(nlp, info, lambda texts: nlp.pipe(texts, batch_size=batch_size))
+    return Backend(nlp, info, lambda texts: nlp.pipe(texts, batch_size=batch_size), pipe_terms(nlp))
 
 
 def load_backend(settings: NlpConfig, language: str) -> Backend:
@@ -298,7 +337,7 @@ def load_backend(settings: NlpConfig, language: str) -> Backend:
                 "installed pipeline (a package name or a path), or nlp.backend: auto",
             )
     requested = candidates[-1]
-    notes = [not_installed(requested)] if choice == "auto" else [f"nlp.backend: {choice}"]
+    notes = [none_installed(candidates)] if choice == "auto" else [f"nlp.backend: {choice}"]
     if choice != settings.backend:
         notes = [f"{ENV_BACKEND}={choice}"]
     if choice in ("auto", "frog"):
@@ -312,6 +351,8 @@ def load_backend(settings: NlpConfig, language: str) -> Backend:
             )
         binary = frog.find_frog(settings.frog) if language == "nl" else None
         if binary is not None:
+            if choice == "auto":  # say why Frog, not that something is missing
+                notes = [f"Frog is the best installed backend: {notes[0]}"]
             return _frog_backend(settings, binary, requested=requested, notes=notes)
         if choice == "frog":
             raise CdaError(
@@ -350,7 +391,11 @@ def _frog_backend(settings: NlpConfig, binary: str, *, requested: str, notes: li
     def parse(texts: list[str]) -> Iterator[Doc]:
         return frog.frog_docs(texts, nlp.vocab, options)
 
-    return Backend(nlp, info, parse)
+    def terms(texts: list[str]) -> list[Doc]:
+        # lemmas and tags only: Frog's lemmatiser does not read the parse
+        return list(frog.frog_docs(texts, nlp.vocab, replace(options, parser=False)))
+
+    return Backend(nlp, info, parse, terms)
 
 
 def fingerprint(info: NlpInfo) -> str:
@@ -384,6 +429,7 @@ def parse_cached(
     key: str,
     batch_size: int = 256,
     parse: Callable[[list[str]], Iterable[Doc]] | None = None,
+    prefix: str = "docs",
 ) -> tuple[list[Doc], int]:
     """Docs for ``texts``, parsing only texts the cache does not hold; returns (docs, parsed).
 
@@ -391,21 +437,30 @@ def parse_cached(
     cache can never be misaligned with the texts. A codebook or marker change therefore
     rematches cached docs instead of reparsing the corpus. ``parse`` (default ``nlp.pipe``)
     makes docs on ``nlp.vocab``: the backend's, e.g. Frog's.
+
+    ``prefix`` names the cache: ``docs`` holds the corpus (only the current texts are kept),
+    ``terms`` the marker and codebook terms, kept across calls (each stage asks for its own
+    terms) up to :data:`MAX_TERMS`.
     """
-    cache = cache_dir / f"docs-{key}.spacy"
+    cache = cache_dir / f"{prefix}-{key}.spacy"
     known = _read_cache(cache, nlp) if cache.is_file() else {}
     keys = [text_key(text) for text in texts]
     todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
     pending = list(todo.values())
-    made = parse(pending) if parse else nlp.pipe(pending, batch_size=batch_size)
+    if not pending:
+        made: Iterable[Doc] = []
+    else:
+        made = parse(pending) if parse else nlp.pipe(pending, batch_size=batch_size)
     parsed = track(made, description="nlp", total=len(todo))
     for k, doc in zip(todo, parsed, strict=True):
         doc.user_data["cda_key"] = k
         known[k] = doc
     current = dict.fromkeys(keys)
+    if prefix == "terms" and len(known) <= MAX_TERMS:
+        current = {**dict.fromkeys(known), **current}
     store = DocBin(attrs=DOC_ATTRS, store_user_data=True, docs=[known[k] for k in current])
     write_bytes(cache, store.to_bytes(), only_if_changed=True)
-    for stale in cache_dir.glob("docs-*.spacy"):
+    for stale in cache_dir.glob(f"{prefix}-*.spacy"):
         if stale != cache:
             stale.unlink()
     return [known[k] for k in keys], len(todo)
@@ -451,6 +506,7 @@ class Parsed:
     nlp: Language
     info: NlpInfo
     parsed: int
+    terms: TermDocs = field(repr=False)
 
 
 def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
@@ -468,4 +524,5 @@ def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
         batch_size=config.nlp.batch_size,
         parse=backend.parse,
     )
-    return Parsed(segments, docs, nlp, info, parsed)
+    terms = backend.cached_terms(ws.interim / "nlp")
+    return Parsed(segments, docs, nlp, info, parsed, terms)

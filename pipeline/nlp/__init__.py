@@ -109,7 +109,9 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     ids = segments["segment_id"].tolist()
     sentences, tokens = tables(ids, docs)
     # no marker set for the language: an empty table, and nlp.json says why
-    markers = marker_table(ids, docs, spec, nlp) if spec is not None else MARKERS.empty()
+    markers = (
+        marker_table(ids, docs, spec, nlp, result.terms) if spec is not None else MARKERS.empty()
+    )
     # read from the tokens table only, so every backend's findings follow one rule set
     grammar, status = clauses(tokens, language=config.language)
     for frame, schema, path in (

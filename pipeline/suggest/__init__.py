@@ -45,14 +45,17 @@ from pipeline.language.embeddings import (
     tfidf_vectoriser,
 )
 from pipeline.language.markers import build_matchers, find
-from pipeline.language.parse import segment_docs
+from pipeline.language.parse import TermDocs, pipe_terms, segment_docs
 from pipeline.language.spoken import spoken_stopwords
 
 log = logging.getLogger(__name__)
 
 
-def keyword_rows(ids: list[str], docs: list[Doc], book: Codebook, nlp: Language) -> list[dict]:
-    """One row per (segment, code, source) where the code's keywords or patterns match."""
+def keyword_rows(
+    ids: list[str], docs: list[Doc], book: Codebook, nlp: Language, terms: TermDocs | None = None
+) -> list[dict]:
+    """One row per (segment, code, source) where the code's keywords or patterns match
+    (keywords lemmatised by ``terms``, the backend's lemmatiser)."""
     entries = {
         f"{source}/{code.id}": (
             code.keywords if source == "keyword" else [],
@@ -64,7 +67,7 @@ def keyword_rows(ids: list[str], docs: list[Doc], book: Codebook, nlp: Language)
     }
     if not entries:
         return []
-    phrases, matcher = build_matchers(entries, nlp)
+    phrases, matcher = build_matchers(entries, nlp, terms)
     rows = []
     for sid, doc in zip(ids, docs, strict=True):
         found: dict[str, list] = {}
@@ -94,31 +97,33 @@ class Unmatched:
     term: str
 
 
-def unmatched_terms(book: Codebook, docs: list[Doc], nlp: Language) -> list[Unmatched]:
+def unmatched_terms(
+    book: Codebook, docs: list[Doc], nlp: Language, terms: TermDocs | None = None
+) -> list[Unmatched]:
     """Every keyword and pattern of ``book`` that matches none of ``docs``, in codebook order.
 
     Matched exactly as ``cda suggest`` matches them (:func:`keyword_rows`), one term at a time,
     so a dead keyword is found before coders rely on its suggestions.
     """
     entries: dict[str, tuple[list[str], list]] = {}
-    terms: dict[str, Unmatched] = {}
+    listed: dict[str, Unmatched] = {}
     for code in book.codes:
         for i, keyword in enumerate(code.keywords):
             entries[f"keyword/{code.id}/{i}"] = ([keyword], [])
-            terms[f"keyword/{code.id}/{i}"] = Unmatched(code.id, "keyword", keyword)
+            listed[f"keyword/{code.id}/{i}"] = Unmatched(code.id, "keyword", keyword)
         for i, pattern in enumerate(code.patterns):
             entries[f"pattern/{code.id}/{i}"] = ([], [pattern])
             shown = json.dumps(pattern, ensure_ascii=False)
-            terms[f"pattern/{code.id}/{i}"] = Unmatched(code.id, "pattern", shown)
+            listed[f"pattern/{code.id}/{i}"] = Unmatched(code.id, "pattern", shown)
     if not entries:
         return []
-    phrases, matcher = build_matchers(entries, nlp)
+    phrases, matcher = build_matchers(entries, nlp, terms)
     seen: set[str] = set()
     for doc in docs:
         seen.update(doc.vocab.strings[match_id] for match_id, _, _ in find(doc, phrases, matcher))
         if len(seen) == len(entries):
             break
-    return [term for key, term in terms.items() if key not in seen]
+    return [term for key, term in listed.items() if key not in seen]
 
 
 def code_text(code: Code) -> str:
@@ -153,12 +158,15 @@ class Similarities:
     weights: tuple[float, ...] = ()  # combined: (e5, tfidf)
 
 
-def _lexical(docs: list[Doc], book: Codebook, nlp: Language, examples) -> Similarities:
+def _lexical(
+    docs: list[Doc], book: Codebook, nlp: Language, examples, terms: TermDocs
+) -> Similarities:
+    """TF-IDF on lemmas; code texts and examples are lemmatised as the segments were."""
     stop = spoken_stopwords(nlp.lang)
     segment_texts = [lemma_text(doc, stop) for doc in docs]
-    code_docs = list(nlp.pipe([code_text(c) for c in book.codes]))
+    code_docs = terms([code_text(c) for c in book.codes])
     sims, rows = _tfidf(segment_texts, [lemma_text(d, stop) for d in code_docs])
-    ex_docs = list(nlp.pipe([ex for _, ex in examples]))
+    ex_docs = terms([ex for _, ex in examples]) if examples else []
     ex_sims = (
         tfidf_similarity(segment_texts, [lemma_text(d, stop) for d in ex_docs])
         if examples
@@ -185,7 +193,13 @@ def _neural(docs: list[Doc], book: Codebook, encoder, examples, cache) -> Simila
 
 
 def similarities(
-    docs: list[Doc], book: Codebook, nlp: Language, backend: Backend, *, cache=None
+    docs: list[Doc],
+    book: Codebook,
+    nlp: Language,
+    backend: Backend,
+    *,
+    cache=None,
+    terms: TermDocs | None = None,
 ) -> Similarities:
     """Similarities of every segment to every code (and example) with ``backend``.
 
@@ -194,12 +208,13 @@ def similarities(
     w_tfidf² · cos_tfidf``, which equals it, so the TF-IDF vocabulary never has to be dense.
     """
     examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
+    terms = terms or pipe_terms(nlp)
     if backend.name == "tfidf":
-        return _lexical(docs, book, nlp, examples)
+        return _lexical(docs, book, nlp, examples, terms)
     neural = _neural(docs, book, encoder_for(backend), examples, cache)
     if backend.name != "combined":
         return neural
-    lexical = _lexical(docs, book, nlp, examples)
+    lexical = _lexical(docs, book, nlp, examples, terms)
     w_e5, w_tfidf = balanced_weights([neural.segments, lexical.segments])
     return Similarities(
         w_e5**2 * neural.codes + w_tfidf**2 * lexical.codes,
@@ -218,12 +233,13 @@ def similarity_rows(
     config: SuggestConfig,
     *,
     cache=None,
+    terms: TermDocs | None = None,
 ) -> list[dict]:
     """The ``top_k`` most similar codes per segment above ``min_similarity``."""
     if config.similarity == "none" or not book.codes:
         return []
     backend = resolve(config.similarity, role="suggest", model=config.embedding_model)
-    sims = similarities(docs, book, nlp, backend, cache=cache)
+    sims = similarities(docs, book, nlp, backend, cache=cache, terms=terms)
     rows = []
     source = f"similarity:{backend.name}"
     for s_index, sid in enumerate(ids):
@@ -265,12 +281,13 @@ def suggest(
     config: SuggestConfig,
     *,
     cache=None,
+    terms: TermDocs | None = None,
 ) -> pd.DataFrame:
     """All suggestions for ``segments`` (parsed as ``docs``) from one codebook; ``cache``: the
     embedding cache folder (none: embed everything)."""
     ids = segments["segment_id"].tolist()
-    rows = keyword_rows(ids, docs, loaded.book, nlp) + similarity_rows(
-        ids, docs, loaded.book, nlp, config, cache=cache
+    rows = keyword_rows(ids, docs, loaded.book, nlp, terms) + similarity_rows(
+        ids, docs, loaded.book, nlp, config, cache=cache, terms=terms
     )
     frame = pd.DataFrame(rows, columns=[c for c in SUGGESTIONS.names if c != "codebook"])
     frame["codebook"] = loaded.sha256[:12]
@@ -284,7 +301,9 @@ def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggest
     if parsed.parsed:
         log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed.parsed)
     segments, docs, nlp = parsed.segments, parsed.docs, parsed.nlp
-    table = suggest(segments, docs, loaded, nlp, config.suggest, cache=cache_dir(ws))
+    table = suggest(
+        segments, docs, loaded, nlp, config.suggest, cache=cache_dir(ws), terms=parsed.terms
+    )
     guided = topic_rows(ws, round_no, loaded)
     if len(guided):
         table = pd.concat([table, guided], ignore_index=True).sort_values(

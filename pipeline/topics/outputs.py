@@ -27,6 +27,7 @@ from pipeline.core.io import write_table, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import OUTLIER, TOO_SHORT, TOPIC_GROUPS, TOPIC_TIMES
 from pipeline.language.fold import fold
+from pipeline.language.parse import TermDocs, pipe_terms
 from pipeline.topics.model import TopicModel, assign
 
 BINS = 10
@@ -244,19 +245,23 @@ class Guide:
     """code id → folded lemmas of its single-word keywords (what a topic word is compared to)."""
 
 
-def code_lemmas(book: Codebook, nlp: Language) -> dict[str, frozenset[str]]:
-    """Folded lemmas of each code's single-word keywords, lemmatised by the study's pipeline.
+def code_lemmas(
+    book: Codebook, nlp: Language, terms: TermDocs | None = None
+) -> dict[str, frozenset[str]]:
+    """Folded lemmas of each code's single-word keywords, lemmatised by the study's backend
+    (``terms``; default ``nlp``), the one whose lemmas the topic words are.
 
     Topic words are content lemmas of the text, so a keyword is compared as a lemma too
     ("toeslagen" → toeslag, "Algoritmes" → algoritme), folded on both sides (efficiëntie =
     efficientie). Multi-word keywords name phrases, not topic words, and are left out.
     """
+    lemmatise = terms or pipe_terms(nlp)
     out: dict[str, frozenset[str]] = {}
     for code in book.codes:
         words = [k.strip() for k in code.keywords if k.strip() and " " not in k.strip()]
         lemmas = {
             fold(token.lemma_ or token.text)
-            for doc in nlp.pipe(words)
+            for doc in (lemmatise(words) if words else [])
             for token in doc
             if token.is_alpha
         }
@@ -267,11 +272,11 @@ def code_lemmas(book: Codebook, nlp: Language) -> dict[str, frozenset[str]]:
 
 def guide(ws: Workspace, config: StudyConfig, round_no: int) -> Guide:
     """The round's codebook with its codes' seed lemmas (see :func:`code_lemmas`)."""
-    from pipeline.language.parse import load_pipeline
+    from pipeline.language.parse import load_backend
 
     book = load_round(ws, config, round_no).book
-    nlp, _ = load_pipeline(config.nlp.model_for(config.language), config.language)
-    return Guide(book, code_lemmas(book, nlp))
+    backend = load_backend(config.nlp, config.language)
+    return Guide(book, code_lemmas(book, backend.nlp, backend.cached_terms(ws.interim / "nlp")))
 
 
 def seed_lists(lemmas: dict[str, frozenset[str]], docs: pd.Series) -> list[list[str]]:
