@@ -294,7 +294,7 @@ class Backend:
         """``terms`` through a cache when they cost a Frog start-up; else ``terms`` itself."""
         if self.info.backend != "frog":
             return self.terms
-        key = f"{fingerprint(self.info)}-terms"
+        key = fingerprint(self.info)  # the prefix keeps terms apart from the corpus
 
         def lemmatise(terms: list[str]) -> list[Doc]:
             docs, _ = parse_cached(
