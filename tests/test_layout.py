@@ -174,6 +174,7 @@ def test_declared_paths_are_the_workspace_paths(tmp_path: Path) -> None:
         ws.round_dir(3) / "topics.json",
         ws.suggestions(3),
         ws.round_dir(3) / "suggest.json",
+        ws.uncertainty(3),
         ws.codings(3),
         ws.agreement(3),
         ws.agreement_pairs(3),

@@ -156,12 +156,14 @@ def test_sample_suggestions_against_the_hand_coding(sample: Workspace) -> None:
     assert set(table["source"]) == {"keyword", "similarity:combined"}
     assert result.info["similarity"]["name"] == "combined"
     recorded = json.loads((sample.round_dir(1) / "suggest.json").read_text())
-    assert recorded == result.info and recorded["min_similarity"] == 0.2
+    assert recorded == result.info and recorded["min_similarity"] == 0.1
     expected = expected_codes(ROOT / "pipeline" / "resources" / "sample" / "expected_codes.csv")
     segments = read_table(sample.segments, SEGMENTS)
     scores = evaluate(table, expected, segment_ids=segments["segment_id"].tolist())
     overall = scores.set_index("code").loc["all"]
-    # Measured: precision 0.71, recall 0.53 (tfidf: 0.70, 0.53; e5-small: 0.66, 0.58).
+    # Measured with per-code thresholds around 0.1 (issue 19; was a flat 0.2): precision 0.61,
+    # recall 0.62, macro F1 0.63 (0.2 gave 0.71, 0.53, 0.63; tfidf now 0.66, 0.57; e5-small
+    # 0.50, 0.66).
     assert overall["precision"] >= 0.6 and overall["recall"] >= 0.45
     assert scores.set_index("code").loc["china-dystopie", "recall"] >= 0.7
     # The README's trap: "China" as where hardware is made is a keyword hit, not the theme.
@@ -177,9 +179,10 @@ def test_tfidf_similarity_on_the_sample_is_unchanged(sample: Workspace) -> None:
     expected = expected_codes(ROOT / "pipeline" / "resources" / "sample" / "expected_codes.csv")
     segments = read_table(sample.segments, SEGMENTS)
     overall = evaluate(table, expected, segment_ids=segments["segment_id"].tolist())
-    # Measured: 81 of 115 suggestions correct (precision 0.70), 81 of 148 expected codes
-    # (recall 0.55). With the lookup lemmas before simplemma (issue 18) it was 78 of 111.
-    assert overall.set_index("code").loc["all", ["correct", "suggested"]].tolist() == [81, 115]
+    # Measured: 84 of 127 suggestions correct (precision 0.66), 84 of 148 expected codes
+    # (recall 0.57), with per-code thresholds around min_similarity 0.1 (issue 19). A flat 0.2
+    # gave 81 of 115; with the lookup lemmas before simplemma (issue 18), 78 of 111.
+    assert overall.set_index("code").loc["all", ["correct", "suggested"]].tolist() == [84, 127]
 
 
 def test_closed_round_suggestions_are_never_rewritten(sample: Workspace) -> None:

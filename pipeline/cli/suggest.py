@@ -48,6 +48,28 @@ def suggest_cli(
             f"; min {result.info['min_similarity']})"
             + (f"; {backend['note']}" if backend["note"] else "")
         )
+    learned = result.info.get("learned") or {}
+    if learned.get("source"):
+        training = learned["training"]
+        out.print(
+            f"suggest: learned from human codes ({learned['source']}; "
+            f"{training['this_round']} segment(s) of this round, {training['previous_round']} "
+            "of the previous one); cross-validated on the coded segments:"
+        )
+        view = Table("code", "model", "with", "without", "precision", "recall", "F1", "threshold")
+        for fit in learned["codes"]:
+            learned_code = fit["mode"] == "learned"
+            view.add_row(
+                fit["code"],
+                "learned" if learned_code else f"zero-shot: {fit['reason']}",
+                str(fit["positives"]),
+                str(fit["negatives"]),
+                *(num(fit[k]) if learned_code else "–" for k in ("precision", "recall", "f1")),
+                str(fit["threshold"]) if learned_code else "–",
+            )
+        out.print(view)
+    elif learned.get("note"):
+        out.print(f"suggest: zero-shot only ({learned['note']})")
     if evaluate is not None:
         from pipeline.suggest import evaluate_file
 

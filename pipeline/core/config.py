@@ -11,7 +11,7 @@ import importlib.metadata
 import json
 import logging
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -266,13 +266,30 @@ class SuggestConfig(Section):
         None, description="sentence-transformers: a local folder or an offline-cached name"
     )
     min_similarity: float = Field(
-        0.2,
+        0.1,
         ge=0,
         le=1,
         description="no similarity suggestion below this cosine (neural backends: centred on "
         "the study's mean segment, so 0 means no closer than an average segment)",
     )
     top_k: int = Field(2, ge=1, description="similarity suggestions per segment")
+    learn: bool = Field(
+        True,
+        description="learn from human codes when the round (or the previous one, through "
+        "replaces) has them: one calibrated classifier per code (pipeline/suggest/learned.py)",
+    )
+    min_examples: int = Field(
+        5,
+        ge=3,
+        description="a code needs this many coded segments with it and without it to be "
+        "learned; below, it falls back to zero-shot similarity and says so",
+    )
+    threshold: Literal["auto"] | Annotated[float, Field(gt=0, lt=1)] = Field(
+        "auto",
+        description="learned suggestions: the calibrated probability from which a code is "
+        "suggested; auto: per code, the best F1 on cross-validated predictions (validated "
+        "on held-out folds); a number, e.g. 0.5 (more likely than not), for every code",
+    )
 
     @field_validator("similarity", mode="before")
     @classmethod

@@ -203,8 +203,16 @@ STAGES: tuple[Stage, ...] = (
             _i(CODEBOOK),
             _i(f"{ROUND}/topics.parquet", later_rounds=True),
             _i(f"{ROUND}/doc_topics.parquet", later_rounds=True),
+            # human codes train the learned suggestions: this round's and, through
+            # `replaces`, the previous round's (and its codebook)
+            _i("data/processed/round-*/codings.parquet", optional=True),
+            _i("codebooks/*/round-*[0-9].yaml", optional=True),
         ),
-        outputs=(f"{ROUND}/suggestions.parquet", f"{ROUND}/suggest.json"),
+        outputs=(
+            f"{ROUND}/suggestions.parquet",
+            f"{ROUND}/suggest.json",
+            f"{ROUND}/uncertainty.parquet",
+        ),
         sections=("suggest",),
         per_round=True,
     ),
@@ -258,6 +266,7 @@ STAGES: tuple[Stage, ...] = (
             _i("data/interim/segments.parquet"),
             _i(CODEBOOK),
             _i(f"{ROUND}/suggestions.parquet", optional=True),
+            _i(f"{ROUND}/uncertainty.parquet", optional=True),
         ),
         sections=("labelstudio",),
         per_round=True,

@@ -457,6 +457,25 @@ SUGGESTIONS = Schema(
     ),
 )
 
+UNCERTAINTY = Schema(
+    name="uncertainty",
+    version=1,
+    producer="suggest",
+    key=("segment_id",),
+    columns=(
+        Column("segment_id", "string", nonblank=True),
+        Column(
+            "uncertainty",
+            "float64",
+            doc="0..1: 1 - |2p - 1| for the learned code whose probability p is nearest 0.5",
+        ),
+        Column("code", "string", nonblank=True, doc="that code"),
+        Column("probability", "float64", doc="its calibrated probability p"),
+        Column("source", "string", nonblank=True, doc="model:<backend>@<hash>"),
+        Column("codebook", "string", nonblank=True, doc="sha256 prefix of the codebook file"),
+    ),
+)
+
 TRANSCRIPTS = Schema(
     name="transcripts",
     version=1,
