@@ -31,7 +31,7 @@ PIPELINE_SRC := $(shell find pipeline -name '*.py' -o -path 'pipeline/resources/
 PIPELINE_DIRS := $(shell find pipeline -type d -not -name __pycache__)
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
-        lint bench-nlp bench-topics bench-transcribe bench-ls bench-report bench-qdpx \
+        lint bench-nlp bench-topics bench-suggest bench-transcribe bench-ls bench-report bench-qdpx \
         labelstudio labelstudio-stop ls-push ls-pull adjudicate ingest transcribe import \
         pseudonymise nlp topics suggest agreement report export clean-demo
 
@@ -176,6 +176,9 @@ bench-nlp: | $(SETUP) ## Lemma/UPOS accuracy on hand-annotated gold tokens and s
 
 bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 units; embedding quality on hand-labelled debate turns
 	$(VENV)/bin/python -m benchmarks.topics
+
+bench-suggest: | $(SETUP) ## Zero-shot and learned suggestion F1 (10/25/50 % coded) on hand-labelled debate units; train time for 5,000
+	$(VENV)/bin/python -m benchmarks.suggest
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m benchmarks.transcribe

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 FOLDS = 5  # at most; fewer when a code has fewer examples of a class
 NEAREST = 2  # coded segments named as evidence
+REGULARISATION = 1.0  # logistic regression C (inverse L2 strength)
 GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)  # thresholds a code's model may get
 
 
@@ -78,7 +79,9 @@ def _classifier(folds: int, seed: int):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    base = LogisticRegression(class_weight="balanced", max_iter=2000, solver="liblinear")
+    base = LogisticRegression(
+        C=REGULARISATION, class_weight="balanced", max_iter=2000, solver="liblinear"
+    )
     split = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return CalibratedClassifierCV(base, method="sigmoid", cv=split)
 
