@@ -413,6 +413,37 @@ def test_second_pull_is_a_no_op_and_an_edit_after_pull_is_picked_up(tmp_path, ls
     assert set(table[table["coder"] != "C"]["origin"]) == {"labelstudio"}
 
 
+def test_a_pull_never_drops_the_machine_coders_rows(tmp_path, ls_env, monkeypatch):
+    """`cda code --llm` after a pull keeps the humans; the next pull keeps the model's rows."""
+    from test_code import CODER, FakeLLM, configure
+
+    import pipeline.code as code_stage
+
+    monkeypatch.setattr(code_stage, "RETRY_PAUSE_S", 0.0)
+    ws = make_ws(tmp_path / "ws", n=12)
+    ids = _two_coders(ws, ls_env)
+    ls.pull(ws, load_config(ws), 1)
+    humans = read_table(ws.codings(1), CODINGS)
+    china = {"codes": ["china-dystopie"], "quotes": {"china-dystopie": "China"}}
+    with FakeLLM(lambda n, text: china) as server:
+        configure(ws, server.url)
+        code_stage.run_code(ws, load_config(ws), 1)
+    coded = read_table(ws.codings(1), CODINGS)
+    mine = coded[coded["coder"] == CODER].reset_index(drop=True)
+    assert len(mine) == 10  # every participant segment (two of the twelve are the facilitator's)
+    assert coded[coded["coder"] != CODER].reset_index(drop=True).equals(humans)
+
+    ls_env.client.annotations.update(
+        id=ids["B"]["burgers-1-0002"],
+        result=[{"from_name": "codes", "to_name": "text", "type": "taxonomy",
+                 "value": {"taxonomy": [["vertrouwen-overheid"]]}}],
+    )  # fmt: skip
+    pulled = ls.pull(ws, load_config(ws), 1)
+    assert pulled.written and pulled.changed_annotations == 1
+    table = read_table(ws.codings(1), CODINGS)
+    assert table[table["coder"] == CODER].reset_index(drop=True).equals(mine)
+
+
 def test_unknown_codes_are_reported_and_kept(tmp_path, ls_env, caplog):
     ws = make_ws(tmp_path / "ws", n=6, coders=("A",))
     config = load_config(ws)

@@ -13,6 +13,10 @@ no value. On that data:
 
 A code nobody used, or everybody used everywhere, has no variation: its alpha and kappa are
 undefined (empty), not 1.
+
+A machine coder (``llm:<model>``, from ``cda code --llm``) is left out of alpha, percent
+agreement and the disagreements, which are about the human coders. It appears in the pair
+table only, against each human coder per code: the "is it good enough for this code?" figure.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.codings.machine import is_machine_coder
 from pipeline.codings.presence import disagreements, presence
 from pipeline.core.config import StudyConfig
 from pipeline.core.io import read_table, write_table
@@ -90,23 +95,31 @@ def _pairable_units(data: np.ndarray) -> int:
 def agreement_tables(
     codings: pd.DataFrame, codes: list[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-code and pooled alpha/percent agreement, and Cohen's kappa per coder pair."""
-    p = presence(codings, codes)
+    """Per-code and pooled alpha/percent agreement among the human coders, and Cohen's kappa
+    per coder pair: human pairs, and each machine coder against each human coder."""
+    p = presence(codings, codes, machines=True)
+    humans = [i for i, c in enumerate(p.coders) if not is_machine_coder(c)]
     rows, pairs = [], []
     pooled = p.values.transpose(1, 0, 2).reshape(len(p.coders), len(p.codes) * len(p.segments))
     blocks = [(c, p.values[i]) for i, c in enumerate(p.codes)] + [(ALL, pooled)]
+    compared = [
+        ((i, a), (j, b))
+        for (i, a), (j, b) in itertools.combinations(enumerate(p.coders), 2)
+        if not (is_machine_coder(a) and is_machine_coder(b))
+    ]
     for code, data in blocks:
+        people = data[humans]
         rows.append(
             {
                 "code": code,
-                "alpha": krippendorff_alpha(data),
-                "percent_agreement": percent_agreement(data),
-                "units": _pairable_units(data),
-                "coders": len(p.coders),
-                "present": int(np.nansum(data)),
+                "alpha": krippendorff_alpha(people),
+                "percent_agreement": percent_agreement(people),
+                "units": _pairable_units(people),
+                "coders": len(humans),
+                "present": int(np.nansum(people)),
             }
         )
-        for (i, a), (j, b) in itertools.combinations(enumerate(p.coders), 2):
+        for (i, a), (j, b) in compared:
             both = ~np.isnan(data[i]) & ~np.isnan(data[j])
             x, y = data[i][both], data[j][both]
             pairs.append(

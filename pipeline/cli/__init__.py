@@ -25,6 +25,7 @@ from pipeline.cli import (  # noqa: F401  (imported to register their commands)
     codebook,
     suggest,
     labelstudio,
+    code,
     agreement,
     export,
     config,

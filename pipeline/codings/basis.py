@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.codebook import Codebook
+from pipeline.codings.machine import human_rows
 from pipeline.core.config import ADJUDICATION
 from pipeline.core.errors import CdaError
 
@@ -101,8 +102,10 @@ def settle(codings: pd.DataFrame, basis: Basis, *, book: Codebook | None = None)
     """Apply ``basis`` to ``codings.parquet`` rows; with ``book``, child codes roll up first.
 
     Codes outside ``book`` are dropped when a book is given (the report's themes are the
-    codebook's), kept otherwise (an export shows codes as coded).
+    codebook's), kept otherwise (an export shows codes as coded). Machine coders
+    (``llm:<model>``) are no judges: their rows are left out before anything is compared.
     """
+    codings = human_rows(codings)
     judged = codings[codings["status"].isin(JUDGED)]
     coded = judged[judged["code"].notna()]
     if book is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.codings.machine import human_rows
 from pipeline.core.config import ADJUDICATION
 from pipeline.core.schemas import DISAGREEMENTS
 
@@ -21,8 +22,16 @@ class Presence:
     values: np.ndarray  # codes × coders × segments
 
 
-def presence(codings: pd.DataFrame, codes: list[str] | None = None) -> Presence:
-    """Presence/absence of every code per coder and segment, from ``codings.parquet`` rows."""
+def presence(
+    codings: pd.DataFrame, codes: list[str] | None = None, *, machines: bool = False
+) -> Presence:
+    """Presence/absence of every code per coder and segment, from ``codings.parquet`` rows.
+
+    Human coders only, unless ``machines``: a machine coder (``llm:<model>``) is measured
+    against the humans (agreement's pair table) but never one of the coders who disagree.
+    """
+    if not machines:
+        codings = human_rows(codings)
     live = codings[codings["status"].isin(["coded", "empty"]) & (codings["coder"] != ADJUDICATION)]
     coders = sorted(live["coder"].unique())
     segments = sorted(live["segment_id"].unique())

@@ -375,6 +375,48 @@ class LabelStudioConfig(Section):
                 raise ValueError("coder names must be unique and non-empty")
             if ADJUDICATION in names:
                 raise ValueError(f"'{ADJUDICATION}' is reserved for the adjudication project")
+            if any(str(n).startswith(MACHINE_PREFIX) for n in names):
+                raise ValueError(f"coder names starting '{MACHINE_PREFIX}' are machine coders")
+        return value
+
+
+class LlmConfig(Section):
+    """``cda code --llm``: a language model as an extra, measured coder (``llm:<model>``).
+
+    Any OpenAI-compatible chat-completions server (Ollama, llama.cpp server, vLLM). Only
+    pseudonymised text is sent, and only to this machine unless ``allow_remote``; the API key
+    comes from ``CDA_LLM_API_KEY`` in the environment or ``.env``, never from this file.
+    """
+
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="the server's OpenAI-compatible API root (…/v1); POST <base_url>/chat/"
+        "completions. Default: Ollama on this machine",
+    )
+    model: str | None = Field(
+        None, description="the model name the server knows (e.g. qwen2.5:7b-instruct)"
+    )
+    temperature: float = Field(0.0, ge=0, le=2)
+    seed: int | None = Field(0, description="asked of the server, for repeatable replies")
+    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for one reply")
+    max_retries: int = Field(
+        2, ge=0, description="retries of a segment whose reply is bad or late; then: failed"
+    )
+    context_turns: int = Field(2, ge=0, description="turns before the segment sent as context")
+    batch_size: int = Field(
+        20, ge=1, description="segments coded between two writes of codings.parquet"
+    )
+    allow_remote: bool = Field(
+        False,
+        description="send pseudonymised segments to a host other than this machine "
+        "(127.0.0.0/8, ::1, localhost): only with the study's data agreement",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(ch.isspace() for ch in value)):
+            raise ValueError("a model name has no spaces, e.g. qwen2.5:7b-instruct")
         return value
 
 
@@ -393,6 +435,7 @@ class StudyConfig(Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     labelstudio: LabelStudioConfig = Field(default_factory=LabelStudioConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    llm: LlmConfig = Field(default_factory=LlmConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -421,6 +464,7 @@ def study_slug_problem(study: str) -> str | None:
 
 
 ADJUDICATION = "adjudication"  # the coder name of a round's adjudication project
+MACHINE_PREFIX = "llm:"  # coder names of machine coders (`cda code --llm`): llm:<model>
 
 # The stages that run behind make, in pipeline order (declared in pipeline.core.registry).
 STAGES = registry.RUN_STAGES

@@ -25,6 +25,7 @@ import pandas as pd
 
 from pipeline.codebook import Codebook, load_round
 from pipeline.codings import refi
+from pipeline.codings.machine import is_machine_coder
 from pipeline.codings.order import label_studio_coders, sort_codings
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
@@ -306,6 +307,14 @@ def import_qdpx(
     path = ws.codings(round_no)
     previous = read_table(path, CODINGS) if path.is_file() else CODINGS.empty()
     coders = set(table["coder"])
+    machines = sorted(c for c in coders if is_machine_coder(c))
+    if machines:
+        raise CdaError(
+            f"{archive_path}: coder(s) {', '.join(machines)} are named as machine coders "
+            "(llm:<model>), whose codes only `cda code --llm` writes",
+            hint="nothing was imported; import a person's codes under their own name "
+            "(--coder NAME), or leave the machine coder's codings out of the archive",
+        )
     ls_coders = label_studio_coders(ws, round_no)
     ls_coders |= set(previous[previous["origin"] == "labelstudio"]["coder"])
     clash = sorted(coders & ls_coders)

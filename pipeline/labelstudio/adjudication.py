@@ -30,11 +30,13 @@ def adjudicate(ws: Workspace, config: StudyConfig, round_no: int) -> list[PushRe
     Each coder's codes (and spans) become a prediction named after the coder, so the
     adjudicator sees both versions side by side and accepts, merges or overrides them.
     """
+    from pipeline.codings.machine import human_rows
     from pipeline.codings.presence import disagreements
 
     loaded, segments = round_inputs(ws, config, round_no)
     codings = read_table(ws.codings(round_no), CODINGS)
-    codings = codings[codings["coder"] != ADJUDICATION]
+    # the human coders' versions only: a machine coder (llm:<model>) is measured, not heard
+    codings = human_rows(codings[codings["coder"] != ADJUDICATION])
     disputed = disagreements(codings)
     if disputed.empty:
         log.info("the coders agree on every segment of round %d: nothing to adjudicate", round_no)

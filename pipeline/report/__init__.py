@@ -202,6 +202,7 @@ class ReportInputs:
     themes: ThemeInputs | None  # None: no theme section (no codebook, or nothing coded)
     nlp: dict  # data/interim/nlp.json: which spaCy pipeline ran, what it lacked
     embeddings: dict  # round-N/topics.json and suggest.json: which embeddings ran ({} if none)
+    machine_coders: tuple[dict, ...]  # round-N/llm.json: which model coded, how (() if none)
     files: tuple[tuple[str, str], ...]  # (file as shown, sha256 prefix) of every input read
     commit: str
     generated: str
@@ -255,6 +256,28 @@ def run_record(ws: Workspace, path: Path, stage: str) -> dict:
     return record if isinstance(record, dict) else {}
 
 
+MACHINE_FIELDS = ("coder", "model", "base_url_host", "prompt_template_sha256", "finished")
+
+
+def machine_coders(coders: object) -> tuple[dict, ...]:
+    """What the provenance says of each machine coder of ``llm.json`` (``cda code --llm``):
+    model, host, template hash, parameters and counts; a field of the wrong kind is left out
+    rather than shown as something it is not."""
+    if not isinstance(coders, dict):
+        return ()
+    shown = []
+    for name, record in sorted(coders.items()):
+        if not isinstance(record, dict):
+            continue
+        entry = {f: record.get(f) for f in MACHINE_FIELDS if isinstance(record.get(f), str)}
+        entry["coder"] = str(name)
+        for field in ("parameters", "counts"):
+            value = record.get(field)
+            entry[field] = value if isinstance(value, dict) else {}
+        shown.append(entry)
+    return tuple(shown)
+
+
 def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInputs:
     """Read and validate every input of the round's report, from pseudonymised tables only."""
     segments = read_table(ws.segments, SEGMENTS)
@@ -269,6 +292,7 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
         stage: run_record(ws, ws.round_dir(round_no) / f"{stage}.json", stage)
         for stage in ("topics", "suggest")
     }
+    machine = run_record(ws, ws.round_dir(round_no) / "llm.json", "code --llm").get("coders")
     # provenance: every input the stage registry declares for the report, as found
     paths = registry.existing_inputs(ws.root, registry.stage("report"), round_no)
     files = [(ws.display(p), sha256_file(p)[:16]) for p in paths]
@@ -283,6 +307,7 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
         themes=themes,
         nlp=nlp_info,
         embeddings=embeddings,
+        machine_coders=machine_coders(machine),
         files=tuple(files),
         commit=git_commit(Path(__file__).parent) or "unknown",
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -332,6 +357,7 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
             "generated": inputs.generated,
             "nlp": inputs.nlp,
             "embeddings": inputs.embeddings,
+            "machine_coders": list(inputs.machine_coders),
             "settings": json.dumps(settings, indent=1, ensure_ascii=False),
             "config_sha256": hashlib.sha256(
                 json.dumps(settings, sort_keys=True).encode()

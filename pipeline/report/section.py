@@ -22,11 +22,12 @@ import pandas as pd
 
 from pipeline.codebook import Codebook, diff, load_round, round_path
 from pipeline.codings.basis import parse_basis
+from pipeline.codings.machine import is_machine_coder
 from pipeline.core.config import StudyConfig
 from pipeline.core.errors import CdaError
 from pipeline.core.io import csv_text, read_table, write_bytes
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import AGREEMENT, FRAMING, GRAMMAR, THEMES
+from pipeline.core.schemas import AGREEMENT, AGREEMENT_PAIRS, FRAMING, GRAMMAR, THEMES
 from pipeline.language.grammar import clauses
 from pipeline.report import figures as figs
 from pipeline.report.framing import (
@@ -78,6 +79,7 @@ class ThemeInputs:
     codings: pd.DataFrame | None = None
     suggestions: pd.DataFrame | None = None  # only read before any human codes
     agreement: pd.DataFrame | None = None  # only read once there are human codes
+    pairs: pd.DataFrame | None = None  # agreement_pairs: machine coders are measured here
     previous: Codebook | None = None  # the round before's codebook, for what changed
 
 
@@ -107,6 +109,8 @@ def read_themes(
         return None
     agreed = ws.agreement(round_no)
     agreement = read_table(agreed, AGREEMENT) if human and agreed.is_file() else None
+    paired = ws.agreement_pairs(round_no)
+    pairs = read_table(paired, AGREEMENT_PAIRS) if human and paired.is_file() else None
     before = round_path(ws, config, round_no - 1) if round_no > 1 else None
     previous = (
         load_round(ws, config, round_no - 1).book
@@ -124,6 +128,7 @@ def read_themes(
         codings=codings,
         suggestions=suggestions,
         agreement=agreement,
+        pairs=pairs,
         previous=previous,
     )
 
@@ -204,6 +209,7 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         if human
         else None,
         "coders": coder_sources(inputs.codings) if human else [],
+        "machine_agreement": machine_agreement(inputs.pairs, book) if human else [],
         "groups": groups,
         "measure": measure(segments),
         "codebook": inputs.codebook,
@@ -336,6 +342,35 @@ def write_themes(result: ThemeResult, folder: Path) -> dict:
     for path, data in out.files.items():
         write_bytes(path, data, only_if_changed=True)
     return out.section
+
+
+def machine_agreement(pairs: pd.DataFrame | None, book: Codebook) -> list[dict]:
+    """Each machine coder against each human coder, per code (Cohen's kappa): how far its
+    codes can be trusted for that code. Shown apart from the themes, never counted in them."""
+    if pairs is None or pairs.empty:
+        return []
+    labels = {c.id: c.label for c in book.codes}
+    rows = []
+    for row in pairs.itertuples(index=False):
+        a, b = is_machine_coder(row.coder_a), is_machine_coder(row.coder_b)
+        if a == b or row.code not in labels:
+            continue  # human pairs are the α column; (all) pools codes of unequal weight
+        machine, human = (row.coder_a, row.coder_b) if a else (row.coder_b, row.coder_a)
+        rows.append(
+            {
+                "code": row.code,
+                "label": labels[row.code],
+                "machine": machine,
+                "human": human,
+                "kappa": None if pd.isna(row.kappa) else round(float(row.kappa), 4),
+                "percent_agreement": None
+                if pd.isna(row.percent_agreement)
+                else round(float(row.percent_agreement), 4),
+                "units": int(row.units),
+            }
+        )
+    order = {code: i for i, code in enumerate(labels)}
+    return sorted(rows, key=lambda r: (r["machine"], order[r["code"]], r["human"]))
 
 
 def _agreement(agreement: pd.DataFrame | None, code: str) -> dict | None:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipeline.codebook import Codebook
 from pipeline.codings.basis import Basis, parse_basis, rollup, settle
+from pipeline.codings.machine import human_rows
 from pipeline.core.citation import cite
 from pipeline.core.config import StudyConfig
 from pipeline.core.io import read_table
@@ -298,8 +299,10 @@ def _rounded(value: float) -> float | None:
 
 
 def coder_sources(codings: pd.DataFrame) -> list[dict]:
-    """Who coded and where (Label Studio or an imported QDA project), for the provenance."""
-    coded = codings[codings["status"] == "coded"]
+    """Who coded and where (Label Studio or an imported QDA project), for the provenance:
+    the human coders, whose codes the themes count (a machine coder's are not among them)."""
+    coded = human_rows(codings)
+    coded = coded[coded["status"] == "coded"]
     return [
         {"coder": coder, "origin": origin, "segments": int(rows["segment_id"].nunique())}
         for (coder, origin), rows in coded.groupby(["coder", "origin"], sort=True)
@@ -311,8 +314,11 @@ def coder_sources(codings: pd.DataFrame) -> list[dict]:
 
 def human_coded(codings: pd.DataFrame | None) -> bool:
     """Whether a pull or an import brought any human judgement (codes, or a deliberate none):
-    from then on the report counts human codes, before that machine suggestions."""
-    return codings is not None and bool(codings["status"].isin(["coded", "empty"]).any())
+    from then on the report counts human codes, before that machine suggestions. A machine
+    coder's rows (``llm:<model>``) are no human judgement."""
+    if codings is None:
+        return False
+    return bool(human_rows(codings)["status"].isin(["coded", "empty"]).any())
 
 
 def assignments(
