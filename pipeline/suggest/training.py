@@ -26,12 +26,11 @@ import pandas as pd
 
 from pipeline.codebook import Codebook, Loaded, load_round
 from pipeline.codings.basis import JUDGED, parse_basis, settle
+from pipeline.codings.machine import human_rows
 from pipeline.core.config import StudyConfig
 from pipeline.core.io import read_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS
-
-MACHINE_PREFIX = "llm:"
 
 
 @dataclass(frozen=True)
@@ -52,14 +51,9 @@ class Labels:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-def human(codings: pd.DataFrame) -> pd.DataFrame:
-    """The rows of human coders (and the adjudicator): machine coders never train a model."""
-    return codings[~codings["coder"].astype(str).str.startswith(MACHINE_PREFIX)]
-
-
 def round_labels(codings: pd.DataFrame, book: Codebook, basis: str) -> tuple[pd.DataFrame, set]:
     """(segment × code labels of one round's codings under ``basis``, its judged segments)."""
-    codings = human(codings)
+    codings = human_rows(codings)  # machine coders never train a model
     judged = set(codings.loc[codings["status"].isin(JUDGED), "segment_id"])
     table = pd.DataFrame(0.0, index=sorted(judged), columns=book.ids)
     if not judged:
