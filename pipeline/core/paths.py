@@ -147,6 +147,10 @@ class Workspace:
     def suggestions(self, round_no: int) -> Path:
         return self.round_dir(round_no) / "suggestions.parquet"
 
+    def uncertainty(self, round_no: int) -> Path:
+        """How unsure the learned model is per uncoded segment: the order of `ls push --order`."""
+        return self.round_dir(round_no) / "uncertainty.parquet"
+
     def doc_topics(self, round_no: int) -> Path:
         return self.round_dir(round_no) / "doc_topics.parquet"
 
