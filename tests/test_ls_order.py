@@ -103,6 +103,8 @@ def test_uncertainty_order_without_the_table_is_refused_before_contacting_the_se
         ls.push(ws, load_config(ws), 1, order="uncertainty")
     assert "cda suggest --round 1" in failed.value.hint
     assert "--order segment" in failed.value.hint
+    with pytest.raises(CdaError, match="unknown task order 'random'"):
+        ls.push(ws, load_config(ws), 1, order="random")
     assert not ws.ls_state(1).exists()
 
 

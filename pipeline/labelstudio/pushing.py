@@ -125,7 +125,7 @@ def push(
         min_score = config.labelstudio.min_score
         if suggestions is not None:
             predictions = predictions_for(suggestions, loaded.book, loaded.sha256[:12], min_score)
-            why = why_suggested(suggestions, loaded.book, min_score)
+            why = why_suggested(suggestions, loaded.book, min_score=min_score)
         else:
             predictions, why = {}, {}
         tasks = task_data(segments, config, audio, why=why)

@@ -163,7 +163,9 @@ def predictions_for(
     return out
 
 
-def why_suggested(suggestions: pd.DataFrame, book: Codebook, min_score: float) -> dict[str, str]:
+def why_suggested(
+    suggestions: pd.DataFrame, book: Codebook, *, min_score: float = 0.0
+) -> dict[str, str]:
     """Per segment, one line per suggested code: source, score, code label and evidence.
 
     The same suggestions as :func:`predictions_for` (codes of the codebook, score at least
@@ -177,13 +179,19 @@ def why_suggested(suggestions: pd.DataFrame, book: Codebook, min_score: float) -
     usable = usable.sort_values(
         ["segment_id", "source", "score", "code"], ascending=[True, True, False, True]
     )
-    out: dict[str, str] = {}
-    for segment, rows in usable.groupby("segment_id", sort=True):
-        out[segment] = "\n".join(
-            f"{row.source} {row.score:.2f} · {labels[row.code]}: {_short(row.evidence)}"
-            for row in rows.itertuples()
-        )
-    return out
+    lines = (
+        usable["source"].astype(str)
+        + " "
+        + usable["score"].map("{:.2f}".format)
+        + " · "
+        + usable["code"].map(labels)
+        + ": "
+        + usable["evidence"].map(_short)
+    )
+    by_segment: dict[str, list[str]] = {}
+    for segment, line in zip(usable["segment_id"].tolist(), lines.tolist(), strict=True):
+        by_segment.setdefault(segment, []).append(line)
+    return {segment: "\n".join(found) for segment, found in by_segment.items()}
 
 
 def _short(evidence: str, limit: int = EVIDENCE_CHARS) -> str:
