@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -62,12 +62,21 @@ def ls_push_cli(
     recreate: Annotated[
         bool, typer.Option(help="Make a new project for a coder whose project was deleted.")
     ] = False,
+    order: Annotated[
+        Literal["segment", "uncertainty"] | None,
+        typer.Option(
+            help="Order of new tasks: segment (turn order) or uncertainty (the learned model's "
+            "most uncertain first, from `cda suggest`). Default: labelstudio.order in cda.yaml "
+            "(segment). Tasks already pushed keep their place.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Push the round's segments to one Label Studio project per coder (safe to repeat)."""
     from pipeline.labelstudio import push
 
     ws, config = load_study(workspace)
-    results = push(ws, config, round_no, recreate=recreate)
+    results = push(ws, config, round_no, recreate=recreate, order=order)
     view = Table("coder", "project", "new", "updated", "unchanged", "kept (coded)", "predictions")
     for r in results:
         view.add_row(
@@ -75,6 +84,8 @@ def ls_push_cli(
             str(len(r.kept_coded)), str(r.predictions),
         )  # fmt: skip
     out.print(view)
+    for r in results:
+        out.print(f"coder {r.coder}: {r.order_line()}")
 
 
 @ls_app.command("pull")

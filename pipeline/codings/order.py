@@ -34,7 +34,8 @@ def sort_codings(frame: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class RoundProjects:
-    """The projects of one coding round: coder → ``{"id", "title", "url"}``."""
+    """The projects of one coding round: coder → ``{"id", "title", "url"}``, and once pushed
+    ``"last_push": {"order", "created", "scored"}``."""
 
     ws: Workspace
     round_no: int
@@ -77,7 +78,25 @@ class RoundProjects:
         )
 
     def record(self, coder: str, *, project_id: int, title: str, url: str) -> None:
-        """Note the coder's project (other coders' entries are kept as they are)."""
+        """Note the coder's project (other coders' entries are kept as they are; so is what
+        :meth:`note_push` noted about the same project)."""
         state = self.read()
-        state[coder] = {"id": project_id, "title": title, "url": url}
+        old = state.get(coder)
+        entry = {"id": project_id, "title": title, "url": url}
+        if isinstance(old, dict) and old.get("id") == project_id and "last_push" in old:
+            entry["last_push"] = old["last_push"]
+        state[coder] = entry
+        self._write(state)
+
+    def note_push(self, coder: str, *, order: str, created: int, scored: int) -> None:
+        """Note how the coder's last push ordered its new tasks (``order``; ``scored`` of the
+        ``created`` tasks had an uncertainty score and came first), so the order a coder's
+        queue was built in can be told afterwards."""
+        state = self.read()
+        entry = state.get(coder)
+        if isinstance(entry, dict):
+            entry["last_push"] = {"order": order, "created": created, "scored": scored}
+            self._write(state)
+
+    def _write(self, state: dict) -> None:
         write_text(self.path, json.dumps(state, indent=2, sort_keys=True) + "\n")

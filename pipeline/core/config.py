@@ -358,6 +358,11 @@ class LabelStudioConfig(Section):
         "clip", description="clip: the segment cut with ffmpeg; recording: the whole file"
     )
     min_score: float = Field(0.0, ge=0, le=1, description="suggestions below this stay out")
+    order: Literal["segment", "uncertainty"] = Field(
+        "segment",
+        description="order of new tasks: segment (turn order) or uncertainty (the learned "
+        "model's most uncertain first; needs `cda suggest` after some segments are coded)",
+    )
     batch_size: int = Field(500, ge=1, description="tasks per import request")
     retries: int = Field(4, ge=0, description="retries of a failed request, with back-off")
     timeout: float = Field(120.0, gt=0, description="seconds per request")

@@ -148,6 +148,7 @@ class Workspace:
         return self.round_dir(round_no) / "suggestions.parquet"
 
     def uncertainty(self, round_no: int) -> Path:
+        """How unsure the learned model is per uncoded segment: the order of `ls push --order`."""
         return self.round_dir(round_no) / "uncertainty.parquet"
 
     def doc_topics(self, round_no: int) -> Path:

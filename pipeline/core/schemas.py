@@ -457,22 +457,31 @@ SUGGESTIONS = Schema(
     ),
 )
 
+
+def _outside_unit(column: str) -> Callable[[pd.DataFrame], pd.Series]:
+    return lambda df: ~df[column].between(0.0, 1.0)
+
+
 UNCERTAINTY = Schema(
     name="uncertainty",
     version=1,
     producer="suggest",
     key=("segment_id",),
     columns=(
-        Column("segment_id", "string", nonblank=True),
+        Column("segment_id", "string", nonblank=True, doc="an uncoded segment the model scored"),
         Column(
             "uncertainty",
             "float64",
-            doc="0..1: 1 - |2p - 1| for the learned code whose probability p is nearest 0.5",
+            doc="1 - |2p - 1| for the code whose calibrated probability p is nearest 0.5",
         ),
         Column("code", "string", nonblank=True, doc="that code"),
-        Column("probability", "float64", doc="its calibrated probability p"),
+        Column("probability", "float64", doc="that p"),
         Column("source", "string", nonblank=True, doc="model:<backend>@<hash>"),
         Column("codebook", "string", nonblank=True, doc="sha256 prefix of the codebook file"),
+    ),
+    checks=(
+        Check("uncertainty", "0 <= uncertainty <= 1", _outside_unit("uncertainty")),
+        Check("probability", "0 <= probability <= 1", _outside_unit("probability")),
     ),
 )
 

@@ -45,7 +45,11 @@ def adjudicate(ws: Workspace, config: StudyConfig, round_no: int) -> list[PushRe
     audio = audio_urls(ws, config, segments)
     tasks = [t for t in task_data(segments, config, audio) if t["segment_id"] in wanted]
     predictions = coder_versions(codings, wanted, loaded.book)
-    return push(ws, config, round_no, coders=[ADJUDICATION], tasks=tasks, predictions=predictions)
+    # disputes in segment order: the learned model's uncertainty is no guide to them
+    return push(
+        ws, config, round_no, coders=[ADJUDICATION], tasks=tasks, predictions=predictions,
+        order="segment",
+    )  # fmt: skip
 
 
 def coder_versions(codings: pd.DataFrame, wanted: set[str], book: Codebook) -> dict[str, list]:

@@ -2,7 +2,8 @@
 
 The interface shows the segment in its dialogue (turns before and after, with pseudonyms), an
 audio player for the segment when the round has audio, the codes as a Taxonomy that follows
-the codebook's parents, span labels for evidence, and a memo. Each choice shows the code's
+the codebook's parents with a "why suggested" line above it (the machine suggestions' source,
+score and evidence), span labels for evidence, and a memo. Each choice shows the code's
 label and stores its id (``alias``), so a relabelled code keeps its annotations.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 from pipeline.codebook import Codebook
 
 CODES, SPANS, MEMO, TEXT = "codes", "spans", "memo", "text"
+WHY = "why"  # the task field with the suggestions' evidence (pipeline.labelstudio.tasks)
 
 
 def labeling_config(book: Codebook, *, audio: bool) -> str:
@@ -33,6 +35,9 @@ def labeling_config(book: Codebook, *, audio: bool) -> str:
     after = ET.SubElement(view, "View", **context)
     ET.SubElement(after, "Text", name="after", value="$after", selectionEnabled="false")
     ET.SubElement(view, "Header", value="Codes", size="5")
+    # why the machine suggested what it did (source, score, matched words or nearest example)
+    hint = ET.SubElement(view, "View", style="color:#777;font-size:85%;white-space:pre-wrap")
+    ET.SubElement(hint, "Text", name=WHY, value=f"${WHY}", selectionEnabled="false")
     taxonomy = ET.SubElement(view, "Taxonomy", name=CODES, toName=TEXT, showFullPath="true")
     _choices(taxonomy, book, parent=None)
     ET.SubElement(

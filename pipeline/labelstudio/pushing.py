@@ -6,6 +6,9 @@
 - **Resumable.** Tasks go in batches (one request each). After a network error the batch is not
   blindly resent: the project is listed again and only the segments still missing are sent,
   with exponential back-off. Rerunning an interrupted push is always safe.
+- **Ordered.** New tasks are imported in segment order, or most uncertain first
+  (``order="uncertainty"``): Label Studio gives a coder tasks in id order, i.e. import order.
+  Tasks already in a project keep their place (their ids), whatever the order of a later push.
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ from pipeline.labelstudio import labeling as lsconfig
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.projects import ensure_project, export_tasks
 from pipeline.labelstudio.tasks import (
+    WHY,
     audio_urls,
+    order_tasks,
     predictions_for,
     round_inputs,
     round_suggestions,
+    round_uncertainty,
     task_data,
+    why_suggested,
 )
 
 log = logging.getLogger("pipeline")
+ORDERS = ("segment", "uncertainty")
 
 
 @dataclass
@@ -47,6 +55,26 @@ class PushResult:
     kept_coded: list[str] = field(default_factory=list)
     predictions: int = 0
     retries: int = 0
+    order: str = "segment"  # the order the new tasks were imported in
+    scored: int = 0  # new tasks that had an uncertainty row (they came first)
+
+    @property
+    def in_place(self) -> int:
+        """Tasks that were there before this push: they keep their place in the coder's queue."""
+        return self.updated + self.unchanged + len(self.kept_coded)
+
+    def order_line(self) -> str:
+        """The order the coder gets the new tasks in, and that older tasks kept theirs."""
+        if self.order == "uncertainty":
+            line = (
+                f"{self.created} new task(s) in uncertainty order: {self.scored} scored, most "
+                f"uncertain first, then {self.created - self.scored} unscored in segment order"
+            )
+        else:
+            line = f"{self.created} new task(s) in segment order"
+        if self.in_place:
+            line += f"; {self.in_place} task(s) already pushed keep their place (not reordered)"
+        return line
 
 
 @dataclass(frozen=True)
@@ -59,6 +87,8 @@ class RoundPush:
     predictions: Mapping[str, list[dict]]  # segment id → predictions of its task
     audio_folder: Path | None  # the folder Label Studio serves the tasks' audio from
     recreate: bool = False  # a new project for a coder whose project was deleted
+    order: str = "segment"  # the order of ``tasks`` (new tasks are imported in it)
+    scored: frozenset[str] = frozenset()  # segments with an uncertainty row (order=uncertainty)
 
 
 def push(
@@ -70,25 +100,39 @@ def push(
     recreate: bool = False,
     tasks: list[dict] | None = None,
     predictions: dict[str, list[dict]] | None = None,
+    order: str | None = None,
 ) -> list[PushResult]:
-    """Push a round's segments to one project per coder (or ``coders``); safe to repeat."""
+    """Push a round's segments to one project per coder (or ``coders``); safe to repeat.
+
+    ``order`` (default ``labelstudio.order``) is the order new tasks are imported in:
+    ``segment`` or ``uncertainty`` (the learned model's most uncertain first, from
+    ``uncertainty.parquet``; unscored segments follow in segment order). Everything is read
+    and checked before the server is contacted, so a refused order changes nothing.
+    """
     from pipeline.codebook import require_open
 
+    order = order or config.labelstudio.order
+    if order not in ORDERS:
+        raise CdaError(f"unknown task order {order!r}", hint=f"use one of: {', '.join(ORDERS)}")
     loaded, segments = round_inputs(ws, config, round_no)
     require_open(loaded)
+    uncertainty = round_uncertainty(ws, round_no, loaded) if order == "uncertainty" else None
     if tasks is None:
         audio = audio_urls(ws, config, segments)
         if audio is None and config.labelstudio.audio != "none":
             log.info("no extracted audio for every segment: tasks go without an audio player")
-        tasks = task_data(segments, config, audio)
         suggestions = round_suggestions(ws, round_no, loaded)
-        predictions = (
-            predictions_for(
-                suggestions, loaded.book, loaded.sha256[:12], config.labelstudio.min_score
-            )
-            if suggestions is not None
-            else {}
-        )
+        min_score = config.labelstudio.min_score
+        if suggestions is not None:
+            predictions = predictions_for(suggestions, loaded.book, loaded.sha256[:12], min_score)
+            why = why_suggested(suggestions, loaded.book, min_score=min_score)
+        else:
+            predictions, why = {}, {}
+        tasks = task_data(segments, config, audio, why=why)
+    scored: frozenset[str] = frozenset()
+    if uncertainty is not None:
+        tasks, _ = order_tasks(tasks, uncertainty)
+        scored = frozenset(uncertainty["segment_id"])
     has_audio = bool(tasks) and "audio" in tasks[0]
     folder = ws.clips_dir if config.labelstudio.audio == "clip" else ws.audio_dir
     job = RoundPush(
@@ -98,6 +142,8 @@ def push(
         predictions=predictions or {},
         audio_folder=folder if has_audio else None,
         recreate=recreate,
+        order=order,
+        scored=scored,
     )
     with Client.open(ws, config) as client:
         return [
@@ -124,7 +170,7 @@ def _ensure_storage(client: Client, project_id: int, folder: Path) -> None:
 
 
 def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushResult:
-    result = PushResult(coder=coder, project_id=project.id)
+    result = PushResult(coder=coder, project_id=project.id, order=job.order)
     existing = {
         t["data"]["segment_id"]: t
         for t in export_tasks(client, project.id, project.title)
@@ -138,7 +184,7 @@ def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushRe
             fresh.append({"data": data, "predictions": job.predictions.get(segment, [])})
         elif current["data"] == data:
             result.unchanged += 1
-        elif current.get("annotations"):
+        elif current.get("annotations") and _shown(current["data"]) != _shown(data):
             result.kept_coded.append(segment)
         else:
             with client.talking(f"updating the task of {segment}"):
@@ -152,6 +198,7 @@ def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushRe
         client, project.id, fresh, listed=listed, description=f"pushing to {project.title}"
     )
     result.created = len(fresh)
+    result.scored = sum(t["data"]["segment_id"] in job.scored for t in fresh)
     result.predictions = sum(len(p["predictions"]) for p in fresh)
     if existing:
         result.predictions += _add_predictions(client, project.id, existing, job.predictions)
@@ -161,7 +208,17 @@ def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushRe
             "(their spans refer to the text the coder saw): %s",
             len(result.kept_coded), project.title, ", ".join(result.kept_coded[:5]),
         )  # fmt: skip
+    job.projects.note_push(coder, order=job.order, created=result.created, scored=result.scored)
     return result
+
+
+def _shown(data: dict) -> dict:
+    """A task's data without the "why suggested" line: what a coder's spans refer to.
+
+    A coded task whose suggestions changed gets the new line (its text is the same, so its
+    spans stay valid); one whose text changed is left as coded.
+    """
+    return {k: v for k, v in data.items() if k != WHY}
 
 
 def _add_predictions(

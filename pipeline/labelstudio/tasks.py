@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import wave
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -15,13 +16,18 @@ import pandas as pd
 from pipeline.codebook import Codebook, Loaded, load_round
 from pipeline.core.citation import clock
 from pipeline.core.config import StudyConfig
+from pipeline.core.errors import CdaError
 from pipeline.core.io import read_table
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.core.schemas import SEGMENTS, SUGGESTIONS, UNCERTAINTY
 from pipeline.core.transcript import in_turn_order
 from pipeline.labelstudio import labeling as lsconfig
 
 log = logging.getLogger("pipeline")
+
+WHY = lsconfig.WHY  # the task field behind the "why suggested" line of the labeling config
+NO_SUGGESTION = "(no machine suggestion)"
+EVIDENCE_CHARS = 120
 
 
 def round_inputs(ws: Workspace, config: StudyConfig, round_no: int) -> tuple[Loaded, pd.DataFrame]:
@@ -32,13 +38,20 @@ def round_inputs(ws: Workspace, config: StudyConfig, round_no: int) -> tuple[Loa
 
 
 def task_data(
-    segments: pd.DataFrame, config: StudyConfig, audio: dict[str, str] | None = None
+    segments: pd.DataFrame,
+    config: StudyConfig,
+    audio: dict[str, str] | None = None,
+    *,
+    why: Mapping[str, str] | None = None,
 ) -> list[dict]:
     """One task per segment: the segment, its dialogue context and (optionally) its audio URL.
 
     ``segments`` is the full pseudonymised table (context comes from neighbouring turns, coders
     and facilitator alike); facilitator turns are tasks only if ``include_facilitator``.
+    ``why`` (segment id → text, from :func:`why_suggested`) is what the task's "why suggested"
+    line shows; every task has the field, since the labeling config refers to it.
     """
+    why = why or {}
     n = config.labelstudio.context_turns
     tasks = []
     for _, turns in segments.groupby("recording_id", sort=True):
@@ -59,6 +72,7 @@ def task_data(
                 "text": row.text,
                 "before": "\n".join(lines[max(0, i - n) : i]) or "(start of the recording)",
                 "after": "\n".join(lines[i + 1 : i + 1 + n]) or "(end of the recording)",
+                WHY: why.get(row.segment_id, NO_SUGGESTION),
             }
             if audio is not None:
                 data["audio"] = audio[row.segment_id]
@@ -147,6 +161,89 @@ def predictions_for(
             }
         )
     return out
+
+
+def why_suggested(
+    suggestions: pd.DataFrame, book: Codebook, *, min_score: float = 0.0
+) -> dict[str, str]:
+    """Per segment, one line per suggested code: source, score, code label and evidence.
+
+    The same suggestions as :func:`predictions_for` (codes of the codebook, score at least
+    ``min_score``), so a coder sees why each prediction was made: the matched words, or the
+    nearest coded example's id. Evidence of a keyword match quotes the pseudonymised text the
+    coder sees anyway; it stays in Label Studio and never goes into a report. Lines are sorted
+    by source, then score (scores are comparable within a source only).
+    """
+    labels = {c.id: c.label for c in book.codes}
+    usable = suggestions[suggestions["code"].isin(labels) & (suggestions["score"] >= min_score)]
+    usable = usable.sort_values(
+        ["segment_id", "source", "score", "code"], ascending=[True, True, False, True]
+    )
+    lines = (
+        usable["source"].astype(str)
+        + " "
+        + usable["score"].map("{:.2f}".format)
+        + " · "
+        + usable["code"].map(labels)
+        + ": "
+        + usable["evidence"].map(_short)
+    )
+    by_segment: dict[str, list[str]] = {}
+    for segment, line in zip(usable["segment_id"].tolist(), lines.tolist(), strict=True):
+        by_segment.setdefault(segment, []).append(line)
+    return {segment: "\n".join(found) for segment, found in by_segment.items()}
+
+
+def _short(evidence: str, limit: int = EVIDENCE_CHARS) -> str:
+    """Evidence on one line, cut at ``limit`` characters (marked with …): a hint, not a quote."""
+    flat = " ".join(str(evidence).split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def round_uncertainty(ws: Workspace, round_no: int, loaded: Loaded) -> pd.DataFrame:
+    """The learned model's uncertainty per uncoded segment, for ``ls push --order uncertainty``.
+
+    Refused (rather than silently falling back to segment order) when the table is missing,
+    empty, or made for another version of the codebook: the coder would otherwise code in an
+    order nobody chose.
+    """
+    path = ws.uncertainty(round_no)
+    fix = (
+        f"run `cda suggest --round {round_no}` after some segments of the round (or of the "
+        "round it `replaces`) are coded, so the learned model can score the rest; or push "
+        "with `--order segment`"
+    )
+    if not path.is_file():
+        raise CdaError(
+            f"--order uncertainty needs {ws.display(path)}, which does not exist", hint=fix
+        )
+    table = read_table(path, UNCERTAINTY)
+    if table.empty:
+        raise CdaError(f"{ws.display(path)} scores no segment: nothing to order by", hint=fix)
+    current = loaded.sha256[:12]
+    stale = sorted(set(table["codebook"]) - {current})
+    if stale:
+        raise CdaError(
+            f"{ws.display(path)} was made for another version of the codebook "
+            f"({', '.join(stale[:3])}, the round's codebook is now {current})",
+            hint=fix,
+        )
+    return table
+
+
+def order_tasks(tasks: list[dict], uncertainty: pd.DataFrame) -> tuple[list[dict], int]:
+    """Tasks most uncertain first; ties and unscored segments keep their segment order.
+
+    Label Studio's labeling stream (sequential sampling, its default) and its task list
+    (no sorting chosen) both go by task id, and ids follow import order, so importing in this
+    order is what puts the uncertain segments in front of the coder. Returns the tasks and how
+    many of them had an uncertainty row.
+    """
+    scores = dict(zip(uncertainty["segment_id"], uncertainty["uncertainty"], strict=True))
+    scored = [(i, t) for i, t in enumerate(tasks) if t["segment_id"] in scores]
+    rest = [t for t in tasks if t["segment_id"] not in scores]
+    scored.sort(key=lambda pair: (-scores[pair[1]["segment_id"]], pair[0]))
+    return [t for _, t in scored] + rest, len(scored)
 
 
 def round_suggestions(ws: Workspace, round_no: int, loaded: Loaded) -> pd.DataFrame | None:
