@@ -32,7 +32,7 @@ PIPELINE_DIRS := $(shell find pipeline -type d -not -name __pycache__)
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
         lint bench-nlp bench-topics bench-suggest bench-transcribe bench-ls bench-report bench-qdpx \
-        labelstudio labelstudio-stop ls-push ls-pull adjudicate ingest transcribe import \
+        labelstudio labelstudio-stop ls-push ls-pull adjudicate code ingest transcribe import \
         pseudonymise nlp topics suggest agreement report export clean-demo
 
 help: ## List the targets
@@ -142,6 +142,9 @@ ls-push: $(LS_PUSH_IN) | $(SETUP) ## Push ROUND's segments and suggestions to La
 
 ls-pull: | $(SETUP) ## Pull ROUND's codes from Label Studio into codings.parquet
 	$(CDA) ls pull --workspace $(WS) --round $(ROUND)
+
+code: $(CODE_IN) | $(SETUP) ## An LLM at llm.base_url codes ROUND as a machine coder (measured by agreement, never counted)
+	$(CDA) code --llm --workspace $(WS) --round $(ROUND)
 
 adjudicate: $(ADJUDICATE_IN) | $(SETUP) ## Push ROUND's disagreements into an adjudication project
 	$(CDA) ls adjudicate --workspace $(WS) --round $(ROUND)

@@ -250,6 +250,7 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/codings.parquet", optional=True),
             _i(f"{ROUND}/agreement.parquet", optional=True),
             _i(f"{ROUND}/agreement_pairs.parquet", optional=True),
+            _i(f"{ROUND}/llm.json", optional=True),
         ),
         # themes.csv, themes.json and framing.csv only when the round has a codebook
         outputs=("reports/round-{round}/index.html",),
@@ -269,6 +270,18 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/uncertainty.parquet", optional=True),
         ),
         sections=("labelstudio",),
+        per_round=True,
+        always=True,
+    ),
+    Stage(
+        "code",
+        "code",
+        "pipeline.code",
+        "An LLM codes ROUND's participant segments as a machine coder (cda code --llm)",
+        inputs=(_i("data/interim/segments.parquet"), _i(CODEBOOK)),
+        # its codes go into codings.parquet as coder llm:<model>, beside the pulled ones
+        outputs=(f"{ROUND}/llm.json",),
+        sections=("llm",),
         per_round=True,
         always=True,
     ),
