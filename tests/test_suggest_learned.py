@@ -285,3 +285,45 @@ def test_an_absent_theme_gets_no_suggestion_at_the_defaults(sample: Workspace) -
         path.write_text(original, encoding="utf-8")
     assert table["segment_id"].nunique() > 50  # the real themes are suggested
     assert table[table["code"].isin(["ruimtevaart", "leger"])].empty
+
+
+def test_round_two_learns_from_round_one_through_replaces(sample: Workspace) -> None:
+    """Round 2 merges cannots and maynots into one code and keeps the rest: its model trains on
+    round 1's human codes, the merged code positive wherever either was applied."""
+    import yaml
+
+    from pipeline.codebook import new_round
+
+    config = load_config(sample)
+    coded = _hand_codes(sample, 0.6)  # round 1's codings, nothing coded in round 2 yet
+    path = new_round(sample, config, 2)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        kept = [c for c in data["codes"] if c["id"] not in ("cannots", "maynots")]
+        merged = {
+            "id": "kan-mag-niet",
+            "label": "Kan of mag niet",
+            "description": "Mensen die digitaal niet kunnen of niet mogen.",
+            "parent": "digitale-kloof",
+            "replaces": ["cannots", "maynots"],
+        }
+        data["codes"] = [*kept, merged]
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        result = run_suggest(sample, config, round_no=2)
+    finally:
+        path.unlink()
+    learned = result.info["learned"]
+    assert learned["training"] == {"this_round": 0, "previous_round": len(coded)}
+    fits = {f["code"]: f for f in learned["codes"]}
+    expected = expected_codes(ROOT / "pipeline" / "resources" / "sample" / "expected_codes.csv")
+    expected = expected[expected["segment_id"].isin(coded)]
+    # by hand from the hand coding: segments with cannots or maynots (a child code rolls up
+    # to its parents, which does not touch the merge)
+    either = expected.loc[expected["code"].isin(["cannots", "maynots"]), "segment_id"].nunique()
+    assert fits["kan-mag-niet"]["positives"] == either
+    assert fits["kan-mag-niet"]["negatives"] == len(coded) - either
+    china = expected.loc[expected["code"] == "china-dystopie", "segment_id"].nunique()
+    assert fits["china-dystopie"]["positives"] == china  # kept under its id
+    # nobody coded round 2: every segment may get a model's suggestion
+    model = result.table[result.table["source"] == learned["source"]]
+    assert len(model) and set(model["segment_id"]) & set(coded)
