@@ -227,8 +227,10 @@ def test_the_stage_learns_from_coded_segments_and_reports_its_figures(sample: Wo
     for cid, fit in fits.items():
         if fit["mode"] == "learned":
             assert 0 <= fit["precision"] <= 1 and 0 <= fit["f1"] <= 1 and fit["threshold"]
-        else:
-            assert "needs suggest.min_examples: 5" in fit["reason"], cid
+        else:  # too few examples, or zero-shot did as well on the coded segments
+            assert "needs suggest.min_examples: 5" in fit["reason"] or fit["reason"].startswith(
+                "zero-shot did as well on the coded segments"
+            ), cid
     table = read_table(sample.suggestions(1), SUGGESTIONS)
     model = table[table["source"] == learned["source"]]
     assert len(model) and not set(model["segment_id"]) & set(coded)  # only uncoded segments

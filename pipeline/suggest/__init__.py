@@ -47,7 +47,7 @@ from pipeline.language.embeddings import (
 from pipeline.language.markers import build_matchers, find
 from pipeline.language.parse import TermDocs, pipe_terms, segment_docs
 from pipeline.language.spoken import spoken_stopwords
-from pipeline.suggest.learned import Learned, fit_codes, uncertainty
+from pipeline.suggest.learned import Learned, fit_codes, prefer_better, uncertainty
 from pipeline.suggest.learned import rows as learned_rows
 from pipeline.suggest.training import Labels, training_labels
 
@@ -429,6 +429,11 @@ def suggest_all(
             min_examples=config.min_examples,
             threshold=None if config.threshold == "auto" else float(config.threshold),
         )
+        zero_shot = pd.DataFrame(
+            similarity_rows(ids, docs, book, nlp, config, cache=cache, terms=terms),
+            columns=["segment_id", "code", "score", "source", "evidence"],
+        )
+        learned = prefer_better(learned, labels, zero_shot)
         source = f"model:{backend.name}@{labels.digest(loaded.sha256)}"
         model_rows = learned_rows(learned, source=source)
         unsure = uncertainty(learned, source=source)

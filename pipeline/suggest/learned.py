@@ -56,6 +56,7 @@ class CodeFit:
     f1: float | None = None
     folds: int = 0
     threshold: float | None = None  # the probability from which the code is suggested
+    zero_shot_f1: float | None = None  # zero-shot similarity's F1 on the same coded segments
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -190,6 +191,39 @@ def fit_codes(
                 evidence[(target, code)] = f"nearest coded: {ids}"
     table = pd.DataFrame(probabilities, index=targets)
     return Learned(fits, table, evidence)
+
+
+def prefer_better(learned: Learned, labels: Labels, zero_shot: pd.DataFrame) -> Learned:
+    """Keep a code's model only where it beats zero-shot similarity on the coded segments.
+
+    ``zero_shot``: the similarity suggestions (segment_id, code) the stage makes without any
+    model. Its F1 on a code's coded segments is compared with the model's cross-validated F1;
+    where zero-shot does as well, the code stays zero-shot (a model trained on a handful of
+    segments can be worse than the codebook's own words), and both figures are recorded."""
+    from dataclasses import replace
+
+    fits = []
+    keep = []
+    for fit in learned.fits:
+        if fit.mode != "learned":
+            fits.append(fit)
+            continue
+        known = labels.table[fit.code].dropna()
+        suggested = set(zero_shot.loc[zero_shot["code"] == fit.code, "segment_id"])
+        y = known.to_numpy(dtype=int)
+        hit = np.array([s in suggested for s in known.index], dtype=bool)
+        f1 = round(_f1(*_counts(y, hit)), 4)
+        if f1 >= (fit.f1 or 0.0):
+            reason = (
+                f"zero-shot did as well on the coded segments (F1 {f1:.2f}, model {fit.f1:.2f})"
+            )
+            fits.append(replace(fit, mode="zero-shot", reason=reason, zero_shot_f1=f1))
+        else:
+            fits.append(replace(fit, zero_shot_f1=f1))
+            keep.append(fit.code)
+    probabilities = learned.probabilities[[c for c in learned.probabilities.columns if c in keep]]
+    evidence = {k: v for k, v in learned.evidence.items() if k[1] in keep}
+    return Learned(fits, probabilities, evidence)
 
 
 def _unit_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
