@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import word_tokens
+from helpers import PARLAMINT, word_tokens
 
 from pipeline.codebook import Codebook
 from pipeline.core.config import PseudonymiseConfig, load_config
@@ -287,3 +287,51 @@ def test_the_report_counts_a_person_once_across_workshops() -> None:
     ]
     assert [(t["status"], t["speakers"]) for t in thin] == [("thin", 1)]
     assert shares.set_index("speaker")["share"].to_dict() == {"P01": 0.0, "P02": 1.0, "P04": 0.0}
+
+
+# the real debate -----------------------------------------------------------------------------
+
+
+def test_the_parlamint_debate_split_in_two_sessions_counts_its_members_once() -> None:
+    """The shared debate (101 turns) as two diarised sessions of one group: turns 1-50 and
+    51-101, each speaker labelled SPEAKER_NN in order of first turn, as a diariser would; the
+    ParlaMint person id (``who``) is the truth the analyst writes into ``person``.
+
+    By hand (cut -f2 turns.tsv | sort -u per half): the first half has 12 people, the chair
+    and 11 members or ministers; the second 5, the chair and 4 (Van Huffelen, Mulder, Azarkan,
+    Idsinga), all 4 also in the first half. Labels give 11 + 4 = 15 participant pseudonyms;
+    persons give 11. With every participant turn on one theme, the theme is raised by 15
+    speakers without the mapping and by 11 with it."""
+    if not PARLAMINT.exists():
+        pytest.skip(f"shared data missing: {PARLAMINT}")
+    turns = pd.read_csv(PARLAMINT, sep="\t", dtype=str, keep_default_na=False)
+    assert len(turns) == 101
+    rows, who_of, chair = [], {}, []
+    for n, turn in enumerate(turns.itertuples(index=False)):
+        rid = "debat-a" if n < 50 else "debat-b"
+        labels = who_of.setdefault(rid, {})
+        label = labels.setdefault(turn.who, f"SPEAKER_{len(labels):02d}")
+        if turn.role == "chair":
+            chair.append(f"{rid}:{label}")
+        rows.append((rid, "kamer", label, turn.text))
+    cfg = CFG.model_copy(update={"facilitator_labels": sorted(set(chair))})
+    segs = segments(rows)
+
+    def result(key):
+        return pseudonymise_tables(segs, WORDS.empty(), key, NAMES.empty(), cfg)
+
+    first = result(SPEAKER_KEY.empty())
+    persons = {(r, lbl): who for r, labels in who_of.items() for who, lbl in labels.items()}
+    second = result(with_person(first.key, persons))
+
+    def speakers(res) -> tuple[int, int]:
+        seg = res.segments
+        part = seg[seg["role"] == "participant"]
+        assigned = pd.DataFrame({"segment_id": part["segment_id"], "code": "wonen"})
+        table = prevalence(seg, assigned, BOOK, tokens=word_tokens(seg))
+        return part["speaker"].nunique(), int(table["speakers"].sum())
+
+    assert speakers(first) == (15, 15)
+    assert speakers(second) == (11, 11)
+    assert len(second.person_merges) == 5  # the 4 members and the chair of the second half
+    assert set(second.segments.loc[second.segments["role"] == "facilitator", "speaker"]) == {"F01"}
