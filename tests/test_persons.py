@@ -149,7 +149,7 @@ def test_two_persons_sharing_a_pseudonym_are_refused() -> None:
     key.loc[5, "pseudonym"] = "P01"  # w2/SPEAKER_01 (file row 7) typed as P01, person a's
     message = refused(ROWS, key)
     assert "data/private/speakers.csv: pseudonym P01 is shared by" in message
-    assert "row 3 (w1)" in message and "row 7 (w2)" in message
+    assert "row 3 (recording w1)" in message and "row 7 (recording w2)" in message
     assert "the next free one is P04" in message  # P03 is the highest number in use
 
 
@@ -158,7 +158,7 @@ def test_two_labels_sharing_a_pseudonym_without_a_person_are_refused() -> None:
     key = run(ROWS).key
     key.loc[5, "pseudonym"] = "P01"
     message = refused(ROWS, key)
-    assert "pseudonym P01 is shared by a recording's label (no person) (row 3 (w1))" in message
+    assert "P01 is shared by a recording's label (no person) (row 3 (recording w1))" in message
     assert "'person' column" in message
 
 
@@ -168,26 +168,33 @@ def test_one_person_with_two_hand_chosen_pseudonyms_is_refused() -> None:
     key.loc[4, "pseudonym"] = "Bewoner"
     message = refused(ROWS, key)
     assert "one person has 2 pseudonyms chosen by hand" in message
-    assert "row 4 (w1): Huurder" in message and "row 6 (w2): Bewoner" in message
+    assert "row 4 (recording w1): Huurder" in message
+    assert "row 6 (recording w2): Bewoner" in message
 
 
 def test_a_facilitator_and_a_participant_as_one_person_are_refused() -> None:
     key = with_person(run(ROWS).key, {("w1", "Gespreksleider"): "x", ("w2", "SPEAKER_01"): "x"})
     message = refused(ROWS, key)
-    assert "one person is facilitator in row 2 (w1) and participant in row 7 (w2)" in message
+    assert (
+        "one person is facilitator in row 2 (recording w1) and participant in row 7 (recording w2)"
+        in message
+    )
 
 
 def test_a_person_in_two_groups_is_refused() -> None:
     rows = [(r, "deskundigen" if r == "w2" else g, lbl, t) for r, g, lbl, t in ROWS]
     key = with_person(run(rows).key, SAME)
     message = refused(rows, key)
-    assert "group 'burgers' in row 4 (w1) and group 'deskundigen' in row 6 (w2)" in message
+    assert (
+        "group 'burgers' in row 4 (recording w1) and group 'deskundigen' in row 6 (recording w2)"
+        in message
+    )
 
 
 def test_a_person_on_the_unknown_speaker_is_refused() -> None:
     rows = [*ROWS, ("w2", "burgers", "unknown", "(onverstaanbaar)")]
     key = with_person(run(rows).key, {("w2", "unknown"): "a", ("w1", "SPEAKER_00"): "a"})
-    assert "row 8 (w2) gives a person to the unknown speaker" in refused(rows, key)
+    assert "row 8 (recording w2) gives a person to the unknown speaker" in refused(rows, key)
 
 
 def test_messages_never_show_labels_or_person_ids() -> None:

@@ -67,7 +67,7 @@ def _row(key: pd.DataFrame, index: int) -> str:
 
     Never the label or the person: both may be real names, and messages end up in logs.
     """
-    return f"row {index + 2} ({key.at[index, 'recording_id']})"
+    return f"row {index + 2} (recording {key.at[index, 'recording_id']})"
 
 
 def _next_free(key: pd.DataFrame, cfg: PseudonymiseConfig) -> str:
