@@ -342,3 +342,30 @@ def test_the_parlamint_debate_split_in_two_sessions_counts_its_members_once() ->
     assert speakers(second) == (11, 11)
     assert len(second.person_merges) == 5  # the 4 members and the chair of the second half
     assert set(second.segments.loc[second.segments["role"] == "facilitator", "speaker"]) == {"F01"}
+
+
+# voices --------------------------------------------------------------------------------------
+
+VOICE_EMBEDDING_APIS = (
+    "return_embeddings",  # pyannote's diarisation pipeline handing its speaker vectors out
+    "pyannote/embedding",
+    "pyannote/wespeaker",
+    "speechbrain",
+    "speaker_embedding",
+    "voice_embedding",
+)
+
+
+def test_nothing_asks_for_voice_embeddings() -> None:
+    """A voice is biometric data (GDPR art. 9): no suggestion of matches from speaker
+    embeddings is built, so no code may ask a diariser for its speaker vectors or load a
+    speaker-embedding model. A later voice-match suggestion must come with a recorded consent
+    flag, and this test changes with it."""
+    root = Path(__file__).resolve().parents[1] / "pipeline"
+    hits = [
+        f"{path.relative_to(root.parent)}: {api}"
+        for path in sorted(root.rglob("*.py"))
+        for api in VOICE_EMBEDDING_APIS
+        if api in path.read_text(encoding="utf-8").lower()
+    ]
+    assert hits == []
