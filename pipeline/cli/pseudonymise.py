@@ -35,8 +35,8 @@ def pseudonymise_cli(workspace: WorkspaceOpt = Path(".")) -> None:
         )
     for merge in result.person_merges:
         say(
-            f"note: {merge.recording_id}: {merge.before} is now {merge.after}, one person with "
-            f"{merge.after} elsewhere (the person column of {ws.display(ws.speaker_key)})"
+            f"note: {merge.recording_id}: {merge.before} is now {merge.after}, the same person "
+            f"as {merge.after} (the person column of {ws.display(ws.speaker_key)})"
         )
     warnings = review(result.terms)
     shown = warnings[:_REVIEW_SHOWN]
