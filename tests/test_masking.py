@@ -393,7 +393,7 @@ def test_the_same_label_in_nfc_and_nfd_is_one_speaker() -> None:
 
     old = pd.DataFrame(
         [{"recording_id": "r1", "label": nfd, "pseudonym": "P07", "role": "participant"}]
-    ).assign(real_name=None)[SPEAKER_KEY.names]
+    ).assign(real_name=None, person=None)[SPEAKER_KEY.names]
     again = run([("r1", nfc, "Ik ben Zoë.")], key=old)
     assert again.key["pseudonym"].tolist() == ["P07"]
     assert texts(again) == ["Ik ben [P07]."]

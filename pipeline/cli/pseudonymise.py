@@ -33,6 +33,11 @@ def pseudonymise_cli(workspace: WorkspaceOpt = Path(".")) -> None:
             f"(was {change.before}), following pseudonymise.facilitator_labels; "
             "the pseudonym stays"
         )
+    for merge in result.person_merges:
+        say(
+            f"note: {merge.recording_id}: {merge.before} is now {merge.after}, the same person "
+            f"as {merge.after} (the person column of {ws.display(ws.speaker_key)})"
+        )
     warnings = review(result.terms)
     shown = warnings[:_REVIEW_SHOWN]
     for warning in shown:

@@ -511,8 +511,9 @@ TRANSCRIPTS = Schema(
 
 SPEAKER_KEY = Schema(
     name="speakers",
-    version=1,
-    producer="pseudonymise (private; edit real_name or pseudonym by hand if needed)",
+    # v2: the optional person column (a CSV without it reads as all empty, see io.read_csv)
+    version=2,
+    producer="pseudonymise (private; edit real_name, pseudonym or person by hand if needed)",
     key=("recording_id", "label"),
     columns=(
         Column("recording_id", "string", nonblank=True),
@@ -520,6 +521,12 @@ SPEAKER_KEY = Schema(
         Column("pseudonym", "string", nonblank=True),
         Column("role", "string", allowed=ROLES),
         Column("real_name", "string", nullable=True),
+        Column(
+            "person",
+            "string",
+            nullable=True,
+            doc="rows with one value are one person with one pseudonym; empty: its own person",
+        ),
     ),
 )
 

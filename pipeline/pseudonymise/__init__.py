@@ -18,10 +18,11 @@ report shows in ``data/interim/pseudonymise.csv``.
 
 from __future__ import annotations
 
+import csv
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,7 @@ from pipeline.core.transcript import UNKNOWN_SPEAKER
 from pipeline.language.lexicon import base_language, load_lexicon
 from pipeline.language.names import NameGuard, build_guard, is_facilitator, nfc
 from pipeline.pseudonymise.masking import Masker, build_masker, capitalised
+from pipeline.pseudonymise.persons import KEY_FILE, PERSON, PersonMerge, check, unify
 
 # speaker key ---------------------------------------------------------------------------------
 
@@ -46,20 +48,35 @@ def _role(recording_id: str, label: str, pseudonym: str, cfg: PseudonymiseConfig
     return "facilitator" if facilitator else "participant"
 
 
-def update_key(segments: pd.DataFrame, key: pd.DataFrame, cfg: PseudonymiseConfig) -> pd.DataFrame:
+def update_key(
+    segments: pd.DataFrame,
+    key: pd.DataFrame,
+    cfg: PseudonymiseConfig,
+    *,
+    where: str = KEY_FILE,
+    merges: list[PersonMerge] | None = None,
+) -> pd.DataFrame:
     """The key with every new (recording, label) added and every role as the config says now.
 
-    Pseudonyms are never renumbered; a new speaker's prefix follows its role when it is first
-    seen. Existing rows keep their label as written (NFD included); lookups compare in NFC.
+    Pseudonyms are never renumbered, except that the rows of one ``person`` get one pseudonym
+    (:mod:`~.persons`; the changed rows are appended to ``merges``); a new speaker's prefix
+    follows its role when it is first seen. Existing rows keep their label as written (NFD
+    included); lookups compare in NFC. A key whose pseudonyms do not each stand for one person
+    is refused, naming ``where`` and the row.
     """
     key = key.copy().reset_index(drop=True)
+    if PERSON not in key.columns:
+        key[PERSON] = None
+    key, merged = unify(key, cfg, where=where)
+    if merges is not None:
+        merges.extend(merged)
     generic = re.compile(cfg.generic_label_pattern, re.IGNORECASE)
     known = {(r, nfc(lbl)) for r, lbl in zip(key["recording_id"], key["label"], strict=True)}
-    named: dict[str, str] = {}
+    named: dict[str, tuple[str, str | None]] = {}
     for row in key.itertuples(index=False):
         label = nfc(row.label)
         if not generic.match(label) and row.pseudonym != UNKNOWN_SPEAKER:
-            named.setdefault(label, row.pseudonym)
+            named.setdefault(label, (row.pseudonym, getattr(row, PERSON)))
     numbers: dict[str, int] = {}
 
     def next_number(prefix: str) -> int:
@@ -76,18 +93,25 @@ def update_key(segments: pd.DataFrame, key: pd.DataFrame, cfg: PseudonymiseConfi
         label = nfc(raw)
         if (rid, label) in known:
             continue
+        person = None
         if label == UNKNOWN_SPEAKER:
             pseudonym = UNKNOWN_SPEAKER
         elif not generic.match(label) and label in named:
-            pseudonym = named[label]
+            pseudonym, person = named[label]  # the same named speaker, so the same person
         else:
             facilitator = is_facilitator(rid, label, cfg.facilitator_labels)
             prefix = cfg.facilitator_prefix if facilitator else cfg.participant_prefix
             pseudonym = f"{prefix}{next_number(prefix):02d}"
             if not generic.match(label):
-                named[label] = pseudonym
+                named[label] = (pseudonym, None)
         new_rows.append(
-            {"recording_id": rid, "label": label, "pseudonym": pseudonym, "real_name": None}
+            {
+                "recording_id": rid,
+                "label": label,
+                "pseudonym": pseudonym,
+                "real_name": None,
+                PERSON: person,
+            }
         )
         known.add((rid, label))
     if new_rows:
@@ -97,6 +121,8 @@ def update_key(segments: pd.DataFrame, key: pd.DataFrame, cfg: PseudonymiseConfi
         _role(r, nfc(lbl), p, cfg)
         for r, lbl, p in zip(key["recording_id"], key["label"], key["pseudonym"], strict=True)
     ]
+    groups = dict(zip(segments["recording_id"], segments["group"], strict=True))
+    check(key, groups, cfg, where=where)
     return key[SPEAKER_KEY.names]
 
 
@@ -166,6 +192,8 @@ class PseudonymiseResult:
     terms: pd.DataFrame
     """The private review table (MASKED_TERMS): every masked term with its counts."""
     role_changes: tuple[RoleChange, ...] = ()
+    person_merges: tuple[PersonMerge, ...] = ()
+    """Key rows whose pseudonym became their person's (the ``person`` column)."""
     no_facilitator: tuple[str, ...] = ()
     """Recordings in which no speaker matched ``facilitator_labels``."""
     notices: tuple[str, ...] = ()
@@ -181,13 +209,16 @@ def pseudonymise_tables(
     *,
     language: str = "nl",
     languages: dict[str, str] | None = None,
+    key_file: str = KEY_FILE,
 ) -> PseudonymiseResult:
     """Pure function: pseudonymise speakers and mask names; inputs are not modified.
 
     ``language`` is the study's; ``languages`` overrides it per recording (the manifest column).
+    ``key_file`` is how messages about the key name it.
     """
     segments = segments.assign(speaker=[nfc(s) for s in segments["speaker"]])
-    new_key = update_key(segments, key, cfg)
+    merges: list[PersonMerge] = []
+    new_key = update_key(segments, key, cfg, where=key_file, merges=merges)
     lookup: dict[tuple[str, str], tuple[str, str]] = {}
     for r in new_key.itertuples(index=False):
         lookup.setdefault((r.recording_id, nfc(r.label)), (r.pseudonym, r.role))
@@ -273,6 +304,7 @@ def pseudonymise_tables(
         replacements,
         MASKED_TERMS.empty() if terms is None else terms,
         role_changes=tuple(role_changes(key, new_key)),
+        person_merges=tuple(merges),
         no_facilitator=no_facilitator,
         notices=tuple(dict.fromkeys(notices)),
     )
@@ -391,6 +423,22 @@ def check_recording_names(
         guard.check(rid, what="imported recording id", hint=hint)
 
 
+def _header(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [c.strip() for c in next(csv.reader(handle), [])]
+
+
+def write_key(key: pd.DataFrame, path: Path) -> bool:
+    """Write the speaker key; without the ``person`` column while the file has none and no row
+    needs one, so a study that never uses it keeps its key byte for byte."""
+    if key[PERSON].notna().any() or PERSON in _header(path) or not path.exists():
+        return write_csv(key, SPEAKER_KEY, path, only_if_changed=True)
+    v1 = replace(SPEAKER_KEY, columns=tuple(c for c in SPEAKER_KEY.columns if c.name != PERSON))
+    return write_csv(key.drop(columns=[PERSON]), v1, path, only_if_changed=True)
+
+
 def pseudonymise(ws: Workspace, config: StudyConfig) -> PseudonymiseResult:
     """Run the stage on a workspace; writes interim tables, the key and both count tables."""
     segments = read_table(ws.imported_segments, SEGMENTS)
@@ -413,8 +461,9 @@ def pseudonymise(ws: Workspace, config: StudyConfig) -> PseudonymiseResult:
         config.pseudonymise,
         language=config.language,
         languages=languages,
+        key_file=ws.display(ws.speaker_key),
     )
-    write_csv(result.key, SPEAKER_KEY, ws.speaker_key, only_if_changed=True)
+    write_key(result.key, ws.speaker_key)
     write_table(result.segments, SEGMENTS, ws.segments)
     write_table(result.words, WORDS, ws.words)
     write_csv(result.replacements, REPLACEMENTS, ws.replacements)
