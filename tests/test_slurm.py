@@ -229,7 +229,7 @@ def test_sbatch_array_transcribes_and_make_transcribe_collects(
             "chunk_size": 5,
             "diarise_method": "rttm",
             "slurm": {"partition": slurm_cluster.partition, "cpus": 1, "mem": "3G", "gpus": 0,
-                      "time": "00:20:00"},
+                      "time": "00:20:00", "setup": ['echo "setup on $SLURMD_NODENAME"']},
         },
     )  # fmt: skip
     path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -255,6 +255,8 @@ def test_sbatch_array_transcribes_and_make_transcribe_collects(
     )
 
     # each array task ran the real worker for its own recording, on its allocation
+    for log in logs.values():  # the setup lines ran first, on the cluster's node
+        assert log.read_text().startswith(f"setup on {slurm_cluster.node}\n")
     stamps = {}
     for rid in ("part1", "part2"):
         folder_rid = ws.transcribe_dir / rid
