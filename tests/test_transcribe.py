@@ -175,7 +175,7 @@ def test_plan_takes_speaker_bounds_from_manifest_and_checks_inputs(
 
 
 @needs_ffmpeg
-def test_slurm_array_runs_one_recording_per_task(tmp_path: Path, clip: Path) -> None:
+def test_slurm_array_script_has_one_task_per_recording(tmp_path: Path, clip: Path) -> None:
     ws = new_ws(
         tmp_path / "ws",
         {
@@ -197,24 +197,13 @@ def test_slurm_array_runs_one_recording_per_task(tmp_path: Path, clip: Path) -> 
     assert "#SBATCH --partition=gpu" in text and "#SBATCH --gpus=1" in text
     assert "module load ffmpeg" in text
 
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "module").write_text("#!/bin/sh\nexit 0\n")
-    (fake / "module").chmod(0o755)
-    chosen = []
-    for task in range(3):
-        env = {
-            **os.environ,
-            "SLURM_ARRAY_TASK_ID": str(task),
-            "CDA": "echo",
-            "PATH": f"{fake}:{os.environ['PATH']}",
-        }
-        out = subprocess.run(
-            ["bash", str(script)], capture_output=True, text=True, env=env, check=True
-        ).stdout
-        assert f"--workspace {ws.root}" in out
-        chosen.append(out.split("--only ")[1].split()[0])
-    assert chosen == ["s1", "s2", "s3"]
+    assert (tmp_path / "slurm" / "recordings.txt").read_text().split() == ["s1", "s2", "s3"]
+    # sbatch reads #SBATCH lines only before the first command: the setup lines come after
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines[1:], 1) if not line.startswith("#SBATCH"))
+    assert not [line for line in lines[first:] if line.startswith("#SBATCH")]
+    assert lines.index("module load ffmpeg") > first
+    # the array itself runs on a real cluster in tests/test_slurm.py
 
 
 # real WhisperX runs ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from pipeline.core.manifest import read_audio_index, read_manifest
 from pipeline.core.paths import Workspace, local_tool
 from pipeline.core.schemas import TRANSCRIPTS
 from pipeline.transcribe.jobs import Job, Outcome
-from pipeline.transcribe.slurm import slurm_script
+from pipeline.transcribe.slurm import slurm_script, usable_cpus
 from pipeline.transcribe.steps import (
     STEPS,
     pending_steps,
@@ -55,6 +55,7 @@ __all__ = [
     "run_transcribe",
     "slurm_script",
     "step_keys",
+    "usable_cpus",
 ]
 
 log = logging.getLogger(__name__)
@@ -198,7 +199,7 @@ def plan(
         media = media[media["recording_id"].isin(only)]
     audio = read_audio_index(ws)
     tconf = localise(ws, config.transcribe)
-    threads = tconf.threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
+    threads = tconf.threads or max(1, usable_cpus(os.environ) // max(1, jobs))
     planned = []
     for _, row in media.iterrows():
         rid = row["recording_id"]

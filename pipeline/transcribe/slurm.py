@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from pipeline.core.config import StudyConfig
 from pipeline.core.io import write_text
 from pipeline.core.paths import Workspace
 from pipeline.transcribe.jobs import Job
+
+
+def usable_cpus(env: Mapping[str, str]) -> int:
+    """CPUs this process may use: a SLURM task's allocation, else its affinity mask.
+
+    ``os.cpu_count()`` counts the whole node: inside an array task with ``--cpus-per-task=8``
+    on a 64-core node it would start 64 threads per worker, fighting the other tasks there.
+    ``SLURM_CPUS_PER_TASK`` is the allocation even where the cluster does not bind CPUs
+    (``TaskPlugin=task/none``), so it comes first.
+    """
+    value = env.get("SLURM_CPUS_PER_TASK", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def slurm_script(ws: Workspace, config: StudyConfig, jobs: list[Job], folder: Path) -> Path:
