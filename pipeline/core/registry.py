@@ -251,6 +251,8 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/agreement.parquet", optional=True),
             _i(f"{ROUND}/agreement_pairs.parquet", optional=True),
             _i(f"{ROUND}/llm.json", optional=True),
+            # which model transcribed and which method diarised each recording
+            _i("data/private/transcribe/index.csv", optional=True),
         ),
         # themes.csv, themes.json and framing.csv only when the round has a codebook
         outputs=("reports/round-{round}/index.html",),

@@ -40,6 +40,7 @@ from pipeline.core.schemas import (
     TOKENS,
     TOO_SHORT,
     TOPICS,
+    TRANSCRIPTS,
 )
 from pipeline.language.corpus import words_per_segment
 from pipeline.report.section import (
@@ -206,6 +207,32 @@ class ReportInputs:
     files: tuple[tuple[str, str], ...]  # (file as shown, sha256 prefix) of every input read
     commit: str
     generated: str
+    # data/private/transcribe/index.csv: per machine-transcribed recording, the model and
+    # who said what (diarisation method and model); () when nothing was transcribed here
+    transcription: tuple[dict, ...] = ()
+
+
+def transcription_rows(ws: Workspace) -> tuple[dict, ...]:
+    """What transcribed and diarised each recording, for the provenance (no text, no names:
+    recording ids, models, methods and counts)."""
+    if not ws.transcribe_index.is_file():
+        return ()
+    index = read_csv(ws.transcribe_index, TRANSCRIPTS)
+    rows = []
+    for row in index.sort_values("recording_id").itertuples(index=False):
+        rows.append(
+            {
+                "recording_id": row.recording_id,
+                "model": row.model,
+                "device": row.device if isinstance(row.device, str) else "",
+                "diarised": bool(row.diarised),
+                "method": row.diarise_method if isinstance(row.diarise_method, str) else "",
+                "diarise_model": row.diarise_model if isinstance(row.diarise_model, str) else "",
+                "note": row.diarise_note if isinstance(row.diarise_note, str) else "",
+                "speakers": None if pd.isna(row.speakers) else int(row.speakers),
+            }
+        )
+    return tuple(rows)
 
 
 NLP_TEXT_FIELDS = ("pipeline", "spacy_version", "requested", "note", "markers")
@@ -311,6 +338,7 @@ def read_report(ws: Workspace, config: StudyConfig, round_no: int) -> ReportInpu
         files=tuple(files),
         commit=git_commit(Path(__file__).parent) or "unknown",
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        transcription=transcription_rows(ws),
     )
 
 
@@ -358,6 +386,7 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
             "nlp": inputs.nlp,
             "embeddings": inputs.embeddings,
             "machine_coders": list(inputs.machine_coders),
+            "transcription": list(inputs.transcription),
             "settings": json.dumps(settings, indent=1, ensure_ascii=False),
             "config_sha256": hashlib.sha256(
                 json.dumps(settings, sort_keys=True).encode()
