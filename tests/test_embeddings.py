@@ -196,7 +196,7 @@ def test_topics_on_e5_separate_two_themes(tmp_path: Path) -> None:
 def test_suggest_on_e5_ranks_the_relevant_code_first() -> None:
     from pipeline.codebook import Codebook, Loaded
     from pipeline.language.parse import load_pipeline
-    from pipeline.suggest import suggest
+    from pipeline.suggest import suggest_all
 
     nlp = load_pipeline("no-such-model", "nl")[0]
     book = Codebook.model_validate(
@@ -213,7 +213,7 @@ def test_suggest_on_e5_ranks_the_relevant_code_first() -> None:
     texts = [DEBT, DEFENCE]
     segments = pd.DataFrame({"segment_id": ["s0", "s1"], "text": texts})
     config = SuggestConfig(similarity="e5-small", top_k=1, min_similarity=0.0)
-    table = suggest(segments, list(nlp.pipe(texts)), loaded, nlp, config)
+    table = suggest_all(segments, list(nlp.pipe(texts)), loaded, nlp, config).table
     assert table[["segment_id", "code", "source"]].values.tolist() == [
         ["s0", "schulden", "similarity:e5-small"],
         ["s1", "defensie", "similarity:e5-small"],

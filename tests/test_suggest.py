@@ -18,7 +18,7 @@ from pipeline.core.io import read_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
 from pipeline.language.parse import load_pipeline
-from pipeline.suggest import evaluate, expected_codes, run_suggest, suggest
+from pipeline.suggest import evaluate, expected_codes, run_suggest, suggest_all
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,8 @@ def loaded(codes: list[dict]) -> Loaded:
 
 def run(nlp, texts: list[str], codes: list[dict], **config) -> pd.DataFrame:
     segments = pd.DataFrame({"segment_id": [f"s{i}" for i in range(len(texts))], "text": texts})
-    return suggest(segments, list(nlp.pipe(texts)), loaded(codes), nlp, SuggestConfig(**config))
+    docs = list(nlp.pipe(texts))
+    return suggest_all(segments, docs, loaded(codes), nlp, SuggestConfig(**config)).table
 
 
 CHINA = {

@@ -450,23 +450,6 @@ def suggest_all(
     return Suggestions(table, learned, source, unsure)
 
 
-def suggest(
-    segments: pd.DataFrame,
-    docs: list[Doc],
-    loaded: Loaded,
-    nlp: Language,
-    config: SuggestConfig,
-    *,
-    cache=None,
-    terms: TermDocs | None = None,
-    labels: Labels | None = None,
-) -> pd.DataFrame:
-    """The suggestions table of :func:`suggest_all`."""
-    return suggest_all(
-        segments, docs, loaded, nlp, config, cache=cache, terms=terms, labels=labels
-    ).table
-
-
 def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggested:
     loaded = load_round(ws, config, round_no)
     require_open(loaded)
