@@ -288,8 +288,18 @@ def code_thresholds(scores: np.ndarray, min_similarity: float) -> np.ndarray:
         return np.where(spread > 0, min_similarity * typical / spread, np.inf)
 
 
-def similarity_rows(
-    ids: list[str],
+@dataclass(frozen=True)
+class ZeroShot:
+    """One backend's zero-shot scores: similarities, the scores after exclusion notes, each
+    code's threshold, and the source name the rows carry."""
+
+    sims: Similarities
+    scores: np.ndarray  # segment × code
+    thresholds: np.ndarray  # per code
+    source: str
+
+
+def zero_shot_scores(
     docs: list[Doc],
     book: Codebook,
     nlp: Language,
@@ -297,27 +307,42 @@ def similarity_rows(
     *,
     cache=None,
     terms: TermDocs | None = None,
-    skip: frozenset[str] = frozenset(),
-) -> list[dict]:
-    """The ``top_k`` most similar codes per segment, each above its own threshold
-    (:func:`code_thresholds`); codes in ``skip`` (learned ones) are neither ranked nor
-    suggested, though they count in the codebook's typical spread."""
+) -> ZeroShot | None:
+    """Every segment's zero-shot score for every code (None: similarity is off or no codes),
+    computed once per run: the rows, the learned models' features and the comparison of each
+    model with zero-shot all read it."""
     if config.similarity == "none" or not book.codes:
-        return []
+        return None
     backend = resolve(config.similarity, role="suggest", model=config.embedding_model)
     sims = similarities(docs, book, nlp, backend, cache=cache, terms=terms)
     against = exclusion_similarity(docs, book, nlp, backend, cache=cache, terms=terms)
     scores = sims.codes - np.clip(against - sims.codes, 0, None)
     thresholds = code_thresholds(scores, config.min_similarity)
-    ranked = scores.copy()
+    return ZeroShot(sims, scores, thresholds, f"similarity:{backend.name}")
+
+
+def similarity_rows(
+    ids: list[str],
+    book: Codebook,
+    zero: ZeroShot | None,
+    top_k: int,
+    *,
+    skip: frozenset[str] = frozenset(),
+) -> list[dict]:
+    """The ``top_k`` most similar codes per segment, each above its own threshold
+    (:func:`code_thresholds`); codes in ``skip`` (learned ones) are neither ranked nor
+    suggested, though they count in the codebook's typical spread."""
+    if zero is None:
+        return []
+    sims = zero.sims
+    ranked = zero.scores.copy()
     ranked[:, [i for i, c in enumerate(book.codes) if c.id in skip]] = -np.inf
     rows = []
-    source = f"similarity:{backend.name}"
     for s_index, sid in enumerate(ids):
-        order = np.argsort(-ranked[s_index], kind="stable")[: config.top_k]
+        order = np.argsort(-ranked[s_index], kind="stable")[:top_k]
         for c_index in order:
             score = float(ranked[s_index, c_index])
-            if score < thresholds[c_index]:
+            if score < zero.thresholds[c_index]:
                 continue
             nearest = [
                 (sims.examples[s_index, j], ex)
@@ -330,7 +355,7 @@ def similarity_rows(
                     "segment_id": sid,
                     "code": book.codes[c_index].id,
                     "score": round(score, 4),
-                    "source": source,
+                    "source": zero.source,
                     "evidence": evidence,
                 }
             )
@@ -412,15 +437,15 @@ def suggest_all(
     ids = segments["segment_id"].tolist()
     book = loaded.book
     keyword = keyword_rows(ids, docs, book, nlp, terms)
+    zero = zero_shot_scores(docs, book, nlp, config, cache=cache, terms=terms)
     learned, source, unsure, model_rows = None, None, None, []
-    if labels is not None and config.learn and len(labels.table) and config.similarity != "none":
+    if labels is not None and config.learn and len(labels.table) and zero is not None:
         backend = resolve(config.similarity, role="suggest", model=config.embedding_model)
         evidence = evidence_matrix(ids, keyword)
         # the zero-shot evidence too: each code's similarity, scaled so its cosines (~0-0.3)
         # weigh like a keyword hit (0.5-1); measured +0.02 macro F1 at a quarter coded
-        sims = similarities(docs, book, nlp, backend, cache=cache, terms=terms).codes
         for j, c in enumerate(book.codes):
-            evidence[f"similarity/{c.id}"] = SIMILARITY_WEIGHT * sims[:, j]
+            evidence[f"similarity/{c.id}"] = SIMILARITY_WEIGHT * zero.sims.codes[:, j]
         features = segment_features(docs, nlp, backend, cache=cache, evidence=evidence)
         learned = fit_codes(
             features,
@@ -430,7 +455,7 @@ def suggest_all(
             threshold=None if config.threshold == "auto" else float(config.threshold),
         )
         zero_shot = pd.DataFrame(
-            similarity_rows(ids, docs, book, nlp, config, cache=cache, terms=terms),
+            similarity_rows(ids, book, zero, config.top_k),
             columns=["segment_id", "code", "score", "source", "evidence"],
         )
         learned = prefer_better(learned, labels, zero_shot)
@@ -439,11 +464,7 @@ def suggest_all(
         unsure = uncertainty(learned, source=source)
         unsure["codebook"] = loaded.sha256[:12]
     skip = frozenset(learned.codes) if learned is not None else frozenset()
-    rows = (
-        keyword
-        + model_rows
-        + similarity_rows(ids, docs, book, nlp, config, cache=cache, terms=terms, skip=skip)
-    )
+    rows = keyword + model_rows + similarity_rows(ids, book, zero, config.top_k, skip=skip)
     frame = pd.DataFrame(rows, columns=[c for c in SUGGESTIONS.names if c != "codebook"])
     frame["codebook"] = loaded.sha256[:12]
     table = frame.sort_values(["segment_id", "code", "source"], ignore_index=True)
