@@ -181,6 +181,7 @@ def context(segments: pd.DataFrame, tokens: pd.DataFrame, *, quotes: bool) -> di
         "min_tokens": 4,
         "replacements": {"a": 2},
         "undiarised": [],
+        "overlap": None,
         "provenance": {
             "pipeline_version": "0",
             "commit": "abc",

@@ -159,7 +159,7 @@ def test_without_a_parser_the_section_says_so_and_shows_only_tag_findings(tmp_pa
             "recordings": recordings_table(segments, inputs().tokens),
             "speakers": speakers_table(segments, inputs().tokens),
             "share_of": "words", "topics": [], "themes": section, "max_topic": 1,
-            "min_tokens": 4, "replacements": {}, "undiarised": [],
+            "min_tokens": 4, "replacements": {}, "undiarised": [], "overlap": None,
             "provenance": {
                 "pipeline_version": "0", "commit": "abc", "generated": "now", "nlp": {},
                 "settings": "{}", "config_sha256": "x", "inputs": [],

