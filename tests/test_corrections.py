@@ -1,0 +1,205 @@
+"""Transcript correction: ``cda ls push|pull --transcripts``, applied by ``cda pseudonymise``."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import uuid
+import wave
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.cli.init import init_workspace
+from pipeline.core.config import load_config
+from pipeline.core.errors import CdaError
+from pipeline.core.io import read_table, write_table
+from pipeline.core.paths import Workspace
+from pipeline.core.schemas import CORRECTIONS, SEGMENTS, TOKENS, WORDS
+from pipeline.labelstudio.transcripts import (
+    corrections_from_export,
+    pull_transcripts,
+    push_transcripts,
+)
+from pipeline.nlp import run_nlp
+from pipeline.pseudonymise import pseudonymise
+
+TEXTS = [
+    "Welkom allemaal, fijn dat jullie er zijn.",
+    "Ik ben Henk en ik heb zelf een tablet.",
+    "De overheid weet alles van je.",
+]
+LABELS = ["Gespreksleider", "Henk", "Fatima"]
+
+
+def imported_ws(root: Path, *, audio: str = "clip") -> Workspace:
+    """A workspace with one imported 3-segment recording (original labels) and its audio.
+
+    A workspace of a test's own may push without audio only: Label Studio serves local files
+    from its own data folder, which is the server's workspace (see the audio test).
+    """
+    ws = Workspace.at(root)
+    if not ws.config_file.is_file():
+        init_workspace(ws, study=f"t-{uuid.uuid4().hex[:8]}", groups=["burgers", "deskundigen"])
+    with ws.config_file.open("a", encoding="utf-8") as handle:
+        handle.write(f"labelstudio: {{audio: {audio}}}\n")
+    rows = [
+        {
+            "recording_id": "burgers-1", "group": "burgers", "segment_id": f"burgers-1-{i:04d}",
+            "start": 2.0 * i, "end": 2.0 * i + 1.5, "overlap": 0.0, "speaker": LABELS[i],
+            "role": "participant", "text": TEXTS[i], "source": "test",
+        }
+        for i in range(3)
+    ]  # fmt: skip
+    write_table(pd.DataFrame(rows), SEGMENTS, ws.imported_segments)
+    write_table(WORDS.empty(), WORDS, ws.imported_words)
+    ws.names.write_text("name,kind\nHenk,person\nFatima,person\n", encoding="utf-8")
+    ws.wav("burgers-1").parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(ws.wav("burgers-1")), "wb") as out:  # 7 s of a 440 Hz tone
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(
+            b"".join(
+                struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * t / 16000)))
+                for t in range(7 * 16000)
+            )
+        )
+    return ws
+
+
+def test_corrections_replace_text_and_speaker_and_mask_a_typed_name(tmp_path):
+    ws = imported_ws(tmp_path / "ws")
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    before = read_table(ws.segments, SEGMENTS)
+    pseudonyms = dict(zip(before["segment_id"], before["speaker"], strict=True))
+    corrections = pd.DataFrame(
+        [
+            {
+                "recording_id": "burgers-1", "segment_id": "burgers-1-0001",
+                # the corrector typed a listed name: it must not reach the interim table
+                "text": "Ik heb zelf een tablet, Fatima ook.",
+                "speaker": pseudonyms["burgers-1-0001"],
+                "original_text": TEXTS[1], "original_speaker": pseudonyms["burgers-1-0001"],
+                "corrector": "a@example.org", "updated_at": "2026-01-01T00:00:00Z",
+                "task_id": 1, "annotation_id": 1,
+            },
+            {
+                "recording_id": "burgers-1", "segment_id": "burgers-1-0002", "text": TEXTS[2],
+                "speaker": pseudonyms["burgers-1-0001"], "original_text": TEXTS[2],
+                "original_speaker": pseudonyms["burgers-1-0002"], "corrector": "a@example.org",
+                "updated_at": "2026-01-01T00:00:00Z", "task_id": 2, "annotation_id": 2,
+            },
+        ]
+    )  # fmt: skip
+    write_table(corrections, CORRECTIONS, ws.corrections)
+    imported = ws.imported_segments.read_bytes()
+    pseudonymise(ws, config)
+    after = read_table(ws.segments, SEGMENTS)
+    assert after["segment_id"].tolist() == before["segment_id"].tolist()  # ids stay
+    assert after[["start", "end"]].equals(before[["start", "end"]])
+    text = after.set_index("segment_id")["text"]
+    assert "Fatima" not in text["burgers-1-0001"]
+    assert text["burgers-1-0001"].startswith("Ik heb zelf een tablet, ")
+    assert text["burgers-1-0001"] != "Ik heb zelf een tablet, Fatima ook."
+    # segment 2 now spoken by segment 1's speaker (Henk's pseudonym), text unchanged
+    speaker = after.set_index("segment_id")["speaker"]
+    assert speaker["burgers-1-0002"] == pseudonyms["burgers-1-0001"]
+    assert text["burgers-1-0002"] == TEXTS[2]
+    assert text["burgers-1-0000"] == TEXTS[0]
+    assert ws.imported_segments.read_bytes() == imported  # the original transcript is kept
+
+
+def test_a_correction_naming_no_pseudonym_of_the_recording_is_refused_before_writing(tmp_path):
+    ws = imported_ws(tmp_path / "ws")
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    written = ws.segments.read_bytes()
+    bad = pd.DataFrame(
+        [
+            {
+                "recording_id": "burgers-1", "segment_id": "burgers-1-0001", "text": "x",
+                "speaker": "Henk", "original_text": TEXTS[1], "original_speaker": "P01",
+                "corrector": "a", "updated_at": None, "task_id": 1, "annotation_id": 1,
+            }
+        ]
+    )  # fmt: skip
+    write_table(bad, CORRECTIONS, ws.corrections)
+    with pytest.raises(CdaError, match="row 1: speaker 'Henk' of burgers-1-0001 is not a pseudo"):
+        pseudonymise(ws, config)
+    assert ws.segments.read_bytes() == written
+
+
+def test_an_annotation_without_text_is_refused_naming_the_task():
+    task = {
+        "id": 7,
+        "data": {"segment_id": "r-0001", "recording_id": "r", "text": "a", "speaker": "P01"},
+        "annotations": [{"id": 1, "result": [], "completed_by": 1}],
+    }
+    with pytest.raises(CdaError, match="task 7 \\(r-0001\\) has an annotation without text"):
+        corrections_from_export([task], {}, where="p")
+
+
+def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
+    ws = imported_ws(tmp_path / "ws", audio="none")
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    run_nlp(ws, config)
+    before = read_table(ws.segments, SEGMENTS)
+    # pseudonymised before anyone sees it
+    assert "Henk" not in before["text"][1] and before["text"][1].startswith("Ik ben ")
+    pseudonyms = before["speaker"].tolist()
+
+    (result,) = push_transcripts(ws, config)
+    assert (result.created, result.unchanged) == (3, 0)
+    again = push_transcripts(ws, config)[0]
+    assert (again.created, again.unchanged) == (0, 3)  # safe to repeat
+    project = json.loads(ws.transcript_projects.read_text())["burgers-1"]["id"]
+    client = ls_env.client
+    tasks = {t.data["segment_id"]: t for t in client.tasks.list(project=project)}
+    assert sorted(tasks) == before["segment_id"].tolist()
+    shown = tasks["burgers-1-0001"].data
+    assert shown["text"] == before["text"][1] and shown["speaker"] == pseudonyms[1]
+    label_config = client.projects.get(id=project).label_config
+    assert all(f'value="{p}"' in label_config for p in pseudonyms)
+
+    def submit(segment: str, text: str, speaker: str) -> None:
+        client.annotations.create(
+            id=tasks[segment].id,
+            result=[
+                {"from_name": "transcript", "to_name": "text", "type": "textarea",
+                 "value": {"text": [text]}},
+                {"from_name": "speaker", "to_name": "text", "type": "choices",
+                 "value": {"choices": [speaker]}},
+            ],
+        )  # fmt: skip
+
+    submit("burgers-1-0000", before["text"][0], pseudonyms[0])  # checked, left as it was
+    submit("burgers-1-0001", "Ik heb zelf een tablet hoor.", pseudonyms[1])
+    submit("burgers-1-0002", before["text"][2], pseudonyms[1])  # speaker fixed
+    pulled = pull_transcripts(ws, config)
+    assert pulled.written
+    table = read_table(ws.corrections, CORRECTIONS)
+    assert table["segment_id"].tolist() == ["burgers-1-0001", "burgers-1-0002"]
+    assert table["text"].tolist() == ["Ik heb zelf een tablet hoor.", before["text"][2]]
+    assert table["original_text"].tolist() == before["text"][1:].tolist()
+    assert set(table["corrector"]) == {client.users.whoami().email}
+    assert not pull_transcripts(ws, config).written  # nothing new: the file is left alone
+
+    imported = ws.imported_segments.read_bytes()
+    pseudonymise(ws, config)
+    after = read_table(ws.segments, SEGMENTS)
+    # hand check: the same three ids in the same order; one text and one speaker changed
+    assert after["segment_id"].tolist() == ["burgers-1-0000", "burgers-1-0001", "burgers-1-0002"]
+    assert after["text"].tolist() == [TEXTS[0], "Ik heb zelf een tablet hoor.", TEXTS[2]]
+    assert after["speaker"].tolist() == [pseudonyms[0], pseudonyms[1], pseudonyms[1]]
+    assert ws.imported_segments.read_bytes() == imported
+    # downstream: nlp reparses only the segment whose text changed and sees its new words
+    run = run_nlp(ws, config)
+    assert (run.parsed, run.cached) == (1, 2)
+    tokens = read_table(ws.tokens, TOKENS)
+    words = tokens[tokens["segment_id"] == "burgers-1-0001"]["text"].tolist()
+    assert words == ["Ik", "heb", "zelf", "een", "tablet", "hoor", "."]
