@@ -9,6 +9,7 @@ import uuid
 import wave
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -34,7 +35,7 @@ TEXTS = [
 LABELS = ["Gespreksleider", "Henk", "Fatima"]
 
 
-def imported_ws(root: Path, *, audio: str = "clip") -> Workspace:
+def imported_ws(root: Path, *, audio: str | None = None) -> Workspace:
     """A workspace with one imported 3-segment recording (original labels) and its audio.
 
     A workspace of a test's own may push without audio only: Label Studio serves local files
@@ -43,8 +44,9 @@ def imported_ws(root: Path, *, audio: str = "clip") -> Workspace:
     ws = Workspace.at(root)
     if not ws.config_file.is_file():
         init_workspace(ws, study=f"t-{uuid.uuid4().hex[:8]}", groups=["burgers", "deskundigen"])
-    with ws.config_file.open("a", encoding="utf-8") as handle:
-        handle.write(f"labelstudio: {{audio: {audio}}}\n")
+    if audio is not None:
+        with ws.config_file.open("a", encoding="utf-8") as handle:
+            handle.write(f"labelstudio: {{audio: {audio}}}\n")
     rows = [
         {
             "recording_id": "burgers-1", "group": "burgers", "segment_id": f"burgers-1-{i:04d}",
@@ -203,3 +205,30 @@ def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
     tokens = read_table(ws.tokens, TOKENS)
     words = tokens[tokens["segment_id"] == "burgers-1-0001"]["text"].tolist()
     assert words == ["Ik", "heb", "zelf", "een", "tablet", "hoor", "."]
+
+
+def test_transcript_tasks_play_the_segments_clip(label_studio, monkeypatch):
+    """The server's own workspace (its data/ is the local-files root): each task plays its clip."""
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.api_key)
+    ws = imported_ws(label_studio.ws.root)  # audio: clip, the default
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    push_transcripts(ws, config)
+    project = json.loads(ws.transcript_projects.read_text())["burgers-1"]["id"]
+    task = next(
+        t
+        for t in label_studio.client.tasks.list(project=project)
+        if t.data["segment_id"] == "burgers-1-0001"
+    )
+    # segment 1 runs from 2.0 s to 3.5 s (imported_ws: start 2 i, end 2 i + 1.5)
+    url = task.data["audio"]
+    assert url == "/data/local-files/?d=interim/labelstudio/clips/burgers-1-0001_2000-3500.wav"
+    served = httpx.get(
+        label_studio.url + url, headers={"Authorization": f"Token {label_studio.api_key}"}
+    )
+    assert served.status_code == 200
+    with wave.open(str(ws.clips_dir / "burgers-1-0001_2000-3500.wav")) as clip:
+        assert clip.getnframes() == pytest.approx(1.5 * 16000, abs=1)
+    assert served.content == (ws.clips_dir / "burgers-1-0001_2000-3500.wav").read_bytes()
+    assert '<Audio name="audio"' in label_studio.client.projects.get(id=project).label_config
