@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import struct
+import subprocess
+import sys
 import uuid
 import wave
 from pathlib import Path
@@ -232,3 +234,15 @@ def test_transcript_tasks_play_the_segments_clip(label_studio, monkeypatch):
         assert clip.getnframes() == pytest.approx(1.5 * 16000, abs=1)
     assert served.content == (ws.clips_dir / "burgers-1-0001_2000-3500.wav").read_bytes()
     assert '<Audio name="audio"' in label_studio.client.projects.get(id=project).label_config
+
+
+def test_cli_pull_of_transcripts_before_any_push_is_one_line_and_exit_2(tmp_path):
+    ws = imported_ws(tmp_path / "ws", audio="none")
+    cda = str(Path(sys.executable).with_name("cda"))
+    done = subprocess.run(
+        [cda, "ls", "pull", "--transcripts", "-w", str(ws.root)], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "error: no transcript projects yet" in done.stderr
+    assert "cda ls push --transcripts" in done.stderr and "Traceback" not in done.stderr
+    assert not ws.corrections.exists()
