@@ -101,7 +101,12 @@ def test_corrections_replace_text_and_speaker_and_mask_a_typed_name(tmp_path):
     )  # fmt: skip
     write_table(corrections, CORRECTIONS, ws.corrections)
     imported = ws.imported_segments.read_bytes()
-    pseudonymise(ws, config)
+    assert pseudonymise(ws, config).corrected == ("burgers-1-0001", "burgers-1-0002")
+    cda = str(Path(sys.executable).with_name("cda"))
+    shown = subprocess.run(
+        [cda, "pseudonymise", "-w", str(ws.root)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "2 segment(s) corrected from" in shown and "corrections.parquet" in shown
     after = read_table(ws.segments, SEGMENTS)
     assert after["segment_id"].tolist() == before["segment_id"].tolist()  # ids stay
     assert after[["start", "end"]].equals(before[["start", "end"]])

@@ -14,6 +14,10 @@ so a label saved decomposed (NFD) is the same speaker.
 What is masked, and how, is :mod:`~.masking`; every masked term is counted in the private
 review table ``data/private/pseudonymise.csv`` (:func:`review`), the per-placeholder counts the
 report shows in ``data/interim/pseudonymise.csv``.
+
+Transcript corrections (``data/interim/corrections.parquet``, from ``cda ls pull --transcripts``)
+are applied here, on top of the imported transcript, which stays as it was: a corrected segment
+keeps its id, so only the later stages see its new text and speaker.
 """
 
 from __future__ import annotations
@@ -207,6 +211,8 @@ class PseudonymiseResult:
     """Recordings in which no speaker matched ``facilitator_labels``."""
     notices: tuple[str, ...] = ()
     """What a study language lacks (word list, title list), for the CLI to say."""
+    corrected: tuple[str, ...] = ()
+    """Segments whose text and speaker come from transcript corrections (corrections.parquet)."""
 
 
 def pseudonymise_tables(
@@ -337,6 +343,7 @@ def pseudonymise_tables(
         person_merges=tuple(merges),
         no_facilitator=no_facilitator,
         notices=tuple(dict.fromkeys(notices)),
+        corrected=tuple(sid for sid in out["segment_id"] if sid in fixes),
     )
 
 
