@@ -101,12 +101,19 @@ def test_corrections_replace_text_and_speaker_and_mask_a_typed_name(tmp_path):
     )  # fmt: skip
     write_table(corrections, CORRECTIONS, ws.corrections)
     imported = ws.imported_segments.read_bytes()
-    assert pseudonymise(ws, config).corrected == ("burgers-1-0001", "burgers-1-0002")
+    result = pseudonymise(ws, config)
+    assert result.corrected == ("burgers-1-0001", "burgers-1-0002")
+    # row 1 says it was shown "Ik ben Henk ...", but the pseudonymised text has a placeholder
+    # for Henk: not what a corrector saw, so it is flagged; row 2's text is the one shown
+    assert result.stale_corrections == ("burgers-1-0001",)
     cda = str(Path(sys.executable).with_name("cda"))
-    shown = subprocess.run(
+    done = subprocess.run(
         [cda, "pseudonymise", "-w", str(ws.root)], capture_output=True, text=True, check=True
-    ).stdout
+    )
+    shown = done.stdout + done.stderr
     assert "2 segment(s) corrected from" in shown and "corrections.parquet" in shown
+    assert "warning: 1 corrected segment(s) now have another transcript text" in shown
+    assert "check it: burgers-1-0001" in shown
     after = read_table(ws.segments, SEGMENTS)
     assert after["segment_id"].tolist() == before["segment_id"].tolist()  # ids stay
     assert after[["start", "end"]].equals(before[["start", "end"]])
@@ -199,7 +206,8 @@ def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
     assert not pull_transcripts(ws, config).written  # nothing new: the file is left alone
 
     imported = ws.imported_segments.read_bytes()
-    pseudonymise(ws, config)
+    result = pseudonymise(ws, config)
+    assert result.stale_corrections == ()  # the texts shown are still the transcript's
     after = read_table(ws.segments, SEGMENTS)
     # hand check: the same three ids in the same order; one text and one speaker changed
     assert after["segment_id"].tolist() == ["burgers-1-0000", "burgers-1-0001", "burgers-1-0002"]

@@ -24,6 +24,12 @@ def pseudonymise_cli(workspace: WorkspaceOpt = Path(".")) -> None:
             f"{len(result.corrected)} segment(s) corrected from "
             f"{ws.display(ws.corrections)} (text and speaker; ids unchanged)"
         )
+    if result.stale_corrections:
+        say(
+            f"warning: {len(result.stale_corrections)} corrected segment(s) now have another "
+            "transcript text than the corrector was shown (re-imported, or names changed); the "
+            f"correction was applied, check it: {', '.join(result.stale_corrections[:5])}"
+        )
     for notice in result.notices:
         say(f"note: {notice}")
     for rid in result.no_facilitator:

@@ -213,6 +213,9 @@ class PseudonymiseResult:
     """What a study language lacks (word list, title list), for the CLI to say."""
     corrected: tuple[str, ...] = ()
     """Segments whose text and speaker come from transcript corrections (corrections.parquet)."""
+    stale_corrections: tuple[str, ...] = ()
+    """Corrected segments whose pseudonymised transcript text is no longer the text the
+    corrector was shown (re-imported, or a name list changed): applied, but to be checked."""
 
 
 def pseudonymise_tables(
@@ -263,6 +266,7 @@ def pseudonymise_tables(
     out["speaker"] = [m[0] for m in mapped]
     out["role"] = [m[1] for m in mapped]
     fixes = _check_corrections(corrections, out, new_key, corrections_file)
+    stale: list[str] = []  # corrected segments whose transcript changed since they were shown
     texts = []
     masked: Counter[tuple[str, str]] = Counter()
     kept: Counter[tuple[str, str]] = Counter()
@@ -286,7 +290,9 @@ def pseudonymise_tables(
     for i, (sid, rid) in enumerate(zip(out["segment_id"], out["recording_id"], strict=True)):
         if sid not in fixes:
             continue
-        text = fixes[sid][0]
+        text, shown = fixes[sid][0], fixes[sid][3]
+        if " ".join(texts[i].split()) != " ".join(shown.split()):
+            stale.append(sid)
         new_text, hits, _ = maskers[lang_of[rid]].apply(text)
         texts[i] = new_text
         for hit in hits:  # a name the corrector typed: masked and counted
@@ -344,13 +350,14 @@ def pseudonymise_tables(
         no_facilitator=no_facilitator,
         notices=tuple(dict.fromkeys(notices)),
         corrected=tuple(sid for sid in out["segment_id"] if sid in fixes),
+        stale_corrections=tuple(stale),
     )
 
 
 def _check_corrections(
     corrections: pd.DataFrame | None, segments: pd.DataFrame, key: pd.DataFrame, where: str
-) -> dict[str, tuple[str, str, str]]:
-    """segment id → (corrected text, pseudonym, role); refused, naming the row, when a
+) -> dict[str, tuple[str, str, str, str]]:
+    """segment id → (corrected text, pseudonym, role, text shown); refused, naming the row, when a
     correction's segment is gone or its speaker is not a pseudonym of that recording."""
     if corrections is None or corrections.empty:
         return {}
@@ -373,7 +380,7 @@ def _check_corrections(
                 f"pseudonym of {rid}",
                 hint="choose one of the recording's pseudonyms in Label Studio and pull again",
             )
-        fixes[row.segment_id] = (nfc(row.text), nfc(row.speaker), role)
+        fixes[row.segment_id] = (nfc(row.text), nfc(row.speaker), role, nfc(row.original_text))
     return fixes
 
 
