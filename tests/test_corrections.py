@@ -259,3 +259,31 @@ def test_cli_pull_of_transcripts_before_any_push_is_one_line_and_exit_2(tmp_path
     assert "error: no transcript projects yet" in done.stderr
     assert "cda ls push --transcripts" in done.stderr and "Traceback" not in done.stderr
     assert not ws.corrections.exists()
+
+
+def test_correction_summary_counts_per_recording_by_hand():
+    from pipeline.core.corrections import correction_summary
+
+    def row(rid, sid, text, shown, speaker, was, who, when):
+        return {
+            "recording_id": rid, "segment_id": sid, "text": text, "speaker": speaker,
+            "original_text": shown, "original_speaker": was, "corrector": who,
+            "updated_at": when, "task_id": 1, "annotation_id": 1,
+        }  # fmt: skip
+
+    table = pd.DataFrame(
+        [
+            row(
+                "a", "a-0001", "Ja  dat klopt.", "Ja dat klopt.", "P02", "P01", "x@o", "2026-01-02"
+            ),
+            row("a", "a-0002", "Nee.", "Nou.", "P01", "P01", "y@o", "2026-01-03"),
+            row("b", "b-0005", "Goed.", "Goed zo.", "P03", "P04", "x@o", None),
+        ]
+    )
+    summary = correction_summary(table).set_index("recording_id")
+    # a: a-0001 differs only in whitespace (speaker changed), a-0002 text changed: 2 segments,
+    # 1 text, 1 speaker, two correctors; b: one segment, text and speaker both changed
+    assert summary.loc["a"].tolist() == [2, 1, 1, "x@o; y@o", "2026-01-03"]
+    assert summary.loc["b"].tolist()[:4] == [1, 1, 1, "x@o"]
+    assert pd.isna(summary.loc["b", "last_updated"])  # never edited time known: none made up
+    assert correction_summary(table.iloc[:0]).empty
