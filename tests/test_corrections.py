@@ -285,5 +285,56 @@ def test_correction_summary_counts_per_recording_by_hand():
     # 1 text, 1 speaker, two correctors; b: one segment, text and speaker both changed
     assert summary.loc["a"].tolist() == [2, 1, 1, "x@o; y@o", "2026-01-03"]
     assert summary.loc["b"].tolist()[:4] == [1, 1, 1, "x@o"]
-    assert pd.isna(summary.loc["b", "last_updated"])  # never edited time known: none made up
+    assert pd.isna(summary.loc["b", "last_updated"])  # no edit time known: none is made up
     assert correction_summary(table.iloc[:0]).empty
+
+
+def test_correcting_the_real_debate_changes_only_the_corrected_rows(tmp_path, ls_env):
+    """The shared ParlaMint debate, pushed whole: two corrections change two rows, nothing else."""
+    from helpers import parlamint_jsonl
+
+    from pipeline.importers import import_transcripts, register
+
+    ws = Workspace.at(tmp_path / "ws")
+    init_workspace(ws, study=f"toeslagen-{uuid.uuid4().hex[:8]}", groups=["kamer"])
+    with ws.config_file.open("a", encoding="utf-8") as handle:
+        handle.write("labelstudio: {audio: none}\n")
+    config = load_config(ws)
+    register(ws, config, parlamint_jsonl(tmp_path / "debat.jsonl"), recording_id="debat",
+             group="kamer")  # fmt: skip
+    import_transcripts(ws, config)
+    pseudonymise(ws, config)
+    run_nlp(ws, config)
+    before = read_table(ws.segments, SEGMENTS)
+    assert len(before) > 50
+    (pushed,) = push_transcripts(ws, config)
+    assert pushed.created == len(before)
+    project = json.loads(ws.transcript_projects.read_text())["debat"]["id"]
+    client = ls_env.client
+    tasks = {t.data["segment_id"]: t for t in client.tasks.list(project=project)}
+    first, second = before.iloc[3], before.iloc[len(before) // 2]
+    other = next(p for p in sorted(set(before["speaker"])) if p != second.speaker)
+    fixed_text = first.text + " (correctie)"
+    for row, text, speaker in ((first, fixed_text, first.speaker), (second, second.text, other)):
+        client.annotations.create(
+            id=tasks[row.segment_id].id,
+            result=[
+                {"from_name": "transcript", "to_name": "text", "type": "textarea",
+                 "value": {"text": [text]}},
+                {"from_name": "speaker", "to_name": "text", "type": "choices",
+                 "value": {"choices": [speaker]}},
+            ],
+        )  # fmt: skip
+    pull_transcripts(ws, config)
+    assert len(read_table(ws.corrections, CORRECTIONS)) == 2
+    pseudonymise(ws, config)
+    after = read_table(ws.segments, SEGMENTS)
+    assert after["segment_id"].tolist() == before["segment_id"].tolist()
+    same = (after == before) | (after.isna() & before.isna())  # the debate has no times
+    changed = ~same.all(axis=1)
+    assert after.loc[changed, "segment_id"].tolist() == sorted([first.segment_id,
+                                                                second.segment_id])  # fmt: skip
+    assert after.set_index("segment_id").loc[first.segment_id, "text"] == fixed_text
+    assert after.set_index("segment_id").loc[second.segment_id, "speaker"] == other
+    run = run_nlp(ws, config)
+    assert run.parsed == 1 and run.cached == len(before) - 1
