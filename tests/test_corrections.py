@@ -181,6 +181,15 @@ def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
     assert shown["text"] == before["text"][1] and shown["speaker"] == pseudonyms[1]
     label_config = client.projects.get(id=project).label_config
     assert all(f'value="{p}"' in label_config for p in pseudonyms)
+    # the text box and speaker come prefilled (a prediction of the version the project shows)
+    assert client.projects.get(id=project).model_version == "transcript-as-pushed"
+    (prefill,) = client.predictions.list(task=tasks["burgers-1-0001"].id)
+    assert prefill.model_version == "transcript-as-pushed"
+    values = {r["from_name"]: r["value"] for r in prefill.result}
+    assert values == {
+        "transcript": {"text": [shown["text"]]},
+        "speaker": {"choices": [pseudonyms[1]]},
+    }
 
     def submit(segment: str, text: str, speaker: str) -> None:
         client.annotations.create(

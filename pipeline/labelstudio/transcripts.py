@@ -169,6 +169,7 @@ def push_transcripts(
                         title=name, label_config=label_config, maximum_annotations=1,
                         description=f"Correct the transcript of {rid} ({config.study}).",
                         show_collab_predictions=True,
+                        model_version=MODEL_VERSION,  # prefill from the pushed text
                     )  # fmt: skip
                 elif (project.label_config or "").strip() != label_config.strip():
                     client.sdk.projects.update(id=project.id, label_config=label_config)
