@@ -71,11 +71,27 @@ def ls_push_cli(
             show_default=False,
         ),
     ] = None,
+    transcripts: Annotated[
+        bool,
+        typer.Option(
+            help="Instead of a coding round: one transcript-correction project per recording "
+            "(audio per segment, the pseudonymised text editable, the speaker a choice)."
+        ),
+    ] = False,
 ) -> None:
     """Push the round's segments to one Label Studio project per coder (safe to repeat)."""
     from pipeline.labelstudio import push
 
     ws, config = load_study(workspace)
+    if transcripts:
+        from pipeline.labelstudio.transcripts import push_transcripts
+
+        for r in push_transcripts(ws, config):
+            out.print(
+                f"transcript project {r.project_id} ({r.recording_id}): {r.created} new "
+                f"task(s), {r.unchanged} already there"
+            )
+        return
     results = push(ws, config, round_no, recreate=recreate, order=order)
     view = Table("coder", "project", "new", "updated", "unchanged", "kept (coded)", "predictions")
     for r in results:
@@ -95,11 +111,28 @@ def ls_pull_cli(
     force: Annotated[
         bool, typer.Option(help="Overwrite the frozen codings of a closed round.")
     ] = False,
+    transcripts: Annotated[
+        bool,
+        typer.Option(
+            help="Instead of a coding round: the transcript corrections into "
+            "data/interim/corrections.parquet (applied by `cda pseudonymise`)."
+        ),
+    ] = False,
 ) -> None:
     """Export the round's annotations into data/processed/round-N/codings.parquet."""
     from pipeline.labelstudio import pull
 
     ws, config = load_study(workspace)
+    if transcripts:
+        from pipeline.labelstudio.transcripts import pull_transcripts
+
+        done = pull_transcripts(ws, config)
+        state = "written" if done.written else "unchanged"
+        out.print(
+            f"{ws.display(ws.corrections)} {state}: {len(done.table)} corrected segment(s) "
+            f"from {done.recordings} recording(s); run `cda pseudonymise` and the later stages"
+        )
+        return
     result = pull(ws, config, round_no, force=force)
     table = result.table
     view = Table("coder", "segments", "codes", "skipped", "empty", "task deleted")

@@ -19,6 +19,17 @@ def pseudonymise_cli(workspace: WorkspaceOpt = Path(".")) -> None:
     for rid in sorted(result.segments["recording_id"].unique()):
         speakers = result.segments.loc[result.segments["recording_id"] == rid, "speaker"].nunique()
         out.print(f"{rid}: {speakers} speaker(s), {int(per_rec.get(rid, 0))} name replacement(s)")
+    if result.corrected:
+        out.print(
+            f"{len(result.corrected)} segment(s) corrected from "
+            f"{ws.display(ws.corrections)} (text and speaker; ids unchanged)"
+        )
+    if result.stale_corrections:
+        say(
+            f"warning: {len(result.stale_corrections)} corrected segment(s) now have another "
+            "transcript text than the corrector was shown (re-imported, or names changed); the "
+            f"correction was applied, check it: {', '.join(result.stale_corrections[:5])}"
+        )
     for notice in result.notices:
         say(f"note: {notice}")
     for rid in result.no_facilitator:

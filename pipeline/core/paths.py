@@ -113,6 +113,17 @@ class Workspace:
         return self.interim / "words.parquet"
 
     @property
+    def corrections(self) -> Path:
+        """Transcript corrections from Label Studio (``cda ls pull --transcripts``), applied by
+        ``cda pseudonymise``; the imported transcript is never overwritten."""
+        return self.interim / "corrections.parquet"
+
+    @property
+    def transcript_projects(self) -> Path:
+        """Which Label Studio project holds which recording's transcript correction."""
+        return self.state_dir / "labelstudio" / "transcripts.json"
+
+    @property
     def replacements(self) -> Path:
         return self.interim / "pseudonymise.csv"
 

@@ -152,6 +152,36 @@ SEGMENTS = Schema(
     ),
 )
 
+CORRECTIONS = Schema(
+    name="corrections",
+    version=1,
+    producer="ls pull --transcripts",
+    key=("segment_id",),
+    columns=(
+        Column("recording_id", "string", nonblank=True),
+        Column("segment_id", "string", nonblank=True, doc="the corrected segment; its id stays"),
+        Column(
+            "text",
+            "string",
+            nonblank=True,
+            doc="the corrected text: the pseudonymised text as the corrector left it (masked "
+            "again by `cda pseudonymise`, so a name typed in is not kept)",
+        ),
+        Column("speaker", "string", nonblank=True, doc="a pseudonym of the recording"),
+        Column("original_text", "string", doc="the pseudonymised text the corrector was shown"),
+        Column("original_speaker", "string", doc="the pseudonym the corrector was shown"),
+        Column("corrector", "string", nonblank=True, doc="the Label Studio user who corrected"),
+        Column(
+            "updated_at",
+            "string",
+            nullable=True,
+            doc="when the annotation was last edited (ISO 8601)",
+        ),
+        Column("task_id", "int64"),
+        Column("annotation_id", "int64"),
+    ),
+)
+
 WORDS = Schema(
     name="words",
     version=1,

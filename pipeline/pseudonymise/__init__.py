@@ -14,6 +14,10 @@ so a label saved decomposed (NFD) is the same speaker.
 What is masked, and how, is :mod:`~.masking`; every masked term is counted in the private
 review table ``data/private/pseudonymise.csv`` (:func:`review`), the per-placeholder counts the
 report shows in ``data/interim/pseudonymise.csv``.
+
+Transcript corrections (``data/interim/corrections.parquet``, from ``cda ls pull --transcripts``)
+are applied here, on top of the imported transcript, which stays as it was: a corrected segment
+keeps its id, so only the later stages see its new text and speaker.
 """
 
 from __future__ import annotations
@@ -28,10 +32,19 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.config import PseudonymiseConfig, StudyConfig
+from pipeline.core.errors import CdaError
 from pipeline.core.io import read_csv, read_table, write_csv, write_table
 from pipeline.core.manifest import read_manifest
 from pipeline.core.paths import Workspace
-from pipeline.core.schemas import MASKED_TERMS, NAMES, REPLACEMENTS, SEGMENTS, SPEAKER_KEY, WORDS
+from pipeline.core.schemas import (
+    CORRECTIONS,
+    MASKED_TERMS,
+    NAMES,
+    REPLACEMENTS,
+    SEGMENTS,
+    SPEAKER_KEY,
+    WORDS,
+)
 from pipeline.core.transcript import UNKNOWN_SPEAKER
 from pipeline.language.lexicon import base_language, load_lexicon
 from pipeline.language.names import NameGuard, build_guard, is_facilitator, nfc
@@ -198,6 +211,11 @@ class PseudonymiseResult:
     """Recordings in which no speaker matched ``facilitator_labels``."""
     notices: tuple[str, ...] = ()
     """What a study language lacks (word list, title list), for the CLI to say."""
+    corrected: tuple[str, ...] = ()
+    """Segments whose text and speaker come from transcript corrections (corrections.parquet)."""
+    stale_corrections: tuple[str, ...] = ()
+    """Corrected segments whose pseudonymised transcript text is no longer the text the
+    corrector was shown (re-imported, or a name list changed): applied, but to be checked."""
 
 
 def pseudonymise_tables(
@@ -210,11 +228,17 @@ def pseudonymise_tables(
     language: str = "nl",
     languages: dict[str, str] | None = None,
     key_file: str = KEY_FILE,
+    corrections: pd.DataFrame | None = None,
+    corrections_file: str = "corrections.parquet",
 ) -> PseudonymiseResult:
     """Pure function: pseudonymise speakers and mask names; inputs are not modified.
 
     ``language`` is the study's; ``languages`` overrides it per recording (the manifest column).
-    ``key_file`` is how messages about the key name it.
+    ``key_file`` is how messages about the key name it. ``corrections`` (CORRECTIONS, from
+    ``cda ls pull --transcripts``) replace the text and speaker of their segments after the
+    speakers are pseudonymised: a corrector worked on the pseudonymised text, so the corrected
+    text is masked again (a name typed in is masked and counted like any other) and its
+    speaker must be a pseudonym of the recording. Segment ids, times and order never change.
     """
     segments = segments.assign(speaker=[nfc(s) for s in segments["speaker"]])
     merges: list[PersonMerge] = []
@@ -241,6 +265,8 @@ def pseudonymise_tables(
     mapped = [lookup[(r, s)] for r, s in zip(out["recording_id"], out["speaker"], strict=True)]
     out["speaker"] = [m[0] for m in mapped]
     out["role"] = [m[1] for m in mapped]
+    fixes = _check_corrections(corrections, out, new_key, corrections_file)
+    stale: list[str] = []  # corrected segments whose transcript changed since they were shown
     texts = []
     masked: Counter[tuple[str, str]] = Counter()
     kept: Counter[tuple[str, str]] = Counter()
@@ -261,7 +287,23 @@ def pseudonymise_tables(
             kept[(rid, hit.term.norm)] += 1
             kept_capitalised[(rid, hit.term.norm)] += capitalised(text[hit.start : hit.end])
             term_of[(rid, hit.term.norm)] = hit.term
+    for i, (sid, rid) in enumerate(zip(out["segment_id"], out["recording_id"], strict=True)):
+        if sid not in fixes:
+            continue
+        text, shown = fixes[sid][0], fixes[sid][3]
+        if " ".join(texts[i].split()) != " ".join(shown.split()):
+            stale.append(sid)
+        new_text, hits, _ = maskers[lang_of[rid]].apply(text)
+        texts[i] = new_text
+        for hit in hits:  # a name the corrector typed: masked and counted
+            masked[(rid, hit.term.norm)] += 1
+            placeholders[(rid, hit.term.placeholder)] += 1
+            term_of[(rid, hit.term.norm)] = hit.term
     out["text"] = texts
+    if fixes:
+        fixed = out["segment_id"].isin(fixes)
+        out.loc[fixed, "speaker"] = [fixes[s][1] for s in out.loc[fixed, "segment_id"]]
+        out.loc[fixed, "role"] = [fixes[s][2] for s in out.loc[fixed, "segment_id"]]
 
     rec_of = dict(zip(segments["segment_id"], segments["recording_id"], strict=True))
     by_segment = {sid: maskers[lang_of[rid]] for sid, rid in rec_of.items()}
@@ -307,7 +349,39 @@ def pseudonymise_tables(
         person_merges=tuple(merges),
         no_facilitator=no_facilitator,
         notices=tuple(dict.fromkeys(notices)),
+        corrected=tuple(sid for sid in out["segment_id"] if sid in fixes),
+        stale_corrections=tuple(stale),
     )
+
+
+def _check_corrections(
+    corrections: pd.DataFrame | None, segments: pd.DataFrame, key: pd.DataFrame, where: str
+) -> dict[str, tuple[str, str, str, str]]:
+    """segment id → (corrected text, pseudonym, role, text shown); refused, naming the row, when a
+    correction's segment is gone or its speaker is not a pseudonym of that recording."""
+    if corrections is None or corrections.empty:
+        return {}
+    recording_of = dict(zip(segments["segment_id"], segments["recording_id"], strict=True))
+    roles = {(r.recording_id, r.pseudonym): r.role for r in key.itertuples(index=False)}
+    fixes = {}
+    for row_no, row in enumerate(corrections.itertuples(index=False), start=1):
+        rid = recording_of.get(row.segment_id)
+        if rid is None or rid != row.recording_id:
+            raise CdaError(
+                f"{where}: row {row_no}: segment {row.segment_id} is not in recording "
+                f"{row.recording_id} of the imported transcript",
+                hint="the recording was imported again with other segments: correct it anew "
+                f"(`cda ls push --transcripts`), or delete {where} to drop all corrections",
+            )
+        role = roles.get((rid, nfc(row.speaker)))
+        if role is None:
+            raise CdaError(
+                f"{where}: row {row_no}: speaker {row.speaker!r} of {row.segment_id} is not a "
+                f"pseudonym of {rid}",
+                hint="choose one of the recording's pseudonyms in Label Studio and pull again",
+            )
+        fixes[row.segment_id] = (nfc(row.text), nfc(row.speaker), role, nfc(row.original_text))
+    return fixes
 
 
 # review --------------------------------------------------------------------------------------
@@ -445,6 +519,7 @@ def pseudonymise(ws: Workspace, config: StudyConfig) -> PseudonymiseResult:
     words = read_table(ws.imported_words, WORDS)
     key = read_csv(ws.speaker_key, SPEAKER_KEY, required=False)
     names = read_csv(ws.names, NAMES, required=False)
+    corrections = read_table(ws.corrections, CORRECTIONS) if ws.corrections.is_file() else None
     manifest = read_manifest(ws)
     guard = build_guard(config, names, [*segments["speaker"], *key["label"]], key["real_name"])
     check_recording_names(ws, manifest, segments, guard)
@@ -462,6 +537,8 @@ def pseudonymise(ws: Workspace, config: StudyConfig) -> PseudonymiseResult:
         language=config.language,
         languages=languages,
         key_file=ws.display(ws.speaker_key),
+        corrections=corrections,
+        corrections_file=ws.display(ws.corrections),
     )
     write_key(result.key, ws.speaker_key)
     write_table(result.segments, SEGMENTS, ws.segments)
