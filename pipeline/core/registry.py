@@ -153,6 +153,8 @@ STAGES: tuple[Stage, ...] = (
             _i("data/private/names.csv", optional=True),
             # the key: analysts add real names to it by hand (the stage also writes it)
             _i("data/private/speakers.csv", optional=True),
+            # transcript corrections pulled from Label Studio (cda ls pull --transcripts)
+            _i("data/interim/corrections.parquet", optional=True),
         ),
         outputs=(
             "data/interim/segments.parquet",
@@ -253,6 +255,7 @@ STAGES: tuple[Stage, ...] = (
             _i(f"{ROUND}/llm.json", optional=True),
             # which model transcribed and which method diarised each recording
             _i("data/private/transcribe/index.csv", optional=True),
+            _i("data/interim/corrections.parquet", optional=True),
         ),
         # themes.csv, themes.json and framing.csv only when the round has a codebook
         outputs=("reports/round-{round}/index.html",),

@@ -27,10 +27,12 @@ from pipeline import __version__
 from pipeline.core import registry
 from pipeline.core.citation import cite, clock
 from pipeline.core.config import STAGES, StudyConfig, stage_settings
+from pipeline.core.corrections import correction_summary
 from pipeline.core.errors import CdaError
 from pipeline.core.io import read_csv, read_table, sha256_file, write_bytes, write_text
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import (
+    CORRECTIONS,
     DOC_TOPICS,
     MARKERS,
     OLD_OUTLIER_LABEL,
@@ -259,15 +261,28 @@ class ReportInputs:
 
 
 def transcription_rows(ws: Workspace) -> tuple[dict, ...]:
-    """What transcribed and diarised each recording, for the provenance (no text, no names:
-    recording ids, models, methods and counts)."""
-    if not ws.transcribe_index.is_file():
-        return ()
-    index = read_csv(ws.transcribe_index, TRANSCRIPTS)
+    """What transcribed and diarised each recording, and who corrected its transcript by hand
+    (``cda ls pull --transcripts``), for the provenance: recording ids, models, methods,
+    counts and the correctors, never text."""
+    rows = {}
+    if ws.transcribe_index.is_file():
+        for row in machine_rows(read_csv(ws.transcribe_index, TRANSCRIPTS)):
+            rows[row["recording_id"]] = row
+    if ws.corrections.is_file():
+        summary = correction_summary(read_table(ws.corrections, CORRECTIONS))
+        for fix in summary.to_dict("records"):
+            row = rows.setdefault(fix["recording_id"], {"recording_id": fix["recording_id"]})
+            row["corrected"] = {k: v for k, v in fix.items() if k != "recording_id"}
+    return tuple(rows[rid] for rid in sorted(rows))
+
+
+def machine_rows(index: pd.DataFrame) -> list[dict]:
+    """The transcribe index's rows as the provenance shows them."""
     rows = []
     for row in index.sort_values("recording_id").itertuples(index=False):
         rows.append(
             {
+                "machine": True,
                 "recording_id": row.recording_id,
                 "model": row.model,
                 "device": row.device if isinstance(row.device, str) else "",
@@ -278,7 +293,7 @@ def transcription_rows(ws: Workspace) -> tuple[dict, ...]:
                 "speakers": None if pd.isna(row.speakers) else int(row.speakers),
             }
         )
-    return tuple(rows)
+    return rows
 
 
 NLP_TEXT_FIELDS = ("pipeline", "spacy_version", "requested", "note", "markers")
