@@ -76,3 +76,18 @@ def parlamint_jsonl(path: Path) -> Path:
              for r in rows)  # fmt: skip
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
+
+
+WHISPERX_PYTHON = Path(__file__).resolve().parents[1] / ".venvs" / "whisperx" / "bin" / "python"
+
+
+def missing(reason: str, switch: str = "CDA_REQUIRE_WHISPERX") -> None:
+    """Skip a test whose environment is absent, or fail it where CI requires it (``switch``
+    set to 1: CDA_REQUIRE_WHISPERX, CDA_REQUIRE_SLURM)."""
+    import os
+
+    import pytest
+
+    if os.environ.get(switch) == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)

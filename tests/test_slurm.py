@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import WHISPERX_PYTHON, missing
 from slurm_cluster import Cluster, missing_binaries, slurm_conf, start_cluster, stop
 
 from benchmarks.wer import wer
@@ -35,7 +36,6 @@ from pipeline.transcribe.models import whisper_base
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "conversation-sample-en" / "sample.wav"
-WHISPERX_PYTHON = REPO / ".venvs" / "whisperx" / "bin" / "python"
 CDA = [sys.executable, "-m", "pipeline"]
 
 # The shared 30 s conversation cut in two at 14.3 s, between "This is Diane in New Jersey"
@@ -72,19 +72,13 @@ REFERENCE = {
 }
 
 
-def _missing(reason: str, switch: str) -> None:
-    if os.environ.get(switch) == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A running one-node cluster (``Cluster.env`` reaches it), torn down after the module."""
-    missing = missing_binaries()
-    if missing:
-        _missing(
-            f"SLURM not installed ({', '.join(missing)}): apt-get install slurm-wlm munge",
+    absent = missing_binaries()
+    if absent:
+        missing(
+            f"SLURM not installed ({', '.join(absent)}): apt-get install slurm-wlm munge",
             "CDA_REQUIRE_SLURM",
         )
     cluster, procs = start_cluster(tmp_path_factory.mktemp("slurm"))
@@ -99,15 +93,13 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
 def whisperx() -> dict:
     """The WhisperX python and whisper base, as in tests/test_transcribe.py."""
     if not WHISPERX_PYTHON.is_file():
-        _missing(
-            "WhisperX environment missing: run `make setup-transcribe`", "CDA_REQUIRE_WHISPERX"
-        )
+        missing("WhisperX environment missing: run `make setup-transcribe`", "CDA_REQUIRE_WHISPERX")
     if shutil.which("ffmpeg") is None:
-        _missing("ffmpeg missing", "CDA_REQUIRE_WHISPERX")
+        missing("ffmpeg missing", "CDA_REQUIRE_WHISPERX")
     try:
         model = whisper_base(REPO / ".models" / "whisper-base")
     except CdaError as exc:
-        _missing(f"whisper base unavailable: {exc}", "CDA_REQUIRE_WHISPERX")
+        missing(f"whisper base unavailable: {exc}", "CDA_REQUIRE_WHISPERX")
     return {"python": str(WHISPERX_PYTHON), "model": str(model)}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from helpers import WHISPERX_PYTHON, missing
 
 from benchmarks.democlip import SCRIPT, make_clip
 from benchmarks.wer import read_stm, wer
@@ -42,7 +43,6 @@ from pipeline.transcribe.models import punkt_tab, whisper_base
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "conversation-sample-en"
-WHISPERX_PYTHON = REPO / ".venvs" / "whisperx" / "bin" / "python"
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
 
@@ -209,23 +209,17 @@ def test_slurm_array_script_has_one_task_per_recording(tmp_path: Path, clip: Pat
 # real WhisperX runs ---------------------------------------------------------------------------
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CDA_REQUIRE_WHISPERX") == "1":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def whisperx() -> dict:
     """Paths the real runs need: the WhisperX python and whisper base (built if missing)."""
     if not WHISPERX_PYTHON.is_file():
-        _missing("WhisperX environment missing: run `make setup-transcribe`")
+        missing("WhisperX environment missing: run `make setup-transcribe`")
     if shutil.which("ffmpeg") is None:
-        _missing("ffmpeg missing")
+        missing("ffmpeg missing")
     try:
         model = whisper_base(REPO / ".models" / "whisper-base")
     except CdaError as exc:
-        _missing(f"whisper base unavailable: {exc}")
+        missing(f"whisper base unavailable: {exc}")
     return {"python": str(WHISPERX_PYTHON), "model": str(model)}
 
 

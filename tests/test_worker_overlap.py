@@ -15,10 +15,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import WHISPERX_PYTHON
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER_DIR = REPO / "pipeline" / "transcribe"
-WHISPERX_PYTHON = REPO / ".venvs" / "whisperx" / "bin" / "python"
 
 
 def _worker():
