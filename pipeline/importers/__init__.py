@@ -33,6 +33,7 @@ from pipeline.core.paths import Workspace
 from pipeline.core.progress import track
 from pipeline.core.schemas import SEGMENTS, WORDS
 from pipeline.core.transcript import Turn, check_turns, to_tables
+from pipeline.importers.diarised import machine_speech
 from pipeline.importers.jsonl import parse_jsonl
 from pipeline.importers.subtitles import parse_srt, parse_vtt
 from pipeline.importers.text import parse_docx, parse_txt
@@ -256,7 +257,10 @@ def _imported_turns(
 def _transcribed_turns(
     ws: Workspace, config: StudyConfig, recording_id: str
 ) -> tuple[list[Turn], str]:
-    """Turns of a recording's WhisperX output; undiarised segments get speaker 'unknown'."""
+    """Turns of a recording's WhisperX output; undiarised segments get speaker 'unknown'.
+
+    Their overlap is measured on the diariser's turns (:func:`machine_speech`), not on them.
+    """
     path = ws.transcript_json(recording_id)
     if not path.is_file():
         raise CdaError(
@@ -286,14 +290,16 @@ def import_transcripts(
         )
     seg_parts, word_parts, summary, hashes = [], [], [], {}
     for row in track(rows.itertuples(index=False), description="import", total=len(rows)):
+        speech = None
         if not isinstance(row.transcript, str):
             turns, source = _transcribed_turns(ws, config, row.recording_id)
+            speech = machine_speech(ws, row.recording_id)
         else:
             turns, source, hashes[row.recording_id] = _imported_turns(
                 ws, config, row, require_speakers=require_speakers, fmt=fmt
             )
         segments, words = to_tables(
-            turns, recording_id=row.recording_id, group=row.group, source=source
+            turns, recording_id=row.recording_id, group=row.group, source=source, speech=speech
         )
         seg_parts.append(segments)
         word_parts.append(words)

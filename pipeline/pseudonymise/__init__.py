@@ -161,6 +161,15 @@ def role_changes(before: pd.DataFrame, after: pd.DataFrame) -> list[RoleChange]:
 # words ---------------------------------------------------------------------------------------
 
 
+def _either(a: object, b: object) -> bool | None:
+    """A placeholder's overlap: true if any word of the name was in overlap, unknown if any
+    was unknown and none was."""
+    known = [bool(v) for v in (a, b) if v is not None and not pd.isna(v)]
+    if any(known):
+        return True
+    return False if len(known) == 2 else None
+
+
 def _mask_words(words: pd.DataFrame, maskers: dict[str, Masker]) -> pd.DataFrame:
     """Mask word rows per segment; a multi-word name becomes one placeholder word."""
     if words.empty or not any(m.terms for m in maskers.values()):
@@ -184,6 +193,7 @@ def _mask_words(words: pd.DataFrame, maskers: dict[str, Masker]) -> pd.DataFrame
                 out.append(dict(rec))
             elif out and out[-1].get("_span") == hit:
                 out[-1]["end"] = rec["end"]  # extend the placeholder over the whole name
+                out[-1]["overlap"] = _either(out[-1].get("overlap"), rec.get("overlap"))
             else:
                 out.append({**rec, "word": hit[2], "_span": hit})
         for index, rec in enumerate(out):

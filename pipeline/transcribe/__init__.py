@@ -339,6 +339,8 @@ def diarisation_provenance(ws: Workspace, recording_id: str) -> tuple[str | None
     notes += [n for n in data.get("notes", []) if isinstance(n, str)]
     if isinstance(data.get("speakers_found"), int):
         notes.append(f"{data['speakers_found']} speakers found")
+    if data.get("method") == "senko":
+        notes.append("one speaker at a time, so overlap is unknown")
     return data.get("method"), source, "; ".join(notes) or None
 
 

@@ -127,7 +127,7 @@ def step_outputs(ws: Workspace, recording_id: str) -> dict[str, Path]:
     return {
         "asr": folder / "asr.json",
         "align": folder / "align.json",
-        "diarise": folder / "diarisation.json",
+        "diarise": ws.diarisation_json(recording_id),
         "assign": ws.transcript_json(recording_id),
     }
 

@@ -389,67 +389,6 @@ def pyannote_turns(output: Any) -> dict:
     }
 
 
-def overlap_regions(turns: list[dict]) -> list[tuple[float, float]]:
-    """The stretches of time in which two or more different speakers speak, merged, in order.
-
-    A sweep over the turns' boundaries: between two consecutive boundaries the set of speakers
-    with a turn under way is constant; a stretch is overlap when that set has two or more
-    speakers. One speaker's own overlapping turns are one speaker, not overlap.
-    """
-    events: list[tuple[float, int, str]] = []
-    for t in turns:
-        if t["end"] > t["start"]:
-            events += [(float(t["start"]), 1, t["speaker"]), (float(t["end"]), -1, t["speaker"])]
-    events.sort(key=lambda e: e[0])
-    active: dict[str, int] = {}
-    regions: list[tuple[float, float]] = []
-    i = 0
-    while i < len(events):
-        at = events[i][0]
-        while i < len(events) and events[i][0] == at:
-            _, step, speaker = events[i]
-            active[speaker] = active.get(speaker, 0) + step
-            if not active[speaker]:
-                del active[speaker]
-            i += 1
-        if i < len(events) and len(active) >= 2:
-            until = events[i][0]
-            if regions and regions[-1][1] == at:
-                regions[-1] = (regions[-1][0], until)
-            else:
-                regions.append((at, until))
-    return regions
-
-
-def _inside(regions: list[tuple[float, float]], start: float, end: float) -> float:
-    """Seconds of [start, end] that fall in the regions."""
-    return sum(max(0.0, min(end, b) - max(start, a)) for a, b in regions if a < end and b > start)
-
-
-def _timed(item: dict) -> bool:
-    return isinstance(item.get("start"), (int, float)) and isinstance(item.get("end"), (int, float))
-
-
-def mark_overlap(result: dict, regions: list[tuple[float, float]]) -> dict:
-    """A copy of ``result`` whose segments carry ``overlap`` (seconds of the segment in which
-    two or more speakers speak, to the ms) and whose words carry ``overlap`` (true when any
-    part of the word falls in such a stretch); None where the segment or word has no times.
-    """
-    segments = []
-    for seg in result.get("segments", []):
-        seg = dict(seg)
-        seg["overlap"] = (
-            round(_inside(regions, seg["start"], seg["end"]), 3) if _timed(seg) else None
-        )
-        if isinstance(seg.get("words"), list):
-            seg["words"] = [
-                {**w, "overlap": _inside(regions, w["start"], w["end"]) > 0 if _timed(w) else None}
-                for w in seg["words"]
-            ]
-        segments.append(seg)
-    return {**result, "segments": segments}
-
-
 def diarisation_frame(turns: list[dict]) -> Any:
     """The DataFrame ``DiarizationPipeline.__call__`` returns: segment, label, speaker, start, end.
 
@@ -475,11 +414,9 @@ def step_assign(req: dict, result: dict, diarisation: dict | None) -> dict:
 
     if diarisation is not None and diarisation["turns"]:
         frame = diarisation_frame(diarisation["turns"])
+        # overlap is measured by `cda import` on the stored diarisation (the overlapping
+        # turns where pyannote 4 gives them), not here: see pipeline/importers/diarised.py
         result = assign_word_speakers(frame, result, fill_nearest=req["assign"]["fill_nearest"])
-        # pyannote 4 stores its overlapping diarisation beside the exclusive one; senko's and an
-        # RTTM's turns are the only ones there are, and may overlap themselves
-        overlapping = diarisation.get("overlapping_turns", diarisation["turns"])
-        result = mark_overlap(result, overlap_regions(overlapping))
     return result
 
 
