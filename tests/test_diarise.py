@@ -206,7 +206,8 @@ sys.path.insert(0, sys.argv[1])
 import whisperx, worker
 audio = whisperx.load_audio(sys.argv[2])
 out = {}
-for name, low, high in [("free", None, None), ("three", 3, 3)]:
+for name, low, high in [("free", None, None), ("three", 3, 3), ("at_most_1", None, 1),
+                         ("three_or_four", 3, 4)]:
     req = {"device": "cpu", "threads": 2, "audio": sys.argv[2],
            "diarise": {"method": "senko", "min_speakers": low, "max_speakers": high}}
     out[name] = worker.step_diarise(req, audio)
@@ -260,6 +261,18 @@ def test_the_speaker_count_reaches_senko(senko_runs: dict) -> None:
     told = evaluate(reference, _turns(three), collar=0.25)
     assert told.der > free.der
     assert "spectral_cluster.cluster.k" in senko_runs["gone"] and "0.2.2" in senko_runs["gone"]
+
+
+def test_min_and_max_hints_bound_the_count_senko_finds(senko_runs: dict) -> None:
+    # free, senko finds the conversation's 2 speakers; each bound moves it inside the bounds
+    assert senko_runs["free"]["speakers_found"] == 2
+    at_most_1 = senko_runs["at_most_1"]
+    assert at_most_1["speakers_found"] == 1
+    assert "speaker count searched between 1 and 1" in at_most_1["notes"]
+    three_or_four = senko_runs["three_or_four"]
+    assert 3 <= three_or_four["speakers_found"] <= 4
+    assert "speaker count searched between 3 and 4" in three_or_four["notes"]
+    assert "cluster merging off (mer_cos=1.0)" in three_or_four["notes"]
 
 
 def test_auto_without_a_token_diarises_with_senko_end_to_end(
