@@ -31,7 +31,8 @@ from pipeline.core.paths import Workspace
 from pipeline.core.schemas import SEGMENTS
 from pipeline.importers import import_transcripts
 from pipeline.ingest import register_media
-from pipeline.transcribe import plan, usable_cpus
+from pipeline.transcribe import collect, plan, usable_cpus
+from pipeline.transcribe.jobs import Job
 from pipeline.transcribe.models import whisper_base
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,6 +174,22 @@ def test_a_slurm_task_uses_its_allocation_not_the_whole_node(
     assert {job.request["threads"] for job in plan(ws, load_config(ws), jobs=8)} == {1}
 
 
+def test_collect_refuses_pending_steps_and_runs_nothing(tmp_path: Path) -> None:
+    ws = Workspace.at(tmp_path / "ws")
+    init_workspace(ws, study="t", groups=["burgers"])
+    config = load_config(ws)
+    done = Job("a", tmp_path / "a.wav", 30.0, (), {"asr": "k"}, {})
+    todo = [Job(f"r{i}", tmp_path / "r.wav", 30.0, ("diarise", "assign"), {}, {})
+            for i in range(7)]  # fmt: skip
+    with pytest.raises(CdaError) as info:
+        collect(ws, config, [done, *todo])
+    message = info.value.message
+    assert message.startswith("transcribe --collect: 7 recording(s) still have steps to run:")
+    assert "r0 (diarise+assign); r1 (diarise+assign)" in message and "and 2 more" in message
+    assert "a (" not in message and "DIR/*.log" in info.value.hint
+    assert not ws.transcribe_index.exists(), "nothing may be written when refusing"
+
+
 def test_cluster_configuration_is_self_contained(tmp_path: Path) -> None:
     text = slurm_conf(
         tmp_path,
@@ -235,6 +252,15 @@ def test_sbatch_array_transcribes_and_make_transcribe_collects(
     assert "(2 task(s))" in " ".join(written.stdout.split())  # rich wraps long paths
     assert (folder / "recordings.txt").read_text().split() == ["part1", "part2"]
     assert not ws.transcribe_index.exists()
+    # collecting before the array ran refuses and names what is pending, running nothing
+    early = subprocess.run(
+        [*CDA, "transcribe", "--workspace", str(ws.root), "--collect"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    )  # fmt: skip
+    said = " ".join((early.stdout + early.stderr).split())
+    assert early.returncode == 2, said
+    assert "2 recording(s) still have steps to run: part1 (asr+diarise+assign); part2" in said
+    assert not ws.transcribe_index.exists() and not list(ws.transcribe_dir.glob("*/steps.json"))
 
     submitted = subprocess.run(
         ["sbatch", "--wait", "--parsable", str(folder / "transcribe.sbatch")],
@@ -274,13 +300,19 @@ def test_sbatch_array_transcribes_and_make_transcribe_collects(
     }
     assert not ws.transcribe_index.exists(), "an --only task must not write the index"
 
-    # `make transcribe` runs `cda run transcribe`: it must find every step cached
     collected = subprocess.run(
-        [*CDA, "run", "transcribe", "--workspace", str(ws.root), "--jobs", "1"],
+        [*CDA, "transcribe", "--workspace", str(ws.root), "--collect"],
         capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
     )  # fmt: skip
     assert collected.returncode == 0, collected.stderr
-    assert "nothing to do, every recording is current" in " ".join(collected.stdout.split())
+    assert "collected 2 recording(s) from cached steps" in " ".join(collected.stdout.split())
+    # `make transcribe` runs `cda run transcribe`: it must find every step cached too
+    again = subprocess.run(
+        [*CDA, "run", "transcribe", "--workspace", str(ws.root), "--jobs", "1"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do, every recording is current" in " ".join(again.stdout.split())
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps, "a step ran again"
     index = pd.read_csv(ws.transcribe_index).set_index("recording_id")
     assert sorted(index.index) == ["part1", "part2"]
@@ -296,3 +328,5 @@ def test_sbatch_array_transcribes_and_make_transcribe_collects(
     assert set(segments["source"]) == {"transcribe:whisperx"}
     speakers = segments.groupby("recording_id")["speaker"].nunique()
     assert speakers.to_dict() == index["speakers"].to_dict()
+    # diarised from an RTTM, whose turns can overlap: overlap is measured, not unknown
+    assert segments["overlap"].notna().all()

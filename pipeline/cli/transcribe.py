@@ -24,6 +24,13 @@ def transcribe_cli(
     slurm: Annotated[
         Path | None, typer.Option(help="Write a SLURM array script into this folder instead.")
     ] = None,
+    collect: Annotated[
+        bool,
+        typer.Option(
+            help="Only collect steps run elsewhere (a SLURM array): refuse, running nothing, "
+            "if any step is still pending."
+        ),
+    ] = False,
     evaluate_diarisation: Annotated[
         Path | None,
         typer.Option(
@@ -36,6 +43,7 @@ def transcribe_cli(
 ) -> None:
     """Transcribe, align and diarise ingested recordings with WhisperX (cached per step)."""
     from pipeline.core.progress import StepProgress
+    from pipeline.transcribe import collect as collect_steps
     from pipeline.transcribe import plan, real_time_factor, run_transcribe, slurm_script
 
     ws, config = load_study(workspace)
@@ -53,9 +61,13 @@ def transcribe_cli(
             return
         script = slurm_script(ws, config, todo, slurm)
         out.print(f"wrote {script} ({len(todo)} task(s)); submit with: sbatch {script}")
-        out.print("when the array has finished, run `make transcribe` to collect the results")
+        out.print("when the array has finished, collect with `cda transcribe --collect`")
         return
     planned = plan(ws, config, only=only, force=force, jobs=jobs)
+    if collect:
+        count = collect_steps(ws, config, planned)
+        out.print(f"transcribe: collected {count} recording(s) from cached steps; none ran here")
+        return
     durations = {job.recording_id: job.duration for job in planned if job.steps}
     with StepProgress(durations) as show:
         outcomes = run_transcribe(ws, config, jobs=jobs, only=only, on_event=show, planned=planned)

@@ -344,6 +344,28 @@ def diarisation_provenance(ws: Workspace, recording_id: str) -> tuple[str | None
     return data.get("method"), source, "; ".join(notes) or None
 
 
+def collect(ws: Workspace, config: StudyConfig, planned: list[Job]) -> int:
+    """Write the index from cached steps only, for work done elsewhere (a SLURM array).
+
+    A recording with a pending step is refused, before anything is written, rather than run
+    here: on a cluster's login node that would be the hours of ASR the array was for. Returns
+    how many recordings were collected.
+    """
+    pending = [job for job in planned if job.steps]
+    if pending:
+        listed = "; ".join(f"{job.recording_id} ({'+'.join(job.steps)})" for job in pending[:5])
+        more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+        raise CdaError(
+            f"transcribe --collect: {len(pending)} recording(s) still have steps to run: "
+            f"{listed}{more}",
+            hint="a task failed or has not run: read the array's DIR/*.log, then write an "
+            "array of just these with `cda transcribe --slurm DIR` and submit it; or drop "
+            "--collect to run them here",
+        )
+    write_index(ws, config)
+    return len(planned)
+
+
 def write_index(ws: Workspace, config: StudyConfig) -> None:
     """One row per transcribed recording: what produced it and how long each step took."""
     manifest = read_manifest(ws, required=True)
