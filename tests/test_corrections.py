@@ -98,7 +98,7 @@ def test_corrections_replace_text_and_speaker_and_mask_a_typed_name(tmp_path):
                 "updated_at": "2026-01-01T00:00:00Z", "task_id": 2, "annotation_id": 2,
             },
         ]
-    )  # fmt: skip
+    ).reindex(columns=CORRECTIONS.names)  # fmt: skip
     write_table(corrections, CORRECTIONS, ws.corrections)
     imported = ws.imported_segments.read_bytes()
     result = pseudonymise(ws, config)
@@ -142,11 +142,103 @@ def test_a_correction_naming_no_pseudonym_of_the_recording_is_refused_before_wri
                 "corrector": "a", "updated_at": None, "task_id": 1, "annotation_id": 1,
             }
         ]
-    )  # fmt: skip
+    ).reindex(columns=CORRECTIONS.names)  # fmt: skip
     write_table(bad, CORRECTIONS, ws.corrections)
     with pytest.raises(CdaError, match="row 1: speaker 'Henk' of burgers-1-0001 is not a pseudo"):
         pseudonymise(ws, config)
     assert ws.segments.read_bytes() == written
+
+
+def _fix(segment: str, text: str, speaker: str, shown_speaker: str, **times) -> dict:
+    return {
+        "recording_id": "burgers-1", "segment_id": segment, "text": text, "speaker": speaker,
+        "original_text": text, "original_speaker": shown_speaker, "corrector": "a@example.org",
+        "updated_at": None, "task_id": 1, "annotation_id": 1, **times,
+    }  # fmt: skip
+
+
+def test_corrected_times_replace_the_segments_and_overlap_is_measured_again(tmp_path):
+    ws = imported_ws(tmp_path / "ws")
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    before = read_table(ws.segments, SEGMENTS)
+    spk = before["speaker"].tolist()
+    # turns 0-1.5, 2-3.5, 4-5.5; the corrector moves turn 1 to start at 1.0 (into turn 0)
+    moved = _fix("burgers-1-0001", TEXTS[1], spk[1], spk[1], start=1.0, end=3.5,
+                 original_start=2.0, original_end=3.5)  # fmt: skip
+    write_table(pd.DataFrame([moved]), CORRECTIONS, ws.corrections)
+    pseudonymise(ws, config)
+    after = read_table(ws.segments, SEGMENTS)
+    assert after["start"].tolist() == [0.0, 1.0, 4.0]
+    assert after["end"].tolist() == [1.5, 3.5, 5.5]
+    # by hand, the import's rule: turn 1 starts at 1.0 while turn 0 runs to 1.5: 0.5 s over
+    # it; turn 2 starts at 4.0 after everything ended (3.5): 0
+    assert after["overlap"].tolist() == [0.0, 0.5, 0.0]
+    assert after["text"].tolist() == before["text"].tolist()
+
+    # a start before the previous turn's start would reorder the turns: refused, unwritten
+    written = ws.segments.read_bytes()
+    ahead = _fix("burgers-1-0002", TEXTS[2], spk[2], spk[2], start=0.5, end=5.5,
+                 original_start=4.0, original_end=5.5)  # fmt: skip
+    write_table(pd.DataFrame([moved, ahead]), CORRECTIONS, ws.corrections)
+    with pytest.raises(CdaError, match=r"burgers-1-0002 would start at 0\.500s, before "
+                       r"burgers-1-0001 \(1\.000s\)"):  # fmt: skip
+        pseudonymise(ws, config)
+    assert ws.segments.read_bytes() == written
+
+
+def test_a_machine_segment_corrected_in_speaker_or_time_has_overlap_unknown(tmp_path):
+    ws = imported_ws(tmp_path / "ws")
+    rows = read_table(ws.imported_segments, SEGMENTS)
+    # as measured on a diariser's turns (tests/test_timing.py): not derivable from the times
+    rows = rows.assign(source="transcribe:whisperx", overlap=[0.0, 0.4, 0.3])
+    write_table(rows, SEGMENTS, ws.imported_segments)
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    spk = read_table(ws.segments, SEGMENTS)["speaker"].tolist()
+    fixes = [
+        _fix("burgers-1-0000", "Welkom allemaal.", spk[0], spk[0]),  # text only: kept
+        _fix("burgers-1-0001", TEXTS[1], spk[2], spk[1]),  # speaker: the diariser was wrong
+        _fix("burgers-1-0002", TEXTS[2], spk[2], spk[2], start=4.2, end=5.5,
+             original_start=4.0, original_end=5.5),  # times: likewise
+    ]  # fmt: skip
+    write_table(pd.DataFrame(fixes), CORRECTIONS, ws.corrections)
+    pseudonymise(ws, config)
+    after = read_table(ws.segments, SEGMENTS)
+    assert [None if pd.isna(v) else v for v in after["overlap"]] == [0.0, None, None]
+    assert after["start"].tolist() == [0.0, 2.0, 4.2]
+
+
+def test_times_come_back_from_the_annotation_only_when_changed():
+    data = {"segment_id": "r-0001", "recording_id": "r", "text": "a", "speaker": "P01",
+            "start": 2.0, "end": 3.5}  # fmt: skip
+
+    def task(tid: int, **numbers) -> dict:
+        result = [
+            {"from_name": "transcript", "value": {"text": ["a"]}},
+            {"from_name": "speaker", "value": {"choices": ["P01"]}},
+            *({"from_name": k, "value": {"number": v}} for k, v in numbers.items()),
+        ]
+        return {"id": tid, "data": {**data, "segment_id": f"r-{tid:04d}"},
+                "annotations": [{"id": tid, "result": result, "completed_by": 1}]}  # fmt: skip
+
+    table = corrections_from_export(
+        [
+            task(1, start=2.0, end=3.5),  # as shown: no correction
+            task(2, start=2.0004, end=3.5),  # within half a millisecond: the same time
+            task(3, start=1.25, end=3.5),  # the start moved
+            task(4, end=4.0),  # the start left empty keeps the one shown
+            task(5),  # no numbers at all (a project pushed before times were correctable)
+        ],
+        {1: "a@example.org"},
+        where="p",
+    )
+    assert table["segment_id"].tolist() == ["r-0003", "r-0004"]
+    assert table["start"].tolist() == [1.25, 2.0] and table["end"].tolist() == [3.5, 4.0]
+    assert table["original_start"].tolist() == [2.0, 2.0]
+    assert table["original_end"].tolist() == [3.5, 3.5]
+    with pytest.raises(CdaError, match=r"task 6 \(r-0006\): end 1\.000s is before start 2"):
+        corrections_from_export([task(6, end=1.0)], {}, where="p")
 
 
 def test_an_annotation_without_text_is_refused_naming_the_task():
@@ -189,9 +281,12 @@ def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
     assert values == {
         "transcript": {"text": [shown["text"]]},
         "speaker": {"choices": [pseudonyms[1]]},
+        "start": {"number": 2.0},
+        "end": {"number": 3.5},
     }
+    assert '<Number name="start" toName="text"' in label_config
 
-    def submit(segment: str, text: str, speaker: str) -> None:
+    def submit(segment: str, text: str, speaker: str, start: float, end: float) -> None:
         client.annotations.create(
             id=tasks[segment].id,
             result=[
@@ -199,16 +294,21 @@ def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
                  "value": {"text": [text]}},
                 {"from_name": "speaker", "to_name": "text", "type": "choices",
                  "value": {"choices": [speaker]}},
+                {"from_name": "start", "to_name": "text", "type": "number",
+                 "value": {"number": start}},
+                {"from_name": "end", "to_name": "text", "type": "number",
+                 "value": {"number": end}},
             ],
         )  # fmt: skip
 
-    submit("burgers-1-0000", before["text"][0], pseudonyms[0])  # checked, left as it was
-    submit("burgers-1-0001", "Ik heb zelf een tablet hoor.", pseudonyms[1])
-    submit("burgers-1-0002", before["text"][2], pseudonyms[1])  # speaker fixed
+    submit("burgers-1-0000", before["text"][0], pseudonyms[0], 0.0, 1.5)  # checked, as it was
+    submit("burgers-1-0001", "Ik heb zelf een tablet hoor.", pseudonyms[1], 2.0, 3.5)
+    submit("burgers-1-0002", before["text"][2], pseudonyms[1], 3.25, 5.5)  # speaker and start
     pulled = pull_transcripts(ws, config)
     assert pulled.written
     table = read_table(ws.corrections, CORRECTIONS)
     assert table["segment_id"].tolist() == ["burgers-1-0001", "burgers-1-0002"]
+    assert table["start"].isna().tolist() == [True, False] and table["start"][1] == 3.25
     assert table["text"].tolist() == ["Ik heb zelf een tablet hoor.", before["text"][2]]
     assert table["original_text"].tolist() == before["text"][1:].tolist()
     assert set(table["corrector"]) == {client.users.whoami().email}
@@ -222,6 +322,9 @@ def test_transcript_round_trip_through_label_studio(tmp_path, ls_env):
     assert after["segment_id"].tolist() == ["burgers-1-0000", "burgers-1-0001", "burgers-1-0002"]
     assert after["text"].tolist() == [TEXTS[0], "Ik heb zelf een tablet hoor.", TEXTS[2]]
     assert after["speaker"].tolist() == [pseudonyms[0], pseudonyms[1], pseudonyms[1]]
+    # turn 2 now starts at 3.25 while turn 1 runs to 3.5: 0.25 s over it, by the import's rule
+    assert after["start"].tolist() == [0.0, 2.0, 3.25]
+    assert after["overlap"].tolist() == [0.0, 0.0, 0.25]
     assert ws.imported_segments.read_bytes() == imported
     # downstream: nlp reparses only the segment whose text changed and sees its new words
     run = run_nlp(ws, config)
@@ -288,12 +391,13 @@ def test_correction_summary_counts_per_recording_by_hand():
             row("a", "a-0002", "Nee.", "Nou.", "P01", "P01", "y@o", "2026-01-03"),
             row("b", "b-0005", "Goed.", "Goed zo.", "P03", "P04", "x@o", None),
         ]
-    )
+    ).reindex(columns=CORRECTIONS.names)
+    table.loc[1, ["start", "end"]] = [1.0, 2.0]  # a-0002's times were corrected too
     summary = correction_summary(table).set_index("recording_id")
-    # a: a-0001 differs only in whitespace (speaker changed), a-0002 text changed: 2 segments,
-    # 1 text, 1 speaker, two correctors; b: one segment, text and speaker both changed
-    assert summary.loc["a"].tolist() == [2, 1, 1, "x@o; y@o", "2026-01-03"]
-    assert summary.loc["b"].tolist()[:4] == [1, 1, 1, "x@o"]
+    # a: a-0001 differs only in whitespace (speaker changed), a-0002 text and times changed:
+    # 2 segments, 1 text, 1 speaker, 1 times, two correctors; b: one segment, text and speaker
+    assert summary.loc["a"].tolist() == [2, 1, 1, 1, "x@o; y@o", "2026-01-03"]
+    assert summary.loc["b"].tolist()[:5] == [1, 1, 1, 0, "x@o"]
     assert pd.isna(summary.loc["b", "last_updated"])  # no edit time known: none is made up
     assert correction_summary(table.iloc[:0]).empty
 

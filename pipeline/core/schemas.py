@@ -156,11 +156,34 @@ SEGMENTS = Schema(
     ),
 )
 
+
+def _corrections_v1_to_v2(frame: pd.DataFrame) -> pd.DataFrame:
+    """v1 could not correct times: every v1 correction kept the segment's start and end."""
+    out = frame.copy()
+    for column in ("start", "end", "original_start", "original_end"):
+        out[column] = float("nan")
+    return out
+
+
+def _bad_corrected_times(df: pd.DataFrame) -> pd.Series:
+    start, end = df["start"], df["end"]
+    one_only = start.isna() != end.isna()
+    return one_only | (start < 0).fillna(False) | (end < start).fillna(False)
+
+
 CORRECTIONS = Schema(
     name="corrections",
-    version=1,
+    version=2,
     producer="ls pull --transcripts",
     key=("segment_id",),
+    upgrades=((1, _corrections_v1_to_v2),),
+    checks=(
+        Check(
+            "start",
+            "start and end both set or both empty, 0 <= start <= end",
+            _bad_corrected_times,
+        ),
+    ),
     columns=(
         Column("recording_id", "string", nonblank=True),
         Column("segment_id", "string", nonblank=True, doc="the corrected segment; its id stays"),
@@ -183,6 +206,15 @@ CORRECTIONS = Schema(
         ),
         Column("task_id", "int64"),
         Column("annotation_id", "int64"),
+        Column(
+            "start",
+            "float64",
+            nullable=True,
+            doc="the corrected start in seconds; empty: the times were not changed",
+        ),
+        Column("end", "float64", nullable=True, doc="the corrected end; empty with start"),
+        Column("original_start", "float64", nullable=True, doc="the start the corrector saw"),
+        Column("original_end", "float64", nullable=True, doc="the end the corrector saw"),
     ),
 )
 

@@ -6,7 +6,8 @@ the original labels and names never leave the workspace), prefilled as a predict
 the speaker among the recording's pseudonyms. A pull writes ``data/interim/corrections.parquet``
 (one row per segment whose text or speaker was changed); ``cda pseudonymise`` applies it on top
 of the imported transcript, which stays as it was. Segment ids do not change, so only the
-stages after pseudonymise see new text. Boundaries (start/end) are not correctable yet.
+stages after pseudonymise see new text. A timed segment's start and end are correctable too
+(seconds, prefilled); a segment cannot be split or merged, since that would change ids.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from pipeline.labelstudio.tasks import audio_urls
 
 log = logging.getLogger("pipeline")
 TRANSCRIPT, SPEAKER, TEXT = "transcript", "speaker", "text"
+START, END = "start", "end"
+TIME_TOLERANCE = 0.0005
+"""A corrected time within half a millisecond of the one shown is the same time (a float
+round trip through the browser), never a correction."""
 MODEL_VERSION = "transcript-as-pushed"
 
 
@@ -39,8 +44,9 @@ def title(config: StudyConfig, recording_id: str) -> str:
     return f"{config.study} · transcript · {recording_id}"
 
 
-def labeling_config(speakers: list[str], *, audio: bool) -> str:
-    """The correction interface: audio, the text shown, an editable text box and the speaker."""
+def labeling_config(speakers: list[str], *, audio: bool, timed: bool = False) -> str:
+    """The correction interface: audio, the text shown, an editable text box, the speaker and,
+    for a timed recording, the segment's start and end in seconds."""
     view = ET.Element("View")
     ET.SubElement(view, "Header", value="$heading", size="5")
     if audio:
@@ -58,6 +64,10 @@ def labeling_config(speakers: list[str], *, audio: bool) -> str:
     )  # fmt: skip
     for pseudonym in speakers:
         ET.SubElement(choices, "Choice", value=pseudonym)
+    if timed:
+        for name, label in ((START, "Start (seconds)"), (END, "End (seconds)")):
+            ET.SubElement(view, "Header", value=label, size="6")
+            ET.SubElement(view, "Number", name=name, toName=TEXT, min="0", step="0.01")
     ET.indent(view)
     return ET.tostring(view, encoding="unicode")
 
@@ -83,18 +93,25 @@ def transcript_tasks(segments: pd.DataFrame, audio: dict[str, str] | None) -> li
         }
         if audio is not None:
             data["audio"] = audio[row.segment_id]
-        prediction = {
-            "model_version": MODEL_VERSION,
-            "score": 1.0,
-            "result": [
-                {"from_name": TRANSCRIPT, "to_name": TEXT, "type": "textarea",
-                 "value": {"text": [row.text]}},
-                {"from_name": SPEAKER, "to_name": TEXT, "type": "choices",
-                 "value": {"choices": [row.speaker]}},
-            ],
-        }  # fmt: skip
+        result = [
+            {"from_name": TRANSCRIPT, "to_name": TEXT, "type": "textarea",
+             "value": {"text": [row.text]}},
+            {"from_name": SPEAKER, "to_name": TEXT, "type": "choices",
+             "value": {"choices": [row.speaker]}},
+        ]  # fmt: skip
+        if _timed(row.start, row.end):
+            data[START], data[END] = float(row.start), float(row.end)
+            result += [
+                {"from_name": name, "to_name": TEXT, "type": "number", "value": {"number": value}}
+                for name, value in ((START, data[START]), (END, data[END]))
+            ]
+        prediction = {"model_version": MODEL_VERSION, "score": 1.0, "result": result}
         tasks.append({"data": data, "predictions": [prediction]})
     return tasks
+
+
+def _timed(start: object, end: object) -> bool:
+    return not (pd.isna(start) or pd.isna(end))
 
 
 def _read_state(ws: Workspace) -> dict[str, dict]:
@@ -155,13 +172,15 @@ def push_transcripts(
     jobs = []
     for rid in wanted:
         rows = segments[segments["recording_id"] == rid]
-        jobs.append((rid, recording_speakers(ws, segments, rid), transcript_tasks(rows, audio)))
+        timed = bool((rows["start"].notna() & rows["end"].notna()).any())
+        tasks = transcript_tasks(rows, audio)
+        jobs.append((rid, recording_speakers(ws, segments, rid), timed, tasks))
     results = []
     state = _read_state(ws)
     with Client.open(ws, config) as client:
-        for rid, speakers, tasks in jobs:
+        for rid, speakers, timed, tasks in jobs:
             name = title(config, rid)
-            label_config = labeling_config(speakers, audio=audio is not None)
+            label_config = labeling_config(speakers, audio=audio is not None, timed=timed)
             project = _find(client, ws, rid)
             with client.talking(f"setting up project '{name}'"):
                 if project is None:
@@ -199,6 +218,9 @@ def corrections_from_export(
 
     A corrected text is compared with the text shown after collapsing whitespace only; an
     annotation without text or speaker is refused (it would blank a segment), naming the task.
+    Times count as corrected when start or end differs from the one shown by more than
+    :data:`TIME_TOLERANCE`; an emptied time keeps the one shown, and an end before its start
+    is refused, naming the task.
     """
     rows = []
     for task in tasks:
@@ -207,13 +229,15 @@ def corrections_from_export(
         if not data.get("segment_id") or not live:
             continue
         ann = max(live, key=lambda a: (a.get("updated_at") or "", a.get("id") or 0))
-        text, speaker = None, None
+        text, speaker, times = None, None, {}
         for item in ann.get("result") or []:
             value = item.get("value") or {}
             if item.get("from_name") == TRANSCRIPT and value.get("text"):
                 text = " ".join(" ".join(str(t) for t in value["text"]).split())
             elif item.get("from_name") == SPEAKER and value.get("choices"):
                 speaker = str(value["choices"][0])
+            elif item.get("from_name") in (START, END) and value.get("number") is not None:
+                times[item["from_name"]] = value["number"]
         if not text or not speaker:
             raise CdaError(
                 f"{where}: task {task['id']} ({data['segment_id']}) has an annotation without "
@@ -221,7 +245,9 @@ def corrections_from_export(
                 hint="open the task in Label Studio and fill in the corrected text and the "
                 "speaker (to keep the machine's version, submit it unchanged)",
             )
-        if text == " ".join(str(data["text"]).split()) and speaker == data["speaker"]:
+        start, end = _corrected_times(task, data, times, where=where)
+        moved = start is not None
+        if text == " ".join(str(data["text"]).split()) and speaker == data["speaker"] and not moved:
             continue
         who = ann.get("completed_by")
         rows.append(
@@ -236,9 +262,43 @@ def corrections_from_export(
                 "updated_at": ann.get("updated_at"),
                 "task_id": task["id"],
                 "annotation_id": ann.get("id"),
+                "start": start,
+                "end": end,
+                "original_start": data.get(START) if moved else None,
+                "original_end": data.get(END) if moved else None,
             }
         )
     return pd.DataFrame(rows, columns=CORRECTIONS.names)
+
+
+def _corrected_times(
+    task: dict, data: dict, times: dict, *, where: str
+) -> tuple[float | None, float | None]:
+    """(start, end) when the corrector changed either, else (None, None)."""
+    shown = (data.get(START), data.get(END))
+    if shown[0] is None or shown[1] is None:
+        return None, None  # untimed, or pushed before times were correctable
+    values = []
+    for name, was in zip((START, END), shown, strict=True):
+        value = times.get(name, was)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise CdaError(
+                f"{where}: task {task['id']} ({data['segment_id']}): {name} {value!r} is not a "
+                "time in seconds",
+                hint="open the task in Label Studio and enter seconds from the start of the "
+                "recording, e.g. 12.5",
+            )
+        values.append(float(value))
+    start, end = values
+    if end < start:
+        raise CdaError(
+            f"{where}: task {task['id']} ({data['segment_id']}): end {end:.3f}s is before "
+            f"start {start:.3f}s",
+            hint="open the task in Label Studio and correct the times",
+        )
+    if abs(start - shown[0]) <= TIME_TOLERANCE and abs(end - shown[1]) <= TIME_TOLERANCE:
+        return None, None
+    return round(start, 3), round(end, 3)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,8 @@ from pipeline.core.schemas import (
     SPEAKER_KEY,
     WORDS,
 )
-from pipeline.core.transcript import UNKNOWN_SPEAKER
+from pipeline.core.timing import overlaps
+from pipeline.core.transcript import UNKNOWN_SPEAKER, in_turn_order
 from pipeline.language.lexicon import base_language, load_lexicon
 from pipeline.language.names import NameGuard, build_guard, is_facilitator, nfc
 from pipeline.pseudonymise.masking import Masker, build_masker, capitalised
@@ -248,7 +249,8 @@ def pseudonymise_tables(
     ``cda ls pull --transcripts``) replace the text and speaker of their segments after the
     speakers are pseudonymised: a corrector worked on the pseudonymised text, so the corrected
     text is masked again (a name typed in is masked and counted like any other) and its
-    speaker must be a pseudonym of the recording. Segment ids, times and order never change.
+    speaker must be a pseudonym of the recording. Corrected start and end times replace the
+    segment's (:func:`_corrected_times`); segment ids and order never change.
     """
     segments = segments.assign(speaker=[nfc(s) for s in segments["speaker"]])
     merges: list[PersonMerge] = []
@@ -312,8 +314,13 @@ def pseudonymise_tables(
     out["text"] = texts
     if fixes:
         fixed = out["segment_id"].isin(fixes)
+        respoken = {
+            sid for sid, spk in zip(out["segment_id"], out["speaker"], strict=True)
+            if sid in fixes and fixes[sid][1] != spk
+        }  # fmt: skip
         out.loc[fixed, "speaker"] = [fixes[s][1] for s in out.loc[fixed, "segment_id"]]
         out.loc[fixed, "role"] = [fixes[s][2] for s in out.loc[fixed, "segment_id"]]
+        out = _corrected_times(out, fixes, respoken, corrections_file)
 
     rec_of = dict(zip(segments["segment_id"], segments["recording_id"], strict=True))
     by_segment = {sid: maskers[lang_of[rid]] for sid, rid in rec_of.items()}
@@ -364,11 +371,63 @@ def pseudonymise_tables(
     )
 
 
+def _corrected_times(
+    out: pd.DataFrame, fixes: dict[str, tuple], respoken: set[str], where: str
+) -> pd.DataFrame:
+    """``out`` with corrected start and end, and overlap measured again where times changed.
+
+    An imported transcript's overlap comes from its turns' times, so a recording with a
+    corrected time has it recomputed by the import's rule. A machine transcript's comes from
+    the diariser's turns (:mod:`pipeline.importers.diarised`); where a corrector changed a
+    segment's times or speaker, the diariser was wrong there, so that segment's overlap
+    becomes unknown rather than a figure the correction contradicts. Turns keep their order:
+    a start moved before the previous turn's start, or past the next one's, is refused.
+    """
+    out = out.copy()
+    moved = [s for s, fix in fixes.items() if fix[4] is not None]
+    if moved:
+        rows = out["segment_id"].isin(moved)
+        out.loc[rows, "start"] = [fixes[s][4] for s in out.loc[rows, "segment_id"]]
+        out.loc[rows, "end"] = [fixes[s][5] for s in out.loc[rows, "segment_id"]]
+    for rid in out.loc[out["segment_id"].isin(fixes), "recording_id"].unique():
+        part = in_turn_order(out[out["recording_id"] == rid])
+        _check_order(part, set(moved), where)
+        machine = part["source"].str.startswith("transcribe:").all()
+        if machine:
+            changed = set(part["segment_id"]) & (set(moved) | respoken)
+            out.loc[out["segment_id"].isin(changed), "overlap"] = float("nan")
+        elif set(part["segment_id"]) & set(moved):
+            values = overlaps(zip(part["start"].tolist(), part["end"].tolist(), strict=True))
+            out.loc[part.index, "overlap"] = [float("nan") if v is None else v for v in values]
+    return out
+
+
+def _check_order(part: pd.DataFrame, moved: set[str], where: str) -> None:
+    """A recording's turns, in turn order, must start in time order where a time moved."""
+    previous = None
+    for row in part.itertuples(index=False):
+        if pd.isna(row.start):
+            continue
+        if (
+            previous is not None
+            and row.start < previous.start
+            and (row.segment_id in moved or previous.segment_id in moved)
+        ):
+            raise CdaError(
+                f"{where}: {row.segment_id} would start at {row.start:.3f}s, before "
+                f"{previous.segment_id} ({previous.start:.3f}s), the turn before it",
+                hint="turns keep their order (a segment cannot be moved past another, split or "
+                "merged): correct the times in Label Studio and pull again",
+            )
+        previous = row
+
+
 def _check_corrections(
     corrections: pd.DataFrame | None, segments: pd.DataFrame, key: pd.DataFrame, where: str
-) -> dict[str, tuple[str, str, str, str]]:
-    """segment id → (corrected text, pseudonym, role, text shown); refused, naming the row, when a
-    correction's segment is gone or its speaker is not a pseudonym of that recording."""
+) -> dict[str, tuple]:
+    """segment id → (corrected text, pseudonym, role, text shown, start, end), start and end
+    None where the times were not corrected; refused, naming the row, when a correction's
+    segment is gone or its speaker is not a pseudonym of that recording."""
     if corrections is None or corrections.empty:
         return {}
     recording_of = dict(zip(segments["segment_id"], segments["recording_id"], strict=True))
@@ -390,7 +449,10 @@ def _check_corrections(
                 f"pseudonym of {rid}",
                 hint="choose one of the recording's pseudonyms in Label Studio and pull again",
             )
-        fixes[row.segment_id] = (nfc(row.text), nfc(row.speaker), role, nfc(row.original_text))
+        start, end = (None, None) if pd.isna(row.start) else (float(row.start), float(row.end))
+        fixes[row.segment_id] = (
+            nfc(row.text), nfc(row.speaker), role, nfc(row.original_text), start, end,
+        )  # fmt: skip
     return fixes
 
 
