@@ -209,6 +209,37 @@ def test_a_machine_segment_corrected_in_speaker_or_time_has_overlap_unknown(tmp_
     assert after["start"].tolist() == [0.0, 2.0, 4.2]
 
 
+def test_words_follow_the_corrections_and_the_machines_stay_in_the_import(tmp_path):
+    ws = imported_ws(tmp_path / "ws")
+    words = pd.DataFrame(
+        [
+            {"segment_id": f"burgers-1-{i:04d}", "word_index": j, "word": w,
+             "start": 2.0 * i + 0.5 * j, "end": 2.0 * i + 0.5 * j + 0.4, "overlap": False,
+             "score": 0.9, "speaker": LABELS[i]}
+            for i in range(3) for j, w in enumerate(TEXTS[i].split()[:2])
+        ]
+    )  # fmt: skip
+    write_table(words, WORDS, ws.imported_words)
+    config = load_config(ws)
+    pseudonymise(ws, config)
+    spk = read_table(ws.segments, SEGMENTS)["speaker"].tolist()
+    fixes = [
+        _fix("burgers-1-0000", "Welkom allemaal.", spk[0], spk[0]),  # retyped
+        _fix("burgers-1-0002", TEXTS[2], spk[1], spk[2]),  # only the speaker changed
+    ]
+    fixes[0]["original_text"] = TEXTS[0]
+    write_table(pd.DataFrame(fixes).reindex(columns=CORRECTIONS.names), CORRECTIONS,
+                ws.corrections)  # fmt: skip
+    imported = ws.imported_words.read_bytes()
+    pseudonymise(ws, config)
+    after = read_table(ws.words, WORDS)
+    # by hand: segment 0's words were the machine's "Welkom allemaal," and no longer its text:
+    # gone; segment 1 untouched; segment 2's words are now spoken by the corrected speaker
+    assert after["segment_id"].tolist() == ["burgers-1-0001"] * 2 + ["burgers-1-0002"] * 2
+    assert after["speaker"].tolist() == [spk[1]] * 4
+    assert ws.imported_words.read_bytes() == imported
+
+
 def test_times_come_back_from_the_annotation_only_when_changed():
     data = {"segment_id": "r-0001", "recording_id": "r", "text": "a", "speaker": "P01",
             "start": 2.0, "end": 3.5}  # fmt: skip

@@ -312,6 +312,7 @@ def pseudonymise_tables(
             placeholders[(rid, hit.term.placeholder)] += 1
             term_of[(rid, hit.term.norm)] = hit.term
     out["text"] = texts
+    respoken: set[str] = set()
     if fixes:
         fixed = out["segment_id"].isin(fixes)
         respoken = {
@@ -332,6 +333,15 @@ def pseudonymise_tables(
             if isinstance(spk, str)
             else None
             for sid, spk in zip(new_words["segment_id"], new_words["speaker"], strict=True)
+        ]
+        # a corrected text is no longer the words the recogniser timed: they would contradict
+        # it, so they go (the machine's words stay in the import's table)
+        retyped = {s for s, fix in fixes.items() if " ".join(fix[0].split()) != " ".join(
+            fix[3].split())}  # fmt: skip
+        new_words = new_words[~new_words["segment_id"].isin(retyped)].reset_index(drop=True)
+        moved_to = new_words["segment_id"].isin(respoken)  # the corrector's speaker, throughout
+        new_words.loc[moved_to, "speaker"] = [
+            fixes[s][1] for s in new_words.loc[moved_to, "segment_id"]
         ]
 
     replacements = pd.DataFrame(
