@@ -433,17 +433,22 @@ def parse_cached(
 ) -> tuple[list[Doc], int]:
     """Docs for ``texts``, parsing only texts the cache does not hold; returns (docs, parsed).
 
-    The cache is one DocBin per pipeline fingerprint; each doc carries its text hash, so the
-    cache can never be misaligned with the texts. A codebook or marker change therefore
-    rematches cached docs instead of reparsing the corpus. ``parse`` (default ``nlp.pipe``)
-    makes docs on ``nlp.vocab``: the backend's, e.g. Frog's.
+    The cache is one DocBin per pipeline fingerprint. A doc's key is the hash of its own
+    text, computed when it is read, so the cache can never be misaligned with the texts. A
+    codebook or marker change therefore rematches cached docs instead of reparsing the corpus.
+    ``parse`` (default ``nlp.pipe``) makes docs on ``nlp.vocab``: the backend's, e.g. Frog's.
 
     ``prefix`` names the cache: ``docs`` holds the corpus (only the current texts are kept),
     ``terms`` the marker and codebook terms, kept across calls (each stage asks for its own
     terms) up to :data:`MAX_TERMS`.
+
+    The file is rewritten only when what it should hold changed (a text parsed, one dropped,
+    a damaged or old-format file): serialising it costs more than the parse of the blank
+    pipeline, so a run with nothing new writes nothing.
     """
     cache = cache_dir / f"{prefix}-{key}.spacy"
-    known = _read_cache(cache, nlp) if cache.is_file() else {}
+    stored = _read_cache(cache, nlp) if cache.is_file() else Stored({}, clean=False)
+    known = dict(stored.docs)
     keys = [text_key(text) for text in texts]
     todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
     pending = list(todo.values())
@@ -453,28 +458,40 @@ def parse_cached(
         made = parse(pending) if parse else nlp.pipe(pending, batch_size=batch_size)
     parsed = track(made, description="nlp", total=len(todo))
     for k, doc in zip(todo, parsed, strict=True):
-        doc.user_data["cda_key"] = k
         known[k] = doc
     current = dict.fromkeys(keys)
     if prefix == "terms" and len(known) <= MAX_TERMS:
         current = {**dict.fromkeys(known), **current}
-    store = DocBin(attrs=DOC_ATTRS, store_user_data=True, docs=[known[k] for k in current])
-    write_bytes(cache, store.to_bytes(), only_if_changed=True)
+    if not stored.clean or set(current) != set(stored.docs):
+        store = DocBin(attrs=DOC_ATTRS, docs=[known[k] for k in current])
+        write_bytes(cache, store.to_bytes(), only_if_changed=True)
     for stale in cache_dir.glob(f"{prefix}-*.spacy"):
         if stale != cache:
             stale.unlink()
     return [known[k] for k in keys], len(todo)
 
 
-def _read_cache(cache: Path, nlp: Language) -> dict[str, Doc]:
+@dataclass(frozen=True)
+class Stored:
+    """The docs a cache file holds by text hash; ``clean``: the file holds exactly these, in
+    the current format (else it is rewritten even when nothing new is parsed)."""
+
+    docs: dict[str, Doc]
+    clean: bool
+
+
+def _read_cache(cache: Path, nlp: Language) -> Stored:
     """The cached docs by text hash; a damaged cache is derived data, so it is rebuilt.
 
     Any failure to decode counts as damage (DocBin raises ValueError, TypeError, msgpack and
-    zlib errors for truncated or foreign bytes). A doc whose text does not hash to its key is
-    dropped too, so a damaged cache can cost a reparse but never misalign docs and texts.
+    zlib errors for truncated or foreign bytes). A cache written before the key was taken from
+    the text carries each doc's key in its user data (which costs more to write and read than
+    the parse itself): a doc whose text does not hash to that key is dropped, so a damaged
+    cache can cost a reparse but never misalign docs and texts, and the file is rewritten.
     """
     try:
-        docs = list(DocBin().from_disk(cache).get_docs(nlp.vocab))
+        store = DocBin().from_disk(cache)
+        docs = list(store.get_docs(nlp.vocab))
     except Exception as exc:  # any unreadable cache is rebuilt, never fatal
         log.warning(
             "%s: the parse cache is unreadable (%s: %.80s); rebuilding it",
@@ -482,19 +499,21 @@ def _read_cache(cache: Path, nlp: Language) -> dict[str, Doc]:
             type(exc).__name__,
             exc,
         )
-        return {}
+        return Stored({}, clean=False)
+    legacy = any(data is not None for data in store.user_data)
     known = {}
     for doc in docs:
-        cached_key = doc.user_data.get("cda_key")
-        if isinstance(cached_key, str) and cached_key == text_key(doc.text):
-            known[cached_key] = doc
-    if len(known) < len(docs):
+        key = text_key(doc.text)
+        if legacy and doc.user_data.get("cda_key") != key:
+            continue
+        doc.user_data.pop("cda_key", None)
+        known[key] = doc
+    dropped = len(docs) - len(known)
+    if dropped and legacy:
         log.warning(
-            "%s: %d cached doc(s) do not match their text; reparsing them",
-            cache,
-            len(docs) - len(known),
+            "%s: %d cached doc(s) do not match their text; reparsing them", cache, dropped
         )
-    return known
+    return Stored(known, clean=not legacy and not dropped)
 
 
 @dataclass(frozen=True)
