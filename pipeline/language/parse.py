@@ -510,9 +510,7 @@ def _read_cache(cache: Path, nlp: Language) -> Stored:
         known[key] = doc
     dropped = len(docs) - len(known)
     if dropped and legacy:
-        log.warning(
-            "%s: %d cached doc(s) do not match their text; reparsing them", cache, dropped
-        )
+        log.warning("%s: %d cached doc(s) do not match their text; reparsing them", cache, dropped)
     return Stored(known, clean=not legacy and not dropped)
 
 
@@ -528,13 +526,24 @@ class Parsed:
     terms: TermDocs = field(repr=False)
 
 
-def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
-    """Docs for every segment, from the parse cache where possible (shared by nlp, suggest)."""
+def segment_docs(ws: Workspace, config: StudyConfig, *, from_tokens: bool = False) -> Parsed:
+    """Docs for every segment, from the parse cache where possible (shared by nlp, suggest).
+
+    ``from_tokens``: for callers that read only the text, the lemmas and the lexical flags
+    (suggest's keywords, TF-IDF and embeddings), the docs are rebuilt from the nlp stage's
+    ``tokens.parquet`` (words, spaces, lemmas: no tags, entities or parse) when it is
+    current (:func:`token_docs`), so the parse cache is not read; else they come from it.
+    """
     segments = read_table(ws.segments, SEGMENTS)
     backend = load_backend(config.nlp, config.language)
     nlp, info = backend.nlp, backend.info
     texts = segments["text"].tolist()
     keep_placeholders(nlp, texts)
+    terms = backend.cached_terms(ws.interim / "nlp")
+    if from_tokens:
+        docs = token_docs(ws, segments, nlp, info)
+        if docs is not None:
+            return Parsed(segments, docs, nlp, info, 0, terms)
     docs, parsed = parse_cached(
         texts,
         nlp,
@@ -543,5 +552,57 @@ def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
         batch_size=config.nlp.batch_size,
         parse=backend.parse,
     )
-    terms = backend.cached_terms(ws.interim / "nlp")
     return Parsed(segments, docs, nlp, info, parsed, terms)
+
+
+def token_docs(
+    ws: Workspace, segments: pd.DataFrame, nlp: Language, info: NlpInfo
+) -> list[Doc] | None:
+    """Docs of ``segments`` rebuilt from ``tokens.parquet``: each token's text, its trailing
+    space and its lemma, on ``nlp.vocab`` (so ``is_alpha`` and ``is_stop`` are the
+    vocabulary's, as in the parsed doc). None (and the caller parses or reads the cache)
+    unless the table is exactly the current backend's parse of these texts: ``nlp.json``
+    records the same fingerprint, every segment has its tokens numbered 0..n-1 and they
+    spell its text again, character for character. A segment with whitespace beyond single
+    spaces has space tokens, which the table leaves out, so it fails that check too.
+    """
+    import json
+
+    from pipeline.core.schemas import TOKENS
+
+    record, path = ws.interim / "nlp.json", ws.tokens
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded != fingerprint(info) or not path.is_file():
+        log.info("tokens.parquet is not the current parse (run `cda nlp`): reading the cache")
+        return None
+    tokens = read_table(path, TOKENS)
+    groups = tokens.groupby("segment_id", sort=False).indices
+    words, indices, lemmas = (tokens[c].tolist() for c in ("text", "token_index", "lemma"))
+    docs = []
+    for sid, text in zip(segments["segment_id"], segments["text"], strict=True):
+        rows = groups.get(sid)
+        doc = _spelled(nlp, text, rows, words, indices, lemmas) if rows is not None else None
+        if doc is None:
+            log.info("tokens.parquet does not spell segment %s: reading the parse cache", sid)
+            return None
+        docs.append(doc)
+    return docs
+
+
+def _spelled(nlp: Language, text: str, rows, words, indices, lemmas) -> Doc | None:
+    """The doc of ``text`` from its token rows, or None where they do not spell it."""
+    own = [words[r] for r in rows]
+    if [indices[r] for r in rows] != list(range(len(own))):
+        return None
+    spaces, at = [], 0
+    for word in own:
+        at += len(word)
+        gap = text[at : at + 1] == " "
+        spaces.append(gap)
+        at += gap
+    if "".join(w + " " * g for w, g in zip(own, spaces, strict=True)) != text:
+        return None
+    return Doc(nlp.vocab, words=own, spaces=spaces, lemmas=[lemmas[r] for r in rows])
