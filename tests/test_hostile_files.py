@@ -257,11 +257,16 @@ def _cache(ws: Workspace) -> Path:
 
 
 def _swapped_keys(cache: Path) -> bytes:
-    """A readable cache whose first two docs carry each other's text hash."""
+    """A readable cache in the old format (each doc's text hash in its user data) whose first
+    two docs carry each other's text hash."""
     import spacy
     from spacy.tokens import DocBin
 
+    from pipeline.language.parse import text_key
+
     docs = list(DocBin().from_disk(cache).get_docs(spacy.blank("nl").vocab))
+    for doc in docs:
+        doc.user_data["cda_key"] = text_key(doc.text)
     first, second = docs[0].user_data["cda_key"], docs[1].user_data["cda_key"]
     docs[0].user_data["cda_key"], docs[1].user_data["cda_key"] = second, first
     return DocBin(store_user_data=True, docs=docs).to_bytes()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import PARLAMINT
+from spacy.tokens import DocBin
 
 from pipeline.core.schemas import SEGMENTS, SENTENCES, TOKENS
 from pipeline.language.parse import load_pipeline
@@ -83,7 +84,9 @@ def test_real_debate_keeps_every_word(blank_nl) -> None:
     assert toks[toks["text"] == "staatssecretaris"]["lemma"].eq("staatssecretaris").all()
 
 
-def test_nlp_stage_caches_parses_and_rematches_markers_only(tmp_path: Path) -> None:
+def test_nlp_stage_caches_parses_and_rematches_markers_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pipeline.cli.init import init_workspace
     from pipeline.core.config import load_config
     from pipeline.core.io import read_table, write_table
@@ -104,10 +107,41 @@ def test_nlp_stage_caches_parses_and_rematches_markers_only(tmp_path: Path) -> N
     assert (first.parsed, first.cached) == (len(segments), 0)
     assert first.markers > 100
     stamp = ws.tokens.stat().st_mtime_ns
+    (cache,) = (ws.interim / "nlp").glob("docs-*.spacy")
+    # the key is the hash of the doc's own text: no per-doc user data (which cost more to
+    # write and read back than the blank pipeline's parse)
+    assert all(data is None for data in DocBin().from_disk(cache).user_data)
+    before = cache.stat()
+    outputs = [ws.sentences, ws.tokens, ws.markers, ws.clauses, ws.interim / "nlp.json"]
+    written = [path.read_bytes() for path in outputs]
 
+    # nothing new parsed: the cache is neither serialised nor rewritten (the real
+    # DocBin.to_bytes, counted), and every output is the same
+    serialised = []
+    real = DocBin.to_bytes
+    monkeypatch.setattr(DocBin, "to_bytes", lambda self: serialised.append(1) or real(self))
     second = run_nlp(ws, config)
+    monkeypatch.undo()
     assert (second.parsed, second.cached) == (0, len(segments))
+    assert serialised == [], "nothing was parsed, so the cache is not serialised"
+    after = cache.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [path.read_bytes() for path in outputs] == written
     assert ws.tokens.stat().st_mtime_ns == stamp, "identical tokens are not rewritten"
+
+    # a cache in the old format (each doc's text hash in its user data) is read, not
+    # reparsed, and rewritten once without the user data
+    import spacy
+
+    from pipeline.language.parse import text_key
+
+    docs = list(DocBin().from_disk(cache).get_docs(spacy.blank("nl").vocab))
+    for doc in docs:
+        doc.user_data["cda_key"] = text_key(doc.text)
+    cache.write_bytes(DocBin(store_user_data=True, docs=docs).to_bytes())
+    assert run_nlp(ws, config).parsed == 0
+    assert all(data is None for data in DocBin().from_disk(cache).user_data)
+    assert [path.read_bytes() for path in outputs] == written
 
     markers_file = ws.codebooks / "markers.yaml"
     text = markers_file.read_text(encoding="utf-8")

@@ -316,3 +316,65 @@ def test_cli_evaluate_prints_f1_and_macro(open_sample: Workspace) -> None:
     row = next(ln for ln in result.output.splitlines() if ln.strip("│ ").startswith("macro"))
     assert f"{macro['f1']:.3f}" in row and f"{macro['precision']:.3f}" in row
     assert "F1" in result.output and "micro" in result.output
+
+
+def test_suggestions_from_the_tokens_table_equal_those_from_the_parsed_docs(
+    open_sample: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """suggest rebuilds its docs from tokens.parquet (text, spaces, lemmas) instead of
+    reading the parse cache; the suggestions are the parsed docs' ones, row for row."""
+    from pipeline.language import parse
+
+    sample = open_sample
+    config = load_config(sample)
+    tfidf = config.model_copy(update={"suggest": SuggestConfig(similarity="tfidf")})
+    reads = []
+    real = parse.parse_cached
+    monkeypatch.setattr(parse, "parse_cached", lambda *a, **k: reads.append(1) or real(*a, **k))
+
+    from_tokens = run_suggest(sample, tfidf, round_no=1).table
+    assert reads == [], "the tokens table is current: the parse cache is not read"
+    assert set(from_tokens["source"]) == {"keyword", "similarity:tfidf"}
+
+    # the same docs: every segment's text, and its lemmas and flags as the parse gave them
+    rebuilt = parse.segment_docs(sample, config, from_tokens=True).docs
+    parsed = parse.segment_docs(sample, config).docs
+    assert [d.text for d in rebuilt] == [d.text for d in parsed]
+    assert [[(t.text, t.lemma_, t.is_alpha, t.is_stop) for t in d] for d in rebuilt] == [
+        [(t.text, t.lemma_, t.is_alpha, t.is_stop) for t in d] for d in parsed
+    ]
+
+    # an nlp.json without the parse's fingerprint (as written before it was recorded): the
+    # docs come from the parse cache, and the suggestions are the same
+    record = sample.interim / "nlp.json"
+    meta = json.loads(record.read_text(encoding="utf-8"))
+    del meta["fingerprint"]
+    record.write_text(json.dumps(meta), encoding="utf-8")
+    reads.clear()
+    from_cache = run_suggest(sample, tfidf, round_no=1).table
+    assert len(reads) == 1
+    pd.testing.assert_frame_equal(from_tokens, from_cache)
+    # a segment edited after the nlp stage ran: the table no longer spells it, so suggest
+    # parses it rather than suggest from stale tokens
+    segments = read_table(sample.segments, SEGMENTS)
+    record.write_text(
+        json.dumps(
+            {
+                **meta,
+                "fingerprint": parse.fingerprint(
+                    parse.load_backend(config.nlp, config.language).info
+                ),
+            }
+        ),
+        encoding="utf-8",
+    )
+    changed = segments.copy()
+    changed.loc[0, "text"] = changed.loc[0, "text"] + " China."
+    from pipeline.core.io import write_table
+
+    write_table(changed, SEGMENTS, sample.segments)
+    try:
+        stale = parse.segment_docs(sample, config, from_tokens=True)
+        assert stale.parsed == 1 and stale.docs[0].text.endswith(" China.")
+    finally:
+        write_table(segments, SEGMENTS, sample.segments)

@@ -433,17 +433,22 @@ def parse_cached(
 ) -> tuple[list[Doc], int]:
     """Docs for ``texts``, parsing only texts the cache does not hold; returns (docs, parsed).
 
-    The cache is one DocBin per pipeline fingerprint; each doc carries its text hash, so the
-    cache can never be misaligned with the texts. A codebook or marker change therefore
-    rematches cached docs instead of reparsing the corpus. ``parse`` (default ``nlp.pipe``)
-    makes docs on ``nlp.vocab``: the backend's, e.g. Frog's.
+    The cache is one DocBin per pipeline fingerprint. A doc's key is the hash of its own
+    text, computed when it is read, so the cache can never be misaligned with the texts. A
+    codebook or marker change therefore rematches cached docs instead of reparsing the corpus.
+    ``parse`` (default ``nlp.pipe``) makes docs on ``nlp.vocab``: the backend's, e.g. Frog's.
 
     ``prefix`` names the cache: ``docs`` holds the corpus (only the current texts are kept),
     ``terms`` the marker and codebook terms, kept across calls (each stage asks for its own
     terms) up to :data:`MAX_TERMS`.
+
+    The file is rewritten only when what it should hold changed (a text parsed, one dropped,
+    a damaged or old-format file): serialising it costs more than the parse of the blank
+    pipeline, so a run with nothing new writes nothing.
     """
     cache = cache_dir / f"{prefix}-{key}.spacy"
-    known = _read_cache(cache, nlp) if cache.is_file() else {}
+    stored = _read_cache(cache, nlp) if cache.is_file() else Stored({}, clean=False)
+    known = dict(stored.docs)
     keys = [text_key(text) for text in texts]
     todo = {k: t for k, t in zip(keys, texts, strict=True) if k not in known}
     pending = list(todo.values())
@@ -453,28 +458,40 @@ def parse_cached(
         made = parse(pending) if parse else nlp.pipe(pending, batch_size=batch_size)
     parsed = track(made, description="nlp", total=len(todo))
     for k, doc in zip(todo, parsed, strict=True):
-        doc.user_data["cda_key"] = k
         known[k] = doc
     current = dict.fromkeys(keys)
     if prefix == "terms" and len(known) <= MAX_TERMS:
         current = {**dict.fromkeys(known), **current}
-    store = DocBin(attrs=DOC_ATTRS, store_user_data=True, docs=[known[k] for k in current])
-    write_bytes(cache, store.to_bytes(), only_if_changed=True)
+    if not stored.clean or set(current) != set(stored.docs):
+        store = DocBin(attrs=DOC_ATTRS, docs=[known[k] for k in current])
+        write_bytes(cache, store.to_bytes(), only_if_changed=True)
     for stale in cache_dir.glob(f"{prefix}-*.spacy"):
         if stale != cache:
             stale.unlink()
     return [known[k] for k in keys], len(todo)
 
 
-def _read_cache(cache: Path, nlp: Language) -> dict[str, Doc]:
+@dataclass(frozen=True)
+class Stored:
+    """The docs a cache file holds by text hash; ``clean``: the file holds exactly these, in
+    the current format (else it is rewritten even when nothing new is parsed)."""
+
+    docs: dict[str, Doc]
+    clean: bool
+
+
+def _read_cache(cache: Path, nlp: Language) -> Stored:
     """The cached docs by text hash; a damaged cache is derived data, so it is rebuilt.
 
     Any failure to decode counts as damage (DocBin raises ValueError, TypeError, msgpack and
-    zlib errors for truncated or foreign bytes). A doc whose text does not hash to its key is
-    dropped too, so a damaged cache can cost a reparse but never misalign docs and texts.
+    zlib errors for truncated or foreign bytes). A cache written before the key was taken from
+    the text carries each doc's key in its user data (which costs more to write and read than
+    the parse itself): a doc whose text does not hash to that key is dropped, so a damaged
+    cache can cost a reparse but never misalign docs and texts, and the file is rewritten.
     """
     try:
-        docs = list(DocBin().from_disk(cache).get_docs(nlp.vocab))
+        store = DocBin().from_disk(cache)
+        docs = list(store.get_docs(nlp.vocab))
     except Exception as exc:  # any unreadable cache is rebuilt, never fatal
         log.warning(
             "%s: the parse cache is unreadable (%s: %.80s); rebuilding it",
@@ -482,19 +499,19 @@ def _read_cache(cache: Path, nlp: Language) -> dict[str, Doc]:
             type(exc).__name__,
             exc,
         )
-        return {}
+        return Stored({}, clean=False)
+    legacy = any(data is not None for data in store.user_data)
     known = {}
     for doc in docs:
-        cached_key = doc.user_data.get("cda_key")
-        if isinstance(cached_key, str) and cached_key == text_key(doc.text):
-            known[cached_key] = doc
-    if len(known) < len(docs):
-        log.warning(
-            "%s: %d cached doc(s) do not match their text; reparsing them",
-            cache,
-            len(docs) - len(known),
-        )
-    return known
+        key = text_key(doc.text)
+        if legacy and doc.user_data.get("cda_key") != key:
+            continue
+        doc.user_data.pop("cda_key", None)
+        known[key] = doc
+    dropped = len(docs) - len(known)
+    if dropped and legacy:
+        log.warning("%s: %d cached doc(s) do not match their text; reparsing them", cache, dropped)
+    return Stored(known, clean=not legacy and not dropped)
 
 
 @dataclass(frozen=True)
@@ -509,13 +526,24 @@ class Parsed:
     terms: TermDocs = field(repr=False)
 
 
-def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
-    """Docs for every segment, from the parse cache where possible (shared by nlp, suggest)."""
+def segment_docs(ws: Workspace, config: StudyConfig, *, from_tokens: bool = False) -> Parsed:
+    """Docs for every segment, from the parse cache where possible (shared by nlp, suggest).
+
+    ``from_tokens``: for callers that read only the text, the lemmas and the lexical flags
+    (suggest's keywords, TF-IDF and embeddings), the docs are rebuilt from the nlp stage's
+    ``tokens.parquet`` (words, spaces, lemmas: no tags, entities or parse) when it is
+    current (:func:`token_docs`), so the parse cache is not read; else they come from it.
+    """
     segments = read_table(ws.segments, SEGMENTS)
     backend = load_backend(config.nlp, config.language)
     nlp, info = backend.nlp, backend.info
     texts = segments["text"].tolist()
     keep_placeholders(nlp, texts)
+    terms = backend.cached_terms(ws.interim / "nlp")
+    if from_tokens:
+        docs = token_docs(ws, segments, nlp, info)
+        if docs is not None:
+            return Parsed(segments, docs, nlp, info, 0, terms)
     docs, parsed = parse_cached(
         texts,
         nlp,
@@ -524,5 +552,57 @@ def segment_docs(ws: Workspace, config: StudyConfig) -> Parsed:
         batch_size=config.nlp.batch_size,
         parse=backend.parse,
     )
-    terms = backend.cached_terms(ws.interim / "nlp")
     return Parsed(segments, docs, nlp, info, parsed, terms)
+
+
+def token_docs(
+    ws: Workspace, segments: pd.DataFrame, nlp: Language, info: NlpInfo
+) -> list[Doc] | None:
+    """Docs of ``segments`` rebuilt from ``tokens.parquet``: each token's text, its trailing
+    space and its lemma, on ``nlp.vocab`` (so ``is_alpha`` and ``is_stop`` are the
+    vocabulary's, as in the parsed doc). None (and the caller parses or reads the cache)
+    unless the table is exactly the current backend's parse of these texts: ``nlp.json``
+    records the same fingerprint, every segment has its tokens numbered 0..n-1 and they
+    spell its text again, character for character. A segment with whitespace beyond single
+    spaces has space tokens, which the table leaves out, so it fails that check too.
+    """
+    import json
+
+    from pipeline.core.schemas import TOKENS
+
+    record, path = ws.interim / "nlp.json", ws.tokens
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded != fingerprint(info) or not path.is_file():
+        log.info("tokens.parquet is not the current parse (run `cda nlp`): reading the cache")
+        return None
+    tokens = read_table(path, TOKENS)
+    groups = tokens.groupby("segment_id", sort=False).indices
+    words, indices, lemmas = (tokens[c].tolist() for c in ("text", "token_index", "lemma"))
+    docs = []
+    for sid, text in zip(segments["segment_id"], segments["text"], strict=True):
+        rows = groups.get(sid)
+        doc = _spelled(nlp, text, rows, words, indices, lemmas) if rows is not None else None
+        if doc is None:
+            log.info("tokens.parquet does not spell segment %s: reading the parse cache", sid)
+            return None
+        docs.append(doc)
+    return docs
+
+
+def _spelled(nlp: Language, text: str, rows, words, indices, lemmas) -> Doc | None:
+    """The doc of ``text`` from its token rows, or None where they do not spell it."""
+    own = [words[r] for r in rows]
+    if [indices[r] for r in rows] != list(range(len(own))):
+        return None
+    spaces, at = [], 0
+    for word in own:
+        at += len(word)
+        gap = text[at : at + 1] == " "
+        spaces.append(gap)
+        at += gap
+    if "".join(w + " " * g for w, g in zip(own, spaces, strict=True)) != text:
+        return None
+    return Doc(nlp.vocab, words=own, spaces=spaces, lemmas=[lemmas[r] for r in rows])

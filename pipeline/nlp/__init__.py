@@ -23,7 +23,7 @@ from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CLAUSES, MARKERS, SENTENCES, TOKENS
 from pipeline.language.grammar import clauses
 from pipeline.language.markers import load_markers, marker_table, unmatchable
-from pipeline.language.parse import NlpInfo, keep_placeholders, segment_docs
+from pipeline.language.parse import NlpInfo, fingerprint, keep_placeholders, segment_docs
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,13 @@ def run_nlp(ws: Workspace, config: StudyConfig) -> NlpRun:
     ):
         write_table(frame, schema, path, only_if_changed=True)
     # backend, version, parser: the provenance of every annotation
-    meta = {**info.__dict__, "markers": provenance, "grammar": status.as_dict()}
+    # fingerprint: which parse the tables hold, so suggest can take its docs from them
+    meta = {
+        **info.__dict__,
+        "fingerprint": fingerprint(info),
+        "markers": provenance,
+        "grammar": status.as_dict(),
+    }
     lacking = unmatchable(spec, docs) if spec is not None else {}
     if lacking:  # patterns on tags no tagger gave: left out, and said so
         meta["markers_without_tags"] = lacking

@@ -474,7 +474,10 @@ def suggest_all(
 def run_suggest(ws: Workspace, config: StudyConfig, *, round_no: int) -> Suggested:
     loaded = load_round(ws, config, round_no)
     require_open(loaded)
-    parsed = segment_docs(ws, config)
+    # keywords, TF-IDF and embeddings read only text and lemmas: the tokens table has them;
+    # spaCy patterns may match tags, entities or the parse, which only the parsed docs hold
+    patterns = any(code.patterns for code in loaded.book.codes)
+    parsed = segment_docs(ws, config, from_tokens=not patterns)
     if parsed.parsed:
         log.info("parsed %d segment(s) not in the nlp cache (run `make nlp` first)", parsed.parsed)
     segments, docs, nlp = parsed.segments, parsed.docs, parsed.nlp
