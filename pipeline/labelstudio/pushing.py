@@ -6,6 +6,9 @@
 - **Resumable.** Tasks go in batches (one request each). After a network error the batch is not
   blindly resent: the project is listed again and only the segments still missing are sent,
   with exponential back-off. Rerunning an interrupted push is always safe.
+- **No export when nothing changed.** What a push left is recorded (:mod:`.pushed`); the next
+  push believes the record where the server agrees with it, and exports the project in full
+  (as it always did) where not. An empty project is never exported.
 - **Ordered.** New tasks are imported in segment order, or most uncertain first
   (``order="uncertainty"``): Label Studio gives a coder tasks in id order, i.e. import order.
   Tasks already in a project keep their place (their ids), whatever the order of a later push.
