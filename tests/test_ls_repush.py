@@ -253,6 +253,26 @@ def test_a_damaged_or_foreign_record_means_a_full_push_not_an_error(tmp_path, ls
         assert json.loads(record_path(ws).read_text()) == good  # rewritten from the export
 
 
+def test_a_server_that_refuses_the_filtered_listing_gets_a_full_push(tmp_path, ls_env, monkeypatch):
+    """Another Label Studio version might not filter tasks by update time: then the export."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    ws = make_ws(tmp_path / "ws", n=12, coders=("A",))
+    config = load_config(ws)
+    ls.push(ws, config, 1)
+    real = TasksClient.list
+
+    def refusing(self, *args, **kwargs):
+        if "filter:tasks:updated_at" in (kwargs.get("query") or ""):
+            raise ApiError(status_code=400, body={"detail": "unknown filter"})
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TasksClient, "list", refusing)
+    with counting(monkeypatch) as calls:
+        (result,) = ls.push(ws, config, 1)
+    assert calls["export"] == 1 and (result.created, result.unchanged) == (0, 10)
+
+
 # the record itself (no server) -------------------------------------------------------------------
 
 
