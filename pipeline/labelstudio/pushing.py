@@ -6,6 +6,9 @@
 - **Resumable.** Tasks go in batches (one request each). After a network error the batch is not
   blindly resent: the project is listed again and only the segments still missing are sent,
   with exponential back-off. Rerunning an interrupted push is always safe.
+- **No export when nothing changed.** What a push left is recorded (:mod:`.pushed`); the next
+  push believes the record where the server agrees with it, and exports the project in full
+  (as it always did) where not. An empty project is never exported.
 - **Ordered.** New tasks are imported in segment order, or most uncertain first
   (``order="uncertainty"``): Label Studio gives a coder tasks in id order, i.e. import order.
   Tasks already in a project keep their place (their ids), whatever the order of a later push.
@@ -25,6 +28,7 @@ from pipeline.core.errors import CdaError
 from pipeline.core.paths import Workspace
 from pipeline.core.progress import track
 from pipeline.labelstudio import labeling as lsconfig
+from pipeline.labelstudio import pushed
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.projects import ensure_project, export_tasks
 from pipeline.labelstudio.tasks import (
@@ -171,25 +175,12 @@ def _ensure_storage(client: Client, project_id: int, folder: Path) -> None:
 
 def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushResult:
     result = PushResult(coder=coder, project_id=project.id, order=job.order)
-    existing = {
-        t["data"]["segment_id"]: t
-        for t in export_tasks(client, project.id, project.title)
-        if t.get("data", {}).get("segment_id")
-    }
-    fresh = []
-    for data in job.tasks:
-        segment = data["segment_id"]
-        current = existing.get(segment)
-        if current is None:
-            fresh.append({"data": data, "predictions": job.predictions.get(segment, [])})
-        elif current["data"] == data:
-            result.unchanged += 1
-        elif current.get("annotations") and _shown(current["data"]) != _shown(data):
-            result.kept_coded.append(segment)
-        else:
-            with client.talking(f"updating the task of {segment}"):
-                client.sdk.tasks.update(id=str(current["id"]), data=data)
-            result.updated += 1
+    records = pushed.Records(job.projects)
+    quick = _from_record(client, project, job, records.get(coder), result)
+    if quick is None:
+        fresh, seen, before = _from_export(client, project, job, result)
+    else:
+        fresh, seen, before = quick
 
     def listed() -> set[str]:
         return _segment_ids(export_tasks(client, project.id, project.title))
@@ -199,17 +190,116 @@ def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushRe
     )
     result.created = len(fresh)
     result.scored = sum(t["data"]["segment_id"] in job.scored for t in fresh)
-    result.predictions = sum(len(p["predictions"]) for p in fresh)
-    if existing:
-        result.predictions += _add_predictions(client, project.id, existing, job.predictions)
+    result.predictions += sum(len(p["predictions"]) for p in fresh)
     if result.kept_coded:
         log.warning(
             "%d coded task(s) in '%s' have new text in the pipeline and were left as coded "
             "(their spans refer to the text the coder saw): %s",
             len(result.kept_coded), project.title, ", ".join(result.kept_coded[:5]),
         )  # fmt: skip
+    if quick is None or fresh:
+        for task in fresh:
+            versions = frozenset(p["model_version"] for p in task["predictions"])
+            seen[task["data"]["segment_id"]] = (pushed.digest(task["data"]), versions)
+        _record(client, records, coder, project.id, seen, before, result)
     job.projects.note_push(coder, order=job.order, created=result.created, scored=result.scored)
     return result
+
+
+Seen = dict[str, tuple[str, frozenset[str]]]  # segment → (hash of its task's data, versions)
+
+
+def _from_record(
+    client: Client, project, job: RoundPush, record: pushed.Record | None, result: PushResult
+) -> tuple[list[dict], Seen, tuple[int, int]] | None:
+    """New tasks from the last push's record, without an export; None if it cannot be trusted.
+
+    Every segment already pushed must hash as recorded and have no prediction version its task
+    lacks (locally, no request), and the server must agree with the record (one request for
+    most pushes): otherwise the full export decides, as it always did.
+    """
+    if record is None or (record.project_id, record.url) != (project.id, client.url):
+        return None
+    fresh, seen = [], {}
+    for data in job.tasks:
+        segment = data["segment_id"]
+        known = record.segments.get(segment)
+        predictions = job.predictions.get(segment, [])
+        if known is None:
+            fresh.append({"data": data, "predictions": predictions})
+        elif (
+            known[0] != pushed.digest(data)
+            or not {p["model_version"] for p in predictions} <= known[1]
+        ):
+            return None  # a changed segment or new predictions: the full export decides
+        else:
+            seen[segment] = known
+    if not pushed.server_agrees(client, project, record):
+        log.info("'%s' changed since the last push: reading it in full", project.title)
+        return None
+    result.unchanged = len(seen)
+    return fresh, dict(record.segments), (record.tasks, record.predictions)
+
+
+def _from_export(
+    client: Client, project, job: RoundPush, result: PushResult
+) -> tuple[list[dict], Seen, tuple[int, int]]:
+    """New tasks from a full export; updates uncoded tasks whose data changed in place."""
+    count = getattr(project, "task_number", None)
+    if count is None:  # a project just created comes without counts
+        count = pushed.observe(client, project.id).tasks
+    exported = export_tasks(client, project.id, project.title) if count else []
+    existing = {t["data"]["segment_id"]: t for t in exported if t.get("data", {}).get("segment_id")}
+    fresh, data_of = [], {s: t["data"] for s, t in existing.items()}
+    for data in job.tasks:
+        segment = data["segment_id"]
+        current = existing.get(segment)
+        if current is None:
+            fresh.append({"data": data, "predictions": job.predictions.get(segment, [])})
+        elif current["data"] == data:
+            result.unchanged += 1
+            data_of[segment] = data
+        elif current.get("annotations") and _shown(current["data"]) != _shown(data):
+            result.kept_coded.append(segment)
+        else:
+            with client.talking(f"updating the task of {segment}"):
+                client.sdk.tasks.update(id=str(current["id"]), data=data)
+            result.updated += 1
+            data_of[segment] = data
+    versions: dict[int, set[str]] = {}
+    if existing:
+        result.predictions, versions = _add_predictions(
+            client, project.id, existing, job.predictions
+        )
+    seen = {
+        segment: (pushed.digest(data_of[segment]), frozenset(versions.get(task["id"], ())))
+        for segment, task in existing.items()
+    }
+    before = sum(len(t.get("predictions") or []) for t in exported)
+    return fresh, seen, (len(exported), before)
+
+
+def _record(
+    client: Client,
+    records: pushed.Records,
+    coder: str,
+    project_id: int,
+    seen: Seen,
+    before: tuple[int, int],
+    result: PushResult,
+) -> None:
+    """Note what the project now holds, if the server's counts add up; else drop the record."""
+    now = pushed.observe(client, project_id)
+    expected = (before[0] + result.created, before[1] + result.predictions)
+    if (now.tasks, now.predictions) != expected:
+        log.info(
+            "project %s holds %d task(s) and %d prediction(s), not %d and %d: no push record, "
+            "the next push reads it in full", project_id, now.tasks, now.predictions, *expected,
+        )  # fmt: skip
+        records.put(coder, None)
+        return
+    record = pushed.Record(project_id, client.url, now.tasks, now.predictions, now.updated_at, seen)
+    records.put(coder, record)
 
 
 def _shown(data: dict) -> dict:
@@ -223,8 +313,11 @@ def _shown(data: dict) -> dict:
 
 def _add_predictions(
     client: Client, project_id: int, existing: dict, predictions: Mapping[str, list[dict]]
-) -> int:
-    """Predictions for tasks that already existed, skipping versions the task already has."""
+) -> tuple[int, dict[int, set[str]]]:
+    """Predictions for tasks that already existed, skipping versions the task already has.
+
+    Returns how many were added and, per task id, the model versions it now has.
+    """
     from label_studio_sdk import PredictionRequest
 
     with client.talking("listing predictions"):
@@ -240,7 +333,10 @@ def _add_predictions(
     for batch in _chunks(new, 1000):
         with client.talking("importing predictions"):
             client.sdk.projects.import_predictions(id=project_id, request=batch)
-    return len(new)
+    versions: dict[int, set[str]] = {}
+    for task, version in have | {(p.task, p.model_version) for p in new}:
+        versions.setdefault(task, set()).add(version)
+    return len(new), versions
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

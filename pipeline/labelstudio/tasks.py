@@ -150,14 +150,22 @@ def predictions_for(
     """
     known = set(book.ids)
     usable = suggestions[suggestions["code"].isin(known) & (suggestions["score"] >= min_score)]
+    # one pass over plain lists: a pandas group per (segment, source) costs ~1 ms, 5 s for 5,000
+    groups: dict[tuple[str, str], tuple[set[str], float]] = {}
+    columns = (usable[c].tolist() for c in ("segment_id", "source", "code", "score"))
+    for segment, source, code, score in zip(*columns, strict=True):
+        codes, best = groups.setdefault((segment, source), (set(), score))
+        codes.add(code)
+        if score > best:
+            groups[segment, source] = (codes, score)
     out: dict[str, list[dict]] = {}
-    for (segment, source), rows in usable.groupby(["segment_id", "source"], sort=True):
-        codes = sorted(rows["code"].unique())
+    for segment, source in sorted(groups):  # segments in order, then sources, as before
+        codes, best = groups[segment, source]
         out.setdefault(segment, []).append(
             {
                 "model_version": f"{source}@{codebook_hash}",
-                "score": float(rows["score"].max()),
-                "result": [lsconfig.taxonomy_result(book, codes)],
+                "score": float(best),
+                "result": [lsconfig.taxonomy_result(book, sorted(codes))],
             }
         )
     return out
