@@ -26,28 +26,61 @@ from pipeline.core.paths import Workspace
 if TYPE_CHECKING:
     from pipeline.core.config import StudyConfig
 
+
+class Group(typer.core.TyperGroup):
+    """Typer's group, minus the pydantic import its ``--help`` option costs on every call.
+
+    When ``cda report --help`` runs, the group's own ``--help`` is absent (value None), and
+    Typer builds a pydantic TypeAdapter to coerce that None, which it then returns unchanged
+    (``RuntimeParam.coerce``): importing pydantic for it doubled the time of a subcommand's
+    help. A pass-through is the same coercion for the only values the option takes (None, or
+    the bool ``True`` that Typer never coerces). Should Typer's internals move, nothing is set
+    and its own behaviour stays.
+    """
+
+    def get_help_option(self, ctx: typer.Context):
+        option = super().get_help_option(ctx)
+        if option is not None and getattr(option, "_runtime_param", False) is None:
+            try:
+                from typer._coercion import PassThroughRuntimeParam
+            except ImportError:  # a Typer without it: its own coercion runs
+                return option
+            descriptor = option.type_descriptor
+            option._runtime_param = PassThroughRuntimeParam(
+                parameter_info=descriptor.parameter_info, annotation=descriptor.annotation
+            )
+        return option
+
+
 app = typer.Typer(
+    cls=Group,
     help="Critical discourse analysis pipeline for workshop recordings.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-config_app = typer.Typer(help="Inspect the study configuration (cda.yaml).", no_args_is_help=True)
+config_app = typer.Typer(
+    cls=Group, help="Inspect the study configuration (cda.yaml).", no_args_is_help=True
+)
 app.add_typer(config_app, name="config")
 codebook_app = typer.Typer(
+    cls=Group,
     help="Codebooks per coding round: create, check, diff, close.", no_args_is_help=True
 )
 app.add_typer(codebook_app, name="codebook")
 labelstudio_app = typer.Typer(
+    cls=Group,
     help="The workspace's local Label Studio server: start, stop, status.", no_args_is_help=True
 )
 app.add_typer(labelstudio_app, name="labelstudio")
 ls_app = typer.Typer(
+    cls=Group,
     help="Sync coding rounds with Label Studio: push tasks, pull codings, adjudicate.",
     no_args_is_help=True,
 )
 app.add_typer(ls_app, name="ls")
 export_app = typer.Typer(
+    cls=Group,
     help="Exports for other tools: segments with codes as CSV, subtitles with pseudonyms.",
     no_args_is_help=True,
 )

@@ -81,6 +81,48 @@ def _turns(frame: pd.DataFrame, *, n: int) -> list[str]:
     return picked
 
 
+def tfidf_rows(rows: np.ndarray, terms: np.ndarray, n_rows: int) -> sp.csr_matrix:
+    """TF-IDF of counted terms, exactly as scikit-learn's ``TfidfVectorizer`` defaults give it.
+
+    ``rows[i]`` is the document (0 .. ``n_rows`` - 1) of the i-th occurrence of ``terms[i]``.
+    tf = count, idf = ln((1 + n) / (1 + df)) + 1, each row scaled to unit length; columns are
+    the terms in sorted order. The same operations in the same order as scikit-learn 1.x
+    (so the same floats, which a test checks against it), without importing it: that import
+    alone cost the report more than a second.
+    """
+    # scikit-learn numbers terms as first seen (documents in order), sorts each row's entries
+    # by that number, then renumbers the columns alphabetically without re-sorting the rows:
+    # the entries' order decides the order of the sums below, so it is kept
+    order = np.argsort(np.asarray(rows, dtype=np.int64), kind="stable")
+    seen, firsts = pd.factorize(np.asarray(terms, dtype=object)[order])
+    _, alphabetical = np.unique(np.asarray(firsts, dtype=object), return_inverse=True)
+    width = len(firsts)
+    pairs, counts = np.unique(
+        np.asarray(rows, dtype=np.int64)[order] * width + seen, return_counts=True
+    )
+    doc, first = np.divmod(pairs, width)
+    col = alphabetical.ravel()[first]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(doc, minlength=n_rows), out=indptr[1:])
+    df = np.bincount(col, minlength=width).astype(np.float64)
+    df += 1.0
+    idf = np.full_like(df, fill_value=n_rows + 1)
+    idf /= df
+    np.log(idf, out=idf)
+    idf += 1.0
+    data = counts.astype(np.float64)
+    data *= idf[col]
+    # the row norms summed left to right, as scikit-learn's l2 normalisation does (a cumulative
+    # sum over a zero-padded grid: numpy's own sums are pairwise, which can differ in the last bit)
+    lengths = np.diff(indptr)
+    grid = np.zeros((n_rows, int(lengths.max(initial=0)) + 1))
+    grid[doc, np.arange(len(doc)) - indptr[doc]] = data * data
+    norms = np.sqrt(np.cumsum(grid, axis=1)[:, -1])
+    per_entry = norms[doc]
+    data = np.divide(data, per_entry, out=data, where=per_entry > 0)
+    return sp.csr_matrix((data, col, indptr), shape=(n_rows, width))
+
+
 def centrality(vectors, labels) -> np.ndarray:
     """Cosine similarity of each row of ``vectors`` to the centroid of the rows that share its
     label (dense or sparse; rows are scaled to unit length before averaging).

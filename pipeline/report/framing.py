@@ -62,15 +62,32 @@ class Talk:
         if "words" not in seg.columns:
             counts = seg["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int)
             seg = seg.assign(words=counts)
+        seg = plain_strings(seg, ("segment_id", "group", "speaker", "role"))
         mine = tokens[tokens["segment_id"].isin(seg["segment_id"])]
         meta = seg.set_index("segment_id")[["group", "speaker"]]
-        content = mine[content_mask(mine, language=language)][["segment_id", "lemma"]].join(
-            meta, on="segment_id"
-        )
+        content = plain_strings(
+            mine[content_mask(mine, language=language)][["segment_id", "lemma"]],
+            ("segment_id", "lemma"),
+        ).join(meta, on="segment_id")
         return cls(seg.reset_index(drop=True), content.reset_index(drop=True))
 
     def inside(self, members: set[str]) -> pd.Series:
         return self.participants["segment_id"].isin(members)
+
+
+def plain_strings(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``frame`` with its text ``columns`` held as Python objects, values unchanged.
+
+    The report filters the same few tables once per theme and group (hundreds of masks and
+    ``isin`` calls): on pandas' Arrow-backed strings each ``isin`` converts its values one by
+    one to Arrow scalars and each mask is an Arrow ``take``, which made a 5,000-segment report
+    take seconds; on object columns both are hash lookups and numpy indexing. The strings and
+    every count are the same.
+    """
+    present = [c for c in columns if c in frame.columns and frame[c].dtype != object]
+    if not present:
+        return frame
+    return frame.astype({c: object for c in present})
 
 
 def theme_segments(assigned: pd.DataFrame, code: str) -> set[str]:

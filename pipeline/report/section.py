@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +39,13 @@ from pipeline.report.framing import (
     group_markers,
     key_lemmas,
     marker_rates,
+    plain_strings,
     theme_segments,
 )
 from pipeline.report.grammar import grammar_note, grammar_rows
 from pipeline.report.themes import (
     HUMAN,
+    PAIR,
     Assignments,
     absent_themes,
     assignments,
@@ -163,6 +165,13 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
             hint="run `cda suggest` or pull codings first",
         )
     assigned = only_participants(assigned, segments)
+    figures = (segments, assigned.table)  # as read: the figures' tables keep their dtypes
+    segments = plain_strings(segments, ("segment_id", "recording_id", "group", "speaker", "role"))
+    assigned = replace(
+        assigned,
+        table=plain_strings(assigned.table, tuple(PAIR)),
+        unresolved=plain_strings(assigned.unresolved, tuple(PAIR)),
+    )
     table = prevalence(
         segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
     )
@@ -178,9 +187,15 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
     talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
     # the rules that write clauses.parquet, on the same tokens: recountable from that file
     findings, status = clauses(tokens, language=config.language)
+    findings = plain_strings(findings, ("segment_id", "feature", "kind", "actor_kind"))
+    found = (
+        plain_strings(inputs.markers, ("segment_id", "category", "lemma"))
+        if inputs.markers is not None
+        else None
+    )
     for code in book.codes:
         entry, rows = theme_entry(
-            code, table, comparison, assigned, segments, talk, inputs.markers,
+            code, table, comparison, assigned, segments, talk, found,
             quotes=settings.quotes, seed=settings.seed,
         )  # fmt: skip
         entry["alpha"] = _agreement(agreement, code.id)
@@ -220,14 +235,14 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         "uncovered_research_questions": uncovered,
         "grammar": {"status": status.as_dict(), "note": grammar_note(status, human=human)},
     }
-    participants = participant_segments(segments)
+    participants = participant_segments(figures[0])
     return ThemeResult(
         table=table,
         framing=pd.DataFrame(framing_rows, columns=FRAMING.names),
         grammar=pd.DataFrame(grammar, columns=GRAMMAR.names),
         payload=payload,
-        timeline=figs.timeline(participants, assigned.table, book.ids),
-        cooccurrence=figs.cooccurrence(assigned.table, book.ids),
+        timeline=figs.timeline(participants, figures[1], book.ids),
+        cooccurrence=figs.cooccurrence(figures[1], book.ids),
         labels={c.id: c.label for c in book.codes},
         groups=groups,
     )

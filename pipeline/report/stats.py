@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -42,12 +43,31 @@ def permutation_test(
     total = pooled.sum()
     tolerance = 1e-12
     if math.comb(n, k) <= exact_limit:
-        chosen = np.array(list(itertools.combinations(range(n), k)), dtype=np.intp)
-        sums = pooled[chosen].sum(axis=1)
+        sums = pooled[_all_relabellings(n, k)].sum(axis=1)
         diffs = np.abs(sums / k - (total - sums) / (n - k))
         return float((diffs >= observed - tolerance).mean())
-    rng = np.random.default_rng(seed)
-    order = np.argsort(rng.random((rounds, n)), axis=1)[:, :k]
-    sums = pooled[order].sum(axis=1)
+    sums = pooled[_sampled_relabellings(n, k, rounds, seed)].sum(axis=1)
     diffs = np.abs(sums / k - (total - sums) / (n - k))
     return float((1 + (diffs >= observed - tolerance).sum()) / (rounds + 1))
+
+
+# The relabellings depend only on the group sizes (and the seed), not on the values: a report
+# tests hundreds of items on the same speakers, so each set is drawn once and reused, read-only.
+# The same arrays as drawing them anew, so every p-value is unchanged.
+
+
+@lru_cache(maxsize=64)
+def _all_relabellings(n: int, k: int) -> np.ndarray:
+    """Every choice of ``k`` of ``n`` positions (rows in lexicographic order)."""
+    chosen = np.array(list(itertools.combinations(range(n), k)), dtype=np.intp)
+    chosen.setflags(write=False)
+    return chosen
+
+
+@lru_cache(maxsize=64)
+def _sampled_relabellings(n: int, k: int, rounds: int, seed: int) -> np.ndarray:
+    """``rounds`` random choices of ``k`` of ``n`` positions, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(rng.random((rounds, n)), axis=1)[:, :k]
+    order.setflags(write=False)
+    return order

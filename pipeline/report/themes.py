@@ -35,7 +35,7 @@ from pipeline.core.io import read_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CODINGS, SUGGESTIONS, THEMES
 from pipeline.language.corpus import words_per_segment
-from pipeline.language.examples import centrality, pick
+from pipeline.language.examples import centrality, pick, tfidf_rows
 from pipeline.report.framing import theme_segments
 from pipeline.report.stats import cliffs_delta, permutation_test
 
@@ -279,19 +279,15 @@ def theme_centrality(content: pd.DataFrame, segment_ids: list[str]) -> pd.Series
     (:func:`~.examples.centrality`). A segment without content words scores NaN and is
     shown last.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     if not segment_ids:
         return pd.Series(dtype=float)
-    mine = content[content["segment_id"].isin(segment_ids)]
-    lemmas: dict[str, list[str]] = {}
-    for sid, lemma in zip(mine["segment_id"].tolist(), mine["lemma"].tolist(), strict=True):
-        lemmas.setdefault(sid, []).append(lemma)
-    docs = [lemmas.get(sid, []) for sid in segment_ids]
-    if not any(docs):
+    position = pd.Index(segment_ids).get_indexer(content["segment_id"])
+    mine = position >= 0
+    if not mine.any():
         return pd.Series(np.nan, index=segment_ids)
-    matrix = TfidfVectorizer(analyzer=lambda words: words).fit_transform(docs)
-    return pd.Series(centrality(matrix, np.zeros(len(docs), dtype=int)), index=segment_ids)
+    lemmas = content["lemma"].to_numpy(dtype=object)[mine]
+    matrix = tfidf_rows(position[mine], lemmas, len(segment_ids))
+    return pd.Series(centrality(matrix, np.zeros(len(segment_ids), dtype=int)), index=segment_ids)
 
 
 def _rounded(value: float) -> float | None:
