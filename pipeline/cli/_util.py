@@ -64,13 +64,13 @@ config_app = typer.Typer(
 )
 app.add_typer(config_app, name="config")
 codebook_app = typer.Typer(
-    cls=Group,
-    help="Codebooks per coding round: create, check, diff, close.", no_args_is_help=True
+    cls=Group, help="Codebooks per coding round: create, check, diff, close.", no_args_is_help=True
 )
 app.add_typer(codebook_app, name="codebook")
 labelstudio_app = typer.Typer(
     cls=Group,
-    help="The workspace's local Label Studio server: start, stop, status.", no_args_is_help=True
+    help="The workspace's local Label Studio server: start, stop, status.",
+    no_args_is_help=True,
 )
 app.add_typer(labelstudio_app, name="labelstudio")
 ls_app = typer.Typer(
