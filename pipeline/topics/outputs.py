@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,8 @@ from pipeline.core.paths import Workspace
 from pipeline.core.schemas import OUTLIER, TOO_SHORT, TOPIC_GROUPS, TOPIC_TIMES
 from pipeline.language.fold import fold
 from pipeline.language.parse import TermDocs, pipe_terms
-from pipeline.topics.model import TopicModel, assign
+from pipeline.topics.model import TopicModel
+from pipeline.topics.stability import second_seed_topics
 
 BINS = 10
 
@@ -38,34 +39,54 @@ def npmi(topic_words: list[str], docs: list[set[str]]) -> float:
 
     NPMI(i, j) = log(P(i,j) / (P(i) P(j))) / -log P(i,j); pairs that never co-occur score -1.
     """
-    n = len(docs)
-    scores = []
-    for a, b in itertools.combinations(topic_words, 2):
-        pa = sum(a in d for d in docs) / n
-        pb = sum(b in d for d in docs) / n
-        pab = sum(a in d and b in d for d in docs) / n
-        if pab == 0 or pa == 0 or pb == 0:
-            scores.append(-1.0)
-        elif pab == 1:
-            scores.append(1.0)
-        else:
-            scores.append(math.log(pab / (pa * pb)) / -math.log(pab))
-    return float(np.mean(scores)) if scores else float("nan")
+    return npmi_topics([topic_words], [" ".join(d) for d in docs])[0]
 
 
-def quality(model: TopicModel, config: StudyConfig) -> dict:
-    """Coherence per topic and stability across two seeds (same data, same settings)."""
+def npmi_topics(topics: list[list[str]], docs: list[str]) -> list[float]:
+    """:func:`npmi` of each topic's words over the units ``docs`` (space-separated words),
+    from one sparse word-presence matrix: P(i) and P(i,j) are column sums and entries of its
+    Gram matrix, the same counts the pairwise definition takes unit by unit."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vocabulary = sorted({w for words in topics for w in words})
+    if not vocabulary:  # no topic has a pair of words
+        return [float("nan")] * len(topics)
+    index = {w: i for i, w in enumerate(vocabulary)}
+    # a unit's words are its whitespace-separated tokens, as set(doc.split()) reads them
+    vectoriser = CountVectorizer(analyzer=str.split, vocabulary=vocabulary, binary=True)
+    present = vectoriser.transform(docs).astype(np.int64)
+    n = present.shape[0]
+    together = (present.T @ present).toarray()
+    counts = np.diag(together)
+    out = []
+    for words in topics:
+        if len(words) < 2:
+            out.append(float("nan"))
+            continue
+        cols = np.array([index[w] for w in words])
+        first, second = np.triu_indices(len(words), k=1)  # the order of combinations()
+        a, b = cols[first], cols[second]
+        pa, pb, pab = counts[a] / n, counts[b] / n, together[a, b] / n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.log(pab / (pa * pb)) / -np.log(pab)
+        scores = np.where(pab == 1, 1.0, scores)
+        scores = np.where((pab == 0) | (pa == 0) | (pb == 0), -1.0, scores)
+        out.append(float(np.mean(scores)))
+    return out
+
+
+def quality(model: TopicModel, config: StudyConfig, *, cache: Path | None = None) -> dict:
+    """Coherence per topic and stability across two seeds (same data, same settings).
+
+    ``cache``: where the second seed's topics are kept between runs
+    (:func:`pipeline.topics.stability.second_seed_topics`); without it they are refitted.
+    """
     from sklearn.metrics import adjusted_rand_score
 
-    unit_words = [set(doc.split()) for doc in model.docs]
-    coherence = {
-        int(row.topic): round(npmi(row.keywords.split("; ")[:10], unit_words), 4)
-        for row in model.topics.itertuples()
-        if row.topic >= 0 and row.keywords
-    }
-    _, other, _ = assign(
-        model.docs, config.topics, seed=config.topics.stability_seed, embedded=model.embedded
-    )
+    scored = [row for row in model.topics.itertuples() if row.topic >= 0 and row.keywords]
+    npmis = npmi_topics([row.keywords.split("; ")[:10] for row in scored], model.docs.tolist())
+    coherence = {int(row.topic): round(v, 4) for row, v in zip(scored, npmis, strict=True)}
+    other = second_seed_topics(model, config.topics, cache=cache)
     first = model.doc_topics.set_index(["segment_id", "unit"])["topic"].reindex(model.docs.index)
     ari = adjusted_rand_score(first.to_numpy(), other)
     values = [v for v in coherence.values() if not math.isnan(v)]
@@ -81,6 +102,11 @@ def quality(model: TopicModel, config: StudyConfig) -> dict:
         "stability_ari": round(float(ari), 4),
         "seeds": [config.topics.random_state, config.topics.stability_seed],
     }
+
+
+def stability_cache(ws: Workspace, round_no: int) -> Path:
+    """The stage's stored second-seed topics for a round (see :mod:`pipeline.topics.stability`)."""
+    return ws.interim / "topics" / f"stability-round-{round_no}.json"
 
 
 def run_info(model: TopicModel) -> dict:
@@ -220,7 +246,7 @@ def write_outputs(
     times = over_time(model, segments)
     write_table(groups, TOPIC_GROUPS, ws.round_dir(round_no) / "topics_per_group.parquet")
     write_table(times, TOPIC_TIMES, ws.round_dir(round_no) / "topics_over_time.parquet")
-    scores = quality(model, config)
+    scores = quality(model, config, cache=stability_cache(ws, round_no))
     write_text(ws.round_dir(round_no) / "quality.json", json.dumps(scores, indent=2) + "\n")
     write_text(
         ws.round_dir(round_no) / "topics.json",
