@@ -69,9 +69,7 @@ def sample_ws(tmp_path_factory: pytest.TempPathFactory):
 
 def test_npmi_equals_the_pairwise_definition_on_the_sample_and_the_debate(sample_ws) -> None:
     _, model = sample_ws
-    topics = [
-        row.keywords.split("; ")[:10] for row in model.topics.itertuples() if row.topic >= 0
-    ]
+    topics = [row.keywords.split("; ")[:10] for row in model.topics.itertuples() if row.topic >= 0]
     docs = model.docs.tolist()
     sets = [set(d.split()) for d in docs]
     expected = [npmi_pairwise(words, sets) for words in topics]
@@ -188,4 +186,3 @@ def test_the_cache_key_follows_units_embeddings_and_settings(sample_ws, tmp_path
     assert stability.second_seed_topics(model, cfg, cache=path).tolist() == first.tolist()
     study = load_config(ws)
     assert quality(model, study, cache=path) == quality(model, study)
-
