@@ -326,7 +326,7 @@ def topics_spec(ws, config, out: Path) -> dict:
         passages, _ = encode_cached(texts.tolist(), encoder, kind="passage", cache_dir=CACHE)
         queries, _ = encode_cached(vocabulary, encoder, kind="query", cache_dir=CACHE)
         np.savez(out / "topics-vectors.npz", passages=passages, queries=queries,
-                 query_texts=np.array(vocabulary, dtype=object))  # fmt: skip
+                 query_texts=np.array(vocabulary, dtype=str))  # fmt: skip
         spec["vectors"] = str(out / "topics-vectors.npz")
     return spec
 
@@ -616,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
                     modes = args.modes
                 for mode in modes:
                     line = ratio_line(f"{stage} ({mode})", found[mode], found["bare"])
-                print(line, flush=True)
+                    print(line, flush=True)
                 if stage in TEXT_STAGES and "first" in found:
                     total.append(median(found["first"]))
             if total and len(total) == len(TEXT_STAGES):

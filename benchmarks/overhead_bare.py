@@ -130,6 +130,7 @@ def topics(spec: dict) -> None:
         stored = np.load(spec["vectors"])
         neural = stored["passages"].astype(float)
         lookup = dict(zip(stored["query_texts"].tolist(), stored["queries"], strict=True))
+        blank = np.zeros(stored["queries"].shape[1])  # BERTopic's '' filler words
         mean = neural.mean(axis=0)
 
         def unit(m):
@@ -145,13 +146,13 @@ def topics(spec: dict) -> None:
             vectors = np.hstack([w[0] * semantic, w[1] * unit(lexical)])
 
             def words_of(words):
-                q = unit(np.stack([lookup[t] for t in words]).astype(float) - mean)
+                q = unit(np.stack([lookup.get(t, blank) for t in words]).astype(float) - mean)
                 return np.hstack([w[0] * q, w[1] * unit(svd.transform(words))])
         else:
             vectors = neural
 
             def words_of(words):
-                return np.stack([lookup[t] for t in words]).astype(float)
+                return np.stack([lookup.get(t, blank) for t in words]).astype(float)
 
     known = dict(zip(docs, np.asarray(vectors, dtype=float), strict=True))
 
