@@ -31,7 +31,7 @@ PIPELINE_SRC := $(shell find pipeline -name '*.py' -o -path 'pipeline/resources/
 PIPELINE_DIRS := $(shell find pipeline -type d -not -name __pycache__)
 
 .PHONY: help setup setup-transcribe setup-labelstudio models demo demo-video test test-fast \
-        lint bench-nlp bench-topics bench-suggest bench-diarise bench-transcribe bench-ls bench-report bench-qdpx \
+        lint bench-nlp bench-topics bench-suggest bench-diarise bench-transcribe bench-ls bench-report bench-overhead bench-qdpx \
         labelstudio labelstudio-stop ls-push ls-pull adjudicate code ingest transcribe import \
         pseudonymise nlp topics suggest agreement report export clean-demo
 
@@ -190,6 +190,9 @@ bench-diarise: | $(SETUP) $(WHISPERX) ## DER (both collars), speakers found/true
 
 bench-transcribe: | $(SETUP) $(WHISPERX) $(MODELS) ## Real-time factor per step on real audio
 	$(VENV)/bin/python -m benchmarks.transcribe
+
+bench-overhead: | $(SETUP) ## Each stage vs its bare-library equivalent on two generated workshops (1x, 16x): ratio per stage, cda --help, pipeline time and peak RSS (BENCH_ARGS=...)
+	$(VENV)/bin/python -m benchmarks.overhead $(BENCH_ARGS)
 
 bench-report: | $(SETUP) ## Report generation time for 5,000 segments and 20 codes
 	$(VENV)/bin/python -m benchmarks.report
