@@ -247,22 +247,10 @@ def write_study(root: Path, segments: pd.DataFrame, *, backend: str, embedding: 
 
 def codings(ws, seed: int = 0) -> None:
     """Two coders' codes (seeded, 0-2 codes per segment, 80 % agreement) for the report."""
-    from pipeline.core.io import frame_of, write_table
-    from pipeline.core.schemas import CODINGS
+    from benchmarks.report import seeded_codings
 
     ids = [c["id"] for c in yaml.safe_load(STARTER.read_text(encoding="utf-8"))["codes"]]
-    rng = random.Random(seed)
-    rows = []
-    segments = pd.read_parquet(ws.segments)["segment_id"]
-    for task, segment in enumerate(segments):
-        base = rng.sample(ids, rng.randint(0, 2))
-        for coder in ("A", "B"):
-            codes = base if rng.random() < 0.8 else rng.sample(ids, rng.randint(0, 2))
-            for code in codes or [None]:
-                rows.append({"segment_id": segment, "coder": coder, "code": code,
-                             "task_id": task, "status": "coded" if code else "empty",
-                             "in_codebook": True})  # fmt: skip
-    write_table(frame_of(rows, CODINGS, origin="labelstudio"), CODINGS, ws.codings(1))
+    seeded_codings(ws, ids, seed=seed)
 
 
 def _params(estimator) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -111,21 +110,9 @@ def assert_same_report(new: dict, old: dict) -> None:
 
 def human_codings(ws, ids: list[str], *, seed: int = 0) -> None:
     """Two coders' codes (seeded; 0-2 codes a segment, 80 % agreement) for the round."""
-    from pipeline.core.io import frame_of, write_table
-    from pipeline.core.schemas import CODINGS
+    from benchmarks.report import seeded_codings
 
-    rng = random.Random(seed)
-    segments = pd.read_parquet(ws.segments)["segment_id"]
-    rows = []
-    for task, segment in enumerate(segments):
-        base = rng.sample(ids, rng.randint(0, 2))
-        for coder in ("A", "B"):
-            codes = base if rng.random() < 0.8 else rng.sample(ids, rng.randint(0, 2))
-            for code in codes or [None]:
-                rows.append({"segment_id": segment, "coder": coder, "code": code,
-                             "task_id": task, "status": "coded" if code else "empty",
-                             "in_codebook": True})  # fmt: skip
-    write_table(frame_of(rows, CODINGS, origin="labelstudio"), CODINGS, ws.codings(1))
+    seeded_codings(ws, ids, seed=seed)
 
 
 def fixed(inputs):
