@@ -33,7 +33,7 @@ from pipeline.core.paths import Workspace
 from pipeline.core.progress import track
 from pipeline.core.schemas import SEGMENTS, WORDS
 from pipeline.core.transcript import Turn, check_turns, to_tables
-from pipeline.importers.diarised import machine_speech
+from pipeline.importers.diarised import diarise_methods, machine_speech
 from pipeline.importers.jsonl import parse_jsonl
 from pipeline.importers.subtitles import parse_srt, parse_vtt
 from pipeline.importers.text import parse_docx, parse_txt
@@ -289,11 +289,12 @@ def import_transcripts(
             hint="run `cda import FILE --group G` or `cda ingest VIDEO --group G`",
         )
     seg_parts, word_parts, summary, hashes = [], [], [], {}
+    methods = diarise_methods(ws)
     for row in track(rows.itertuples(index=False), description="import", total=len(rows)):
         speech = None
         if not isinstance(row.transcript, str):
             turns, source = _transcribed_turns(ws, config, row.recording_id)
-            speech = machine_speech(ws, row.recording_id)
+            speech = machine_speech(ws, row.recording_id, methods)
         else:
             turns, source, hashes[row.recording_id] = _imported_turns(
                 ws, config, row, require_speakers=require_speakers, fmt=fmt

@@ -24,25 +24,27 @@ OVERLAP_METHODS = ("pyannote", "rttm")
 _RERUN = "it is derived: delete it and run `cda transcribe` (or `make transcribe`) again"
 
 
-def machine_speech(ws: Workspace, recording_id: str) -> Speech:
+def diarise_methods(ws: Workspace) -> dict[str, str]:
+    """Recording id → the diariser of its transcript, from the transcribe index (read once
+    per import); recordings not diarised are absent."""
+    if not ws.transcribe_index.is_file():
+        return {}
+    index = read_csv(ws.transcribe_index, TRANSCRIPTS)
+    return {
+        row.recording_id: row.diarise_method
+        for row in index.itertuples(index=False)
+        if bool(row.diarised) and isinstance(row.diarise_method, str)
+    }
+
+
+def machine_speech(ws: Workspace, recording_id: str, methods: dict[str, str]) -> Speech:
     """The diariser's turns of a transcribed recording, or why overlap is unknown."""
-    method = _diarise_method(ws, recording_id)
+    method = methods.get(recording_id)
     if method is None:
         return Speech(None, why="not diarised: overlap unknown")
     if method not in OVERLAP_METHODS:
         return Speech(None, why=f"{method} gives one speaker at a time: overlap unknown")
     return Speech(_turns(ws, recording_id), why=f"measured on {method}'s speaker turns")
-
-
-def _diarise_method(ws: Workspace, recording_id: str) -> str | None:
-    if not ws.transcribe_index.is_file():
-        return None
-    index = read_csv(ws.transcribe_index, TRANSCRIPTS)
-    row = index[index["recording_id"] == recording_id]
-    if row.empty or not bool(row["diarised"].iloc[0]):
-        return None
-    method = row["diarise_method"].iloc[0]
-    return method if isinstance(method, str) else None
 
 
 def _number(value: object) -> bool:

@@ -371,7 +371,7 @@ def annotation_turns(annotation: Any) -> list[dict]:
 
 def pyannote_turns(output: Any) -> dict:
     """Both of pyannote 4's diarisations: words are assigned with the exclusive one (one
-    speaker at a time, made for transcripts), and overlap is marked from the overlapping one.
+    speaker at a time, made for transcripts); `cda import` measures overlap on the other.
 
     pyannote 4 returns a ``DiarizeOutput`` with ``speaker_diarization`` and
     ``exclusive_speaker_diarization``; pyannote 3 returned one ``Annotation`` (overlapping),
