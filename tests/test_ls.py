@@ -206,13 +206,10 @@ def test_recording_a_coders_project_keeps_the_other_coders(tmp_path):
 # push --------------------------------------------------------------------------------------------
 
 
-def test_push_200_tasks_twice_creates_no_duplicates_and_keeps_predictions_single(tmp_path, ls_env):
-    ws = make_ws(tmp_path / "ws", n=240)
-    config = load_config(ws)
-    loaded = load_round(ws, config, 1)
-    segments = coded_segments(ws)
-    assert len(segments) == 200  # 240 turns, every sixth the facilitator's
-    suggestions = pd.DataFrame(
+def with_suggestions(ws, segments: list[str]) -> None:
+    """One keyword suggestion (china-dystopie, 0.75) per given segment, for round 1."""
+    loaded = load_round(ws, load_config(ws), 1)
+    table = pd.DataFrame(
         {
             "segment_id": segments,
             "code": "china-dystopie",
@@ -222,7 +219,16 @@ def test_push_200_tasks_twice_creates_no_duplicates_and_keeps_predictions_single
             "codebook": loaded.sha256[:12],
         }
     )
-    write_table(suggestions, SUGGESTIONS, ws.suggestions(1))
+    write_table(table, SUGGESTIONS, ws.suggestions(1))
+
+
+def test_push_200_tasks_twice_creates_no_duplicates_and_keeps_predictions_single(tmp_path, ls_env):
+    ws = make_ws(tmp_path / "ws", n=240)
+    config = load_config(ws)
+    segments = coded_segments(ws)
+    assert len(segments) == 200  # 240 turns, every sixth the facilitator's
+    with_suggestions(ws, segments)
+    loaded = load_round(ws, config, 1)
 
     first = ls.push(ws, config, 1)
     second = ls.push(ws, config, 1)

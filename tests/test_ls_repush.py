@@ -15,14 +15,21 @@ from label_studio_sdk.predictions.client import PredictionsClient
 from label_studio_sdk.projects.client import ProjectsClient
 from label_studio_sdk.projects.exports.client import ExportsClient
 from label_studio_sdk.tasks.client import TasksClient
-from test_ls import annotate, coded_segments, make_ws, project_id, project_tasks
+from test_ls import (
+    annotate,
+    coded_segments,
+    make_ws,
+    project_id,
+    project_tasks,
+    with_suggestions,
+)
 
 from pipeline import labelstudio as ls
 from pipeline.codebook import load_round
 from pipeline.codings.order import RoundProjects
 from pipeline.core.config import load_config
 from pipeline.core.io import read_table, write_table
-from pipeline.core.schemas import SEGMENTS, SUGGESTIONS
+from pipeline.core.schemas import SEGMENTS
 from pipeline.labelstudio import pushed
 
 WATCHED = {
@@ -56,21 +63,6 @@ def summary(results) -> list[tuple]:
          r.predictions, r.order_line())
         for r in results
     ]  # fmt: skip
-
-
-def with_suggestions(ws, segments: list[str]) -> None:
-    loaded = load_round(ws, load_config(ws), 1)
-    table = pd.DataFrame(
-        {
-            "segment_id": segments,
-            "code": "china-dystopie",
-            "score": 0.75,
-            "source": "keyword",
-            "evidence": "China",
-            "codebook": loaded.sha256[:12],
-        }
-    )
-    write_table(table, SUGGESTIONS, ws.suggestions(1))
 
 
 def record_path(ws):
