@@ -32,7 +32,10 @@ Comparators (what "bare" does, on the files named):
 - topics: one BERTopic fit on the stage's unit documents with the stage's resolved components
   (``get_params()`` of its UMAP / HDBSCAN or PCA / k-means, TF-IDF + SVD, c-TF-IDF,
   KeyBERT-style words, the same e5 vectors and ``combined`` weighting), one parquet out. Ours
-  also writes its tables, figures and quality scores (coherence, stability).
+  also writes its tables, figures and quality scores (coherence, stability). UMAP's numba
+  kernels: the stage keeps them on disk (``pipeline/topics/kernels.py``), so from its second
+  process on it compiles none; bare compiles them in every process as umap-learn does, unless
+  ``--bare-kernels cache`` gives it the same cache (then the ratio is the stage's own overhead).
 - suggest: the same similarity (TF-IDF over the lemmas of ``tokens.parquet`` and the code
   texts, e5 vectors centred, ``combined`` weights), top ``suggest.top_k`` per segment above
   ``min_similarity``, one parquet out. Ours also matches keywords and exclusion notes.
@@ -261,7 +264,7 @@ def _plain(value) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def topics_spec(ws, config, out: Path) -> dict:
+def topics_spec(ws, config, out: Path, *, cache_kernels: bool = False) -> dict:
     """The topics stage's documents, vectors and resolved components, for the bare fit."""
     import numpy as np
     from sklearn.feature_extraction.text import CountVectorizer
@@ -308,6 +311,7 @@ def topics_spec(ws, config, out: Path) -> dict:
         "count": {"min_df": 1, "token_pattern": TOKEN_PATTERN},
         "top_words": cfg.top_words,
         "out": str(out / "bare-topics"),
+        "cache_kernels": cache_kernels,
     }
     if info.name != "tfidf":
         encoder = encoder_for(info)
@@ -400,7 +404,8 @@ class Prepared:
 
 
 def prepare(root: Path, segments: pd.DataFrame, *, backend: str, embedding: str,
-            env: dict[str, str], stages: list[str]) -> Prepared:  # fmt: skip
+            env: dict[str, str], stages: list[str],
+            bare_kernels: str = "compile") -> Prepared:  # fmt: skip
     """Run the text stages once in order (through ``cda``), snapshotting the workspace before
     each, and write each bare comparator's spec from the stage's own resolved settings."""
     from pipeline.core.config import load_config
@@ -410,7 +415,7 @@ def prepare(root: Path, segments: pd.DataFrame, *, backend: str, embedding: str,
     before, specs = {}, {}
     spec_of = {
         "nlp": lambda: nlp_spec(ws, config, root, backend),
-        "topics": lambda: topics_spec(ws, config, root),
+        "topics": lambda: topics_spec(ws, config, root, cache_kernels=bare_kernels == "cache"),
         "suggest": lambda: suggest_spec(ws, config, root),
         "report": lambda: report_spec(ws, config, root),
     }
@@ -566,6 +571,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--embedding", default="auto",
                         choices=["auto", "tfidf", "e5-small", "combined"])  # fmt: skip
     parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--bare-kernels", default="compile", choices=["compile", "cache"],
+                        help="bare topics: compile UMAP's numba kernels in every process, as "
+                        "umap-learn does, or keep them on disk as the stage does")  # fmt: skip
     args = parser.parse_args(argv)
     unknown = set(args.stages) - set(STAGES)
     if unknown:
@@ -598,7 +606,8 @@ def main(argv: list[str] | None = None) -> None:
             root = Path(tmp)
             began = time.perf_counter()
             prep = prepare(root, segments, backend=backend, embedding=args.embedding, env=env,
-                           stages=[s for s in text if s in TEXT_STAGES])  # fmt: skip
+                           stages=[s for s in text if s in TEXT_STAGES],
+                           bare_kernels=args.bare_kernels)  # fmt: skip
             print(f"\n{scale}x: {prep.words} words in {prep.segments} turns ({source}); "
                   f"prepared in {time.perf_counter() - began:.0f} s")  # fmt: skip
             total: list[Run] = []

@@ -169,6 +169,8 @@ def topics(spec: dict) -> None:
     if spec["reducer"] == "umap":
         from umap import UMAP
 
+        if spec.get("cache_kernels"):
+            _cache_numba_kernels(("umap", "pynndescent"))
         reducer = UMAP(**spec["reducer_params"])
     else:
         from sklearn.decomposition import PCA
@@ -206,6 +208,20 @@ def topics(spec: dict) -> None:
     units.assign(topic=found)[["segment_id", "unit", "topic"]].to_parquet(
         out / "doc_topics.parquet", index=False
     )
+
+
+def _cache_numba_kernels(packages: tuple[str, ...]) -> None:
+    """numba's on-disk cache for every module-level kernel of ``packages`` (``--bare-kernels
+    cache``): the bare fit then pays no compilation either, as the stage does not."""
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in packages:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
+                value.enable_caching()
 
 
 def suggest(spec: dict) -> None:

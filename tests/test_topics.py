@@ -394,3 +394,60 @@ def test_a_topic_with_few_distinct_words_has_no_empty_keywords(nlp) -> None:
         words = row.keywords.split("; ")
         assert all(w.strip() for w in words), row.keywords
         assert not row.label.endswith("_"), row.label
+
+
+UMAP_PROBE = """
+import hashlib, json, sys, warnings
+warnings.filterwarnings("error")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("ignore", "Tensorflow not installed", ImportWarning)
+import numpy as np
+from pipeline.core.config import TopicsConfig
+from pipeline.topics import kernels
+from pipeline.topics.model import reducer
+import umap  # noqa: F401
+eager = {id(k) for k in kernels.kernels() if k.signatures}  # compiled on import, as before
+if sys.argv[1] == "plain":
+    kernels.cache_kernels = lambda *args, **kwargs: 0
+rng = np.random.default_rng(7)
+x = np.vstack([rng.normal(loc=c, size=(100, 16)) for c in (-2.0, 0.0, 2.0)])
+cfg = TopicsConfig(reducer="umap", n_neighbors=10, n_components=5)
+points = reducer(cfg, len(x), 42).fit_transform(x)
+found = [k for k in kernels.kernels() if id(k) not in eager]
+print(json.dumps({
+    "digest": hashlib.sha256(np.ascontiguousarray(points).tobytes()).hexdigest(),
+    "hits": sum(sum(k.stats.cache_hits.values()) for k in found),
+    "misses": sum(sum(k.stats.cache_misses.values()) for k in found),
+    "compiled": sum(len(k.overloads) for k in found),
+}))
+"""
+
+
+@pytest.mark.slow  # three fresh interpreters, two of which compile UMAP's kernels
+def test_umap_kernels_load_from_disk_in_a_new_process_with_the_same_embedding(tmp_path) -> None:
+    """A fresh process compiles UMAP's numba kernels (15-25 s) unless they are on disk. With
+    ``cache_kernels`` a later process loads every kernel the fit compiles from disk (no cache
+    miss; kernels with a declared signature compile on import, as before), and its embedding is
+    bit for bit the one a compiling process makes."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def probe(mode: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", UMAP_PROBE, mode], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    plain = probe("plain")  # compiles what umap-learn does not cache itself
+    probe("cached")  # compiles or loads, and saves
+    cached = probe("cached")
+    # Every kernel the cached process has came from disk; the plain one compiled them (and
+    # the callees they inline, which a loaded kernel does not need).
+    assert cached["misses"] == 0 and cached["hits"] == cached["compiled"] > 0
+    assert plain["hits"] == 0 and plain["compiled"] >= cached["compiled"]
+    assert cached["digest"] == plain["digest"]

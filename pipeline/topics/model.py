@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,6 +241,9 @@ def reducer(cfg: TopicsConfig, n_docs: int, seed: int):
         return _SafePCA(max(1, min(cfg.n_components, n_docs - 1)), random_state=seed)
     from umap import UMAP
 
+    from pipeline.topics.kernels import cache_kernels
+
+    cache_kernels()
     return UMAP(
         n_neighbors=max(2, min(cfg.n_neighbors, n_docs - 1)),
         n_components=max(2, min(cfg.n_components, n_docs - 2)),
@@ -347,8 +351,11 @@ def assign(
     model = build_model(cfg, len(docs), seed=seed, seeds=seeds, embedder=embedded.backend)
     texts = docs.tolist()
     embeddings = np.asarray(embedded.vectors, dtype=float)
-    # BERTopic's guided modelling moves seeded documents' embeddings in place: give it a copy.
-    topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
+    with warnings.catch_warnings():
+        # A kernel numba cannot keep on disk (pipeline/topics/kernels.py) is compiled as before.
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function")
+        # BERTopic's guided modelling moves seeded documents' embeddings in place: give a copy.
+        topics, _ = model.fit_transform(texts, embeddings=embeddings.copy())
     if cfg.outliers == "reduce" and OUTLIER in topics:
         topics = model.reduce_outliers(texts, topics, strategy="c-tf-idf", threshold=0.1)
         model.update_topics(
