@@ -366,3 +366,52 @@ def test_cda_init_copies_the_study_languages_markers_or_says_there_are_none(
     # an existing cda.yaml decides, not the --language default (nl)
     assert runner.invoke(app, ["init", "-w", str(english.root)]).exit_code == 0
     assert (english.codebooks / "markers.yaml").read_text(encoding="utf-8") == default_text("en")
+
+
+def test_lemma_components_and_marker_shadow_equal_the_token_by_token_rules(
+    blank_nl, monkeypatch
+) -> None:
+    """The simplemma and lower-case components and the markers' folded shadow doc work on
+    token arrays with each distinct word looked up once; on the real debate every lemma and
+    shadow word equals the token-by-token rule they replaced."""
+    import unicodedata
+
+    import simplemma
+
+    from pipeline.language.fold import fold
+    from pipeline.language.markers import folded
+
+    def strip(text: str) -> str:
+        decomposed = unicodedata.normalize("NFD", text)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return unicodedata.normalize("NFC", plain)
+
+    def reference(text: str) -> str:  # the component's rule, then lower case
+        if not any(ch.isalpha() for ch in text):
+            return text.lower()
+        lemma = simplemma.lemmatize(text, lang="nl")
+        if lemma == text and not simplemma.is_known(text, lang="nl"):
+            plain = strip(text)
+            if plain != text and simplemma.is_known(plain, lang="nl"):
+                lemma = simplemma.lemmatize(plain, lang="nl")
+        return (lemma if "_" in text else lemma.replace("_", "")).lower()
+
+    from pipeline.language import parse
+
+    nlp, _ = blank_nl
+    with PARLAMINT.open(encoding="utf-8", newline="") as handle:
+        texts = [r["text"] for r in csv.DictReader(handle, delimiter="\t")][:300]
+    calls: list[str] = []
+    real = simplemma.lemmatize
+    parse.simplemma_lemma.cache_clear()
+    parse._SIMPLEMMA.clear()
+    monkeypatch.setattr(simplemma, "lemmatize", lambda t, **kw: calls.append(t) or real(t, **kw))
+    docs = list(nlp.pipe([*texts, "", "Wél  mógen\n\nEuropése over_brengen"]))
+    monkeypatch.undo()
+    tokens = [t for doc in docs for t in doc]
+    assert len(tokens) > 7000
+    # each distinct word once (twice when a stripped accent is retried), not every token
+    assert len(calls) <= 2 * len({t.text for t in tokens}) < len(tokens) / 2
+    assert [t.lemma_ for t in tokens] == [reference(t.text) for t in tokens]
+    for doc in docs:
+        assert [t.text for t in folded(doc)] == [fold(t.lemma_ or t.text) or t.text for t in doc]

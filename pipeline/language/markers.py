@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from bisect import bisect_right
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from spacy.attrs import LEMMA, ORTH
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokens import Doc, Span
@@ -165,11 +167,25 @@ def build_matchers(
     return phrases, matcher
 
 
+_FOLDED: dict[tuple[int, int], str] = {}
+"""(lemma hash, text hash) -> the folded word :func:`folded` puts in its shadow doc."""
+
+
 def folded(doc: Doc) -> Doc:
     """A shadow of ``doc`` whose words are its tokens' folded lemmas, token for token, so a
     match's token offsets are valid in ``doc``. ``doc`` itself (often from the parse cache) is
-    left untouched."""
-    words = [fold(t.lemma_ or t.text) or t.text for t in doc]
+    left untouched. Read from the token array, each distinct (lemma, text) folded once: a
+    word is ``fold(lemma or text) or text``."""
+    store = doc.vocab.strings
+    if len(_FOLDED) > 1 << 18:
+        _FOLDED.clear()
+    words = []
+    for lemma, text in doc.to_array([LEMMA, ORTH]).reshape(len(doc), 2).tolist():
+        word = _FOLDED.get((lemma, text))
+        if word is None:
+            word = fold(store[lemma or text]) or store[text]
+            _FOLDED[(lemma, text)] = word
+        words.append(word)
     return Doc(doc.vocab, words=words)
 
 
@@ -251,8 +267,11 @@ def marker_table(
     phrases, matcher = compile_markers(spec, nlp, skip=skip, terms=terms)
     rows = []
     for sid, doc in zip(segment_ids, docs, strict=True):
-        sentence_of = {tok.i: s for s, sent in enumerate(doc.sents) for tok in sent}
-        for key, span in match_doc(doc, phrases, matcher):
+        matches = match_doc(doc, phrases, matcher)
+        if not matches:
+            continue
+        starts = [sent.start for sent in doc.sents]  # sentences partition the doc
+        for key, span in matches:
             category, marker = key.split("/")
             rows.append(
                 {
@@ -261,7 +280,7 @@ def marker_table(
                     "marker": marker,
                     "text": span.text,
                     "lemma": " ".join(tok.lemma_ for tok in span),
-                    "sentence_index": sentence_of[span.start],
+                    "sentence_index": bisect_right(starts, span.start) - 1,
                     "start_char": span.start_char,
                     "end_char": span.end_char,
                 }

@@ -24,13 +24,15 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import spacy
+from spacy.attrs import LEMMA, ORTH
 from spacy.language import Language
-from spacy.symbols import ORTH
 from spacy.tokens import Doc, DocBin
 
 from pipeline.core.config import NlpConfig, StudyConfig
@@ -61,10 +63,34 @@ PLACEHOLDER = re.compile(r"\[[A-Z][A-Z0-9_]*\]")
 @Language.component("cda_lower_lemma")
 def lower_lemma(doc: Doc) -> Doc:
     """Lower-case lemmas (a tagger lemmatises "China" as "China"), so markers, keyness and
-    concordances count "China" and "china" as one word."""
-    for token in doc:
-        token.lemma_ = (token.lemma_ or token.text).lower()
-    return doc
+    concordances count "China" and "china" as one word: ``(lemma or text).lower()``."""
+    store = doc.vocab.strings
+    memo = _memo(_LOWERED, store)
+    hashes = []
+    for lemma, text in doc.to_array([LEMMA, ORTH]).reshape(len(doc), 2).tolist():
+        value = memo.get((lemma, text))
+        if value is None:
+            value = memo[lemma, text] = store.add((store[lemma] or store[text]).lower())
+        hashes.append(value)
+    return _set_lemmas(doc, hashes)
+
+
+_LOWERED: dict = {}
+_SIMPLEMMA: dict = {}
+
+
+def _memo(table: dict, store) -> dict:
+    """``table``, emptied unless its hashes are of ``store`` (a string hash is only valid in
+    the store that holds its string) or when it has grown large."""
+    if table.get("store") is not store or len(table) > 1 << 18:
+        table.clear()
+        table["store"] = store
+    return table
+
+
+def _set_lemmas(doc: Doc, hashes: list[int]) -> Doc:
+    """Every token's lemma in one array write (the hashes' strings are in ``doc.vocab``)."""
+    return doc.from_array([LEMMA], np.array(hashes, dtype=np.uint64).reshape(len(doc), 1))
 
 
 @Language.factory("cda_simplemma", default_config={"language": "nl"})
@@ -72,25 +98,39 @@ def make_simplemma(nlp: Language, name: str, language: str) -> Callable[[Doc], D
     """simplemma's dictionary lemmas: context-free, so a word gets the same lemma in a
     sentence and in a marker or codebook term (which is lemmatised on its own). That includes
     names that are also words (the MP Snels becomes "snel"); only a tagger tells them apart."""
-    import simplemma
+    import simplemma  # noqa: F401  (a missing install fails here, when the pipeline loads)
 
     def lemmatise(doc: Doc) -> Doc:
-        for token in doc:
-            text = token.text
-            if not any(ch.isalpha() for ch in text):
-                token.lemma_ = text
-                continue
-            lemma = simplemma.lemmatize(text, lang=language)
-            if lemma == text and not simplemma.is_known(text, lang=language):
-                # an emphatic accent (wél, mógen, Europése) hides a known word
-                plain = _strip_accents(text)
-                if plain != text and simplemma.is_known(plain, lang=language):
-                    lemma = simplemma.lemmatize(plain, lang=language)
-            # separable verbs come as "over_brengen"; Frog and the text write "overbrengen"
-            token.lemma_ = lemma if "_" in text else lemma.replace("_", "")
-        return doc
+        store = doc.vocab.strings
+        memo = _memo(_SIMPLEMMA, store)
+        hashes = []
+        for text in doc.to_array([ORTH]).reshape(len(doc)).tolist():
+            value = memo.get((text, language))
+            if value is None:
+                lemma = simplemma_lemma(store[text], language)
+                value = memo[text, language] = store.add(lemma)
+            hashes.append(value)
+        return _set_lemmas(doc, hashes)
 
     return lemmatise
+
+
+@lru_cache(maxsize=1 << 17)
+def simplemma_lemma(text: str, language: str) -> str:
+    """simplemma's lemma of one token, as the ``cda_simplemma`` component sets it. It depends
+    on the word alone, so it is worked out once per distinct word and language."""
+    import simplemma
+
+    if not any(ch.isalpha() for ch in text):
+        return text
+    lemma = simplemma.lemmatize(text, lang=language)
+    if lemma == text and not simplemma.is_known(text, lang=language):
+        # an emphatic accent (wél, mógen, Europése) hides a known word
+        plain = _strip_accents(text)
+        if plain != text and simplemma.is_known(plain, lang=language):
+            lemma = simplemma.lemmatize(plain, lang=language)
+    # separable verbs come as "over_brengen"; Frog and the text write "overbrengen"
+    return lemma if "_" in text else lemma.replace("_", "")
 
 
 def _strip_accents(text: str) -> str:
