@@ -291,16 +291,29 @@ class Backend:
     terms: TermDocs = field(repr=False)
 
     def cached_terms(self, cache_dir: Path) -> TermDocs:
-        """``terms`` through a cache when they cost a Frog start-up; else ``terms`` itself."""
-        if self.info.backend != "frog":
-            return self.terms
+        """``terms`` through a cache keyed by the backend's fingerprint and each term's text.
+
+        Why for every backend: with Frog a term costs a Frog start-up; with the blank
+        pipeline the first term loads simplemma's dictionary (~0.5 s), which a rerun of
+        ``cda suggest`` on docs rebuilt from ``tokens.parquet`` would pay for nothing else.
+        A cached doc is the backend's own doc of that text (words, spaces, lemmas, tags), so
+        the lemmas are exactly the backend's. A spaCy pipeline tokenises a term with a
+        placeholder (``[PERSOON_1]``) by the special cases of this run's corpus
+        (:func:`keep_placeholders`): such terms are lemmatised afresh, never cached.
+        """
         key = fingerprint(self.info)  # the prefix keeps terms apart from the corpus
+        live = self.info.backend != "frog"  # Frog tokenises placeholders itself
 
         def lemmatise(terms: list[str]) -> list[Doc]:
+            fresh = {t for t in terms if live and PLACEHOLDER.search(t)}
+            stored = [t for t in terms if t not in fresh]
             docs, _ = parse_cached(
-                terms, self.nlp, cache_dir=cache_dir, key=key, parse=self.terms, prefix="terms"
+                stored, self.nlp, cache_dir=cache_dir, key=key, parse=self.terms, prefix="terms"
             )
-            return docs
+            found = dict(zip(stored, docs, strict=True))
+            if fresh:
+                found.update(zip(sorted(fresh), self.terms(sorted(fresh)), strict=True))
+            return [found[t] for t in terms]
 
         return lemmatise
 
