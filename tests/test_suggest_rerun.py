@@ -175,3 +175,55 @@ def test_e5_is_not_loaded_when_every_vector_is_cached(
     assert loads == []
     assert embeddings._E5 is None
     assert sample.suggestions(1).read_bytes() == made
+
+
+def test_a_rerun_from_the_tokens_table_builds_no_spacy_pipeline(
+    sample: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docs rebuilt from tokens.parquet and code terms from the terms cache need only the
+    blank pipeline's vocabulary: ``spacy.blank`` (the real one, counted) is not called, and the
+    suggestions are those of the built pipeline, byte for byte."""
+    import spacy
+
+    from pipeline.suggest import run_suggest
+
+    config = tfidf(sample)
+    run_suggest(sample, config, round_no=1)
+    made = sample.suggestions(1).read_bytes()
+    builds = []
+    real = spacy.blank
+    monkeypatch.setattr(spacy, "blank", lambda *a, **k: builds.append(a) or real(*a, **k))
+    run_suggest(sample, config, round_no=1)
+    assert builds == []
+    assert sample.suggestions(1).read_bytes() == made
+
+
+def test_the_deferred_blank_pipeline_is_the_blank_pipeline() -> None:
+    """Its info (hence the fingerprint) is the built pipeline's, its vocabulary gives the same
+    lexical flags, and once asked to tokenise it is the blank pipeline with this run's
+    placeholders (registered before it was built)."""
+    from pipeline.language.parse import DeferredBlank, blank_info, keep_placeholders, load_blank
+
+    for language in ("nl", "en"):
+        nlp, info = load_blank(language, requested="x", note="y")
+        assert blank_info(language, requested="x", note="y") == info
+        assert info.components == nlp.pipe_names
+    nlp, _ = load_blank("nl")
+    deferred = DeferredBlank("nl")
+    words = ["de", "Het", "niet", "overheid", "2040", "twintig", "DigiD", "ja", "eh", "é"]
+    flags = ("is_alpha", "is_stop", "like_num", "norm_", "is_punct", "is_upper")
+    assert [[getattr(deferred.vocab[w], f) for f in flags] for w in words] == [
+        [getattr(nlp.vocab[w], f) for f in flags] for w in words
+    ]
+    keep_placeholders(deferred, ["[PERSOON_1] belt"])
+    assert not deferred.built
+    (doc,) = deferred.pipe(["[PERSOON_1] belde de ouders."])
+    assert deferred.built and doc.vocab is deferred.vocab
+    assert [(t.text, t.lemma_) for t in doc] == [
+        ("[PERSOON_1]", "[persoon_1]"), ("belde", "bellen"), ("de", "de"),
+        ("ouders", "ouder"), (".", "."),
+    ]  # fmt: skip
+    (same,) = keep_placeholders(nlp, ["[PERSOON_1] belt"]).pipe(["[PERSOON_1] belde de ouders."])
+    assert [(t.text, t.lemma_, t.is_sent_start) for t in doc] == [
+        (t.text, t.lemma_, t.is_sent_start) for t in same
+    ]
