@@ -17,6 +17,10 @@ predictions, the project's task and prediction counts, and the server's latest t
 Anything else (no record, another project, a count or task that disagrees) falls back to the
 full export, which writes a new record; a record whose counts do not add up after a push is
 removed. Annotations are never read or written here.
+
+The transcript push (``cda ls push --transcripts``, one correction project per recording)
+keeps the same kind of record, keyed by recording instead of coder, in
+``transcripts.pushed.json`` beside ``transcripts.json``.
 """
 
 from __future__ import annotations
@@ -84,12 +88,15 @@ class Record:
 
 @dataclass(frozen=True)
 class Records:
-    """The push records of one round: coder → :class:`Record`, in one JSON file."""
+    """The push records of one round (coder → :class:`Record`) or of the transcript projects
+    (recording → :class:`Record`, ``projects`` is then the file itself), in one JSON file."""
 
-    projects: RoundProjects
+    projects: RoundProjects | Path
 
     @property
     def path(self) -> Path:
+        if isinstance(self.projects, Path):
+            return self.projects
         ws, n = self.projects.ws, self.projects.round_no
         return ws.ls_state(n).with_name(f"round-{n}.pushed.json")
 
@@ -126,6 +133,29 @@ class Records:
         else:
             state[coder] = record.as_json()
         write_text(self.path, json.dumps(state, indent=1, sort_keys=True) + "\n")
+
+
+def note(
+    client: Client,
+    records: Records,
+    key: str,
+    project_id: int,
+    seen: dict[str, tuple[str, frozenset[str]]],
+    expected: tuple[int, int],
+) -> None:
+    """Record what the project now holds (``seen``: segment → data hash and model versions)
+    if the server's counts are the ``expected`` (tasks, predictions); else drop the record, so
+    the next push reads the project in full."""
+    now = observe(client, project_id)
+    if (now.tasks, now.predictions) != expected:
+        log.info(
+            "project %s holds %d task(s) and %d prediction(s), not %d and %d: no push record, "
+            "the next push reads it in full", project_id, now.tasks, now.predictions, *expected,
+        )  # fmt: skip
+        records.put(key, None)
+        return
+    record = Record(project_id, client.url, now.tasks, now.predictions, now.updated_at, seen)
+    records.put(key, record)
 
 
 @dataclass(frozen=True)

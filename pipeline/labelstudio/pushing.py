@@ -289,17 +289,8 @@ def _record(
     result: PushResult,
 ) -> None:
     """Note what the project now holds, if the server's counts add up; else drop the record."""
-    now = pushed.observe(client, project_id)
     expected = (before[0] + result.created, before[1] + result.predictions)
-    if (now.tasks, now.predictions) != expected:
-        log.info(
-            "project %s holds %d task(s) and %d prediction(s), not %d and %d: no push record, "
-            "the next push reads it in full", project_id, now.tasks, now.predictions, *expected,
-        )  # fmt: skip
-        records.put(coder, None)
-        return
-    record = pushed.Record(project_id, client.url, now.tasks, now.predictions, now.updated_at, seen)
-    records.put(coder, record)
+    pushed.note(client, records, coder, project_id, seen, expected)
 
 
 def _shown(data: dict) -> dict:

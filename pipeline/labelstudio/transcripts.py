@@ -8,6 +8,11 @@ the speaker among the recording's pseudonyms. A pull writes ``data/interim/corre
 of the imported transcript, which stays as it was. Segment ids do not change, so only the
 stages after pseudonymise see new text. A timed segment's start and end are correctable too
 (seconds, prefilled); a segment cannot be split or merged, since that would change ids.
+
+A repeated push needs no export of a project while the server agrees with the record of the
+last push (:mod:`pipeline.labelstudio.pushed`, per recording in ``transcripts.pushed.json``);
+anything unexpected (no record, another project, a count or a task that disagrees) reads the
+project in full, as every push did before.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pipeline.core.io import read_csv, read_table, write_table
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import CORRECTIONS, SEGMENTS, SPEAKER_KEY
 from pipeline.core.transcript import in_turn_order
+from pipeline.labelstudio import pushed
 from pipeline.labelstudio.client import Client
 from pipeline.labelstudio.projects import export_tasks
 from pipeline.labelstudio.pushing import _ensure_storage, import_resumably
@@ -147,6 +153,44 @@ def _find(client: Client, ws: Workspace, recording_id: str):
     return None
 
 
+def push_records(ws: Workspace) -> pushed.Records:
+    """The record of what the last transcript push left in each recording's project."""
+    return pushed.Records(ws.transcript_projects.with_name("transcripts.pushed.json"))
+
+
+# segment → (hash of its task's data, model versions: none, since a transcript push adds
+# predictions only with new tasks)
+Seen = dict[str, tuple[str, frozenset[str]]]
+
+
+def _present(
+    client: Client, project, record: pushed.Record | None, *, created: bool
+) -> tuple[Seen, tuple[int, int], bool]:
+    """The project's segments (with their data hashes), its (tasks, predictions) counts and
+    whether they came from the record.
+
+    The record is believed only for its own project on this server and while the server
+    agrees with it (:func:`pipeline.labelstudio.pushed.server_agrees`); a project created by
+    this push is known to be empty; else the project is exported, as before the record.
+    """
+    if (
+        record is not None
+        and (record.project_id, record.url) == (project.id, client.url)
+        and pushed.server_agrees(client, project, record)
+    ):
+        return dict(record.segments), (record.tasks, record.predictions), True
+    if record is not None:
+        log.info("'%s' changed since the last push: reading it in full", project.title)
+    exported = [] if created else export_tasks(client, project.id, project.title)
+    seen = {
+        t["data"]["segment_id"]: (pushed.digest(t["data"]), frozenset())
+        for t in exported
+        if (t.get("data") or {}).get("segment_id")
+    }
+    before = (len(exported), sum(len(t.get("predictions") or []) for t in exported))
+    return seen, before, False
+
+
 @dataclass(frozen=True)
 class TranscriptPush:
     recording_id: str
@@ -177,11 +221,13 @@ def push_transcripts(
         jobs.append((rid, recording_speakers(ws, segments, rid), timed, tasks))
     results = []
     state = _read_state(ws)
+    records = push_records(ws)
     with Client.open(ws, config) as client:
         for rid, speakers, timed, tasks in jobs:
             name = title(config, rid)
             label_config = labeling_config(speakers, audio=audio is not None, timed=timed)
             project = _find(client, ws, rid)
+            created = project is None
             with client.talking(f"setting up project '{name}'"):
                 if project is None:
                     project = client.sdk.projects.create(
@@ -194,13 +240,19 @@ def push_transcripts(
                     client.sdk.projects.update(id=project.id, label_config=label_config)
             if audio is not None:
                 _ensure_storage(client, project.id, folder)
-            present = _segment_ids(export_tasks(client, project.id, name))
-            fresh = [t for t in tasks if t["data"]["segment_id"] not in present]
+            seen, before, quick = _present(client, project, records.get(rid), created=created)
+            fresh = [t for t in tasks if t["data"]["segment_id"] not in seen]
 
             def listed(pid: int = project.id, name: str = name) -> set[str]:
                 return _segment_ids(export_tasks(client, pid, name))
 
             import_resumably(client, project.id, fresh, listed=listed, description=name)
+            if not quick or fresh:
+                for task in fresh:  # no versions: a task already there never gets predictions
+                    seen[task["data"]["segment_id"]] = (pushed.digest(task["data"]), frozenset())
+                made = sum(len(t["predictions"]) for t in fresh)
+                expected = (before[0] + len(fresh), before[1] + made)
+                pushed.note(client, records, rid, project.id, seen, expected)
             state[rid] = {"id": project.id, "title": name, "url": client.url}
             _write_state(ws, state)
             results.append(TranscriptPush(rid, project.id, len(fresh), len(tasks) - len(fresh)))

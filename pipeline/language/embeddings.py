@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
 from pipeline.core.errors import CdaError
 from pipeline.core.io import write_bytes
@@ -362,22 +361,45 @@ def tfidf_vectoriser():
     return TfidfVectorizer(sublinear_tf=True, token_pattern=TOKEN_PATTERN)
 
 
-class SafeSVD(TransformerMixin, BaseEstimator):
-    """TruncatedSVD that shrinks to the data (a small corpus has fewer terms than components)."""
+def _safe_svd_class() -> type:
+    """SafeSVD, defined on first use: scikit-learn costs ~1.5 s to import, and a stage that
+    reads this module without fitting TF-IDF + SVD (suggest with e5 alone, the report) should
+    not pay it. Defined once, so pickles of a fitted pipeline find the same class again."""
+    global _SAFE_SVD
+    if _SAFE_SVD is None:
+        from sklearn.base import BaseEstimator, TransformerMixin
 
-    def __init__(self, n_components: int = 50, random_state: int = 42) -> None:
-        self.n_components = n_components
-        self.random_state = random_state
+        class SafeSVD(TransformerMixin, BaseEstimator):
+            """TruncatedSVD that shrinks to the data (a small corpus has fewer terms than
+            components)."""
 
-    def fit(self, x, y=None):
-        from sklearn.decomposition import TruncatedSVD
+            def __init__(self, n_components: int = 50, random_state: int = 42) -> None:
+                self.n_components = n_components
+                self.random_state = random_state
 
-        k = max(1, min(self.n_components, x.shape[0] - 1, x.shape[1] - 1))
-        self.svd_ = TruncatedSVD(k, random_state=self.random_state).fit(x)
-        return self
+            def fit(self, x, y=None):
+                from sklearn.decomposition import TruncatedSVD
 
-    def transform(self, x):
-        return self.svd_.transform(x)
+                k = max(1, min(self.n_components, x.shape[0] - 1, x.shape[1] - 1))
+                self.svd_ = TruncatedSVD(k, random_state=self.random_state).fit(x)
+                return self
+
+            def transform(self, x):
+                return self.svd_.transform(x)
+
+        SafeSVD.__module__, SafeSVD.__qualname__ = __name__, "SafeSVD"
+        _SAFE_SVD = SafeSVD
+    return _SAFE_SVD
+
+
+_SAFE_SVD: type | None = None
+
+
+def __getattr__(name: str):
+    """``embeddings.SafeSVD`` (as pickle looks it up) without importing scikit-learn early."""
+    if name == "SafeSVD":
+        return _safe_svd_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def tfidf_svd(components: int, *, random_state: int):
@@ -388,7 +410,9 @@ def tfidf_svd(components: int, *, random_state: int):
     from sklearn.preprocessing import Normalizer
 
     return make_pipeline(
-        tfidf_vectoriser(), SafeSVD(components, random_state=random_state), Normalizer(copy=False)
+        tfidf_vectoriser(),
+        _safe_svd_class()(components, random_state=random_state),
+        Normalizer(copy=False),
     )
 
 

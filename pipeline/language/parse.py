@@ -34,6 +34,7 @@ import spacy
 from spacy.attrs import LEMMA, ORTH
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from spacy.vocab import Vocab, create_vocab
 
 from pipeline.core.config import NlpConfig, StudyConfig
 from pipeline.core.errors import CdaError
@@ -141,7 +142,11 @@ def _strip_accents(text: str) -> str:
 
 
 def keep_placeholders(nlp: Language, texts: list[str]) -> Language:
-    """Register every placeholder that occurs in ``texts`` as a tokenizer special case."""
+    """Register every placeholder that occurs in ``texts`` as a tokenizer special case (on a
+    :class:`DeferredBlank`, once it is built)."""
+    if isinstance(nlp, DeferredBlank):
+        nlp.when_built(lambda built: keep_placeholders(built, texts))
+        return nlp
     for placeholder in sorted({m for text in texts for m in PLACEHOLDER.findall(text)}):
         nlp.tokenizer.add_special_case(placeholder, [{ORTH: placeholder}])
     return nlp
@@ -234,23 +239,56 @@ def load_trained(model: str, language: str, *, parser: bool = True) -> tuple[Lan
 def load_blank(language: str, *, requested: str = "", note: str = "") -> tuple[Language, NlpInfo]:
     """The offline floor: blank + sentencizer + simplemma lemmas (spaCy's lookup tables for a
     language simplemma has no dictionary of)."""
+    return build_blank(language), blank_info(language, requested=requested, note=note)
+
+
+def _blank_lemmas(language: str) -> tuple[str, str, str]:
+    """(the lemma component, its name in the pipeline's name, its version) for ``language``."""
     from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
 
+    if language in SUPPORTED_LANGUAGES:
+        return "cda_simplemma", "simplemma", f"simplemma {_package_version('simplemma')}"
+    version_ = f"spacy-lookups-data {_package_version('spacy-lookups-data')}"
+    return "lemmatizer", "lookup-lemmatizer", version_
+
+
+def blank_info(language: str, *, requested: str = "", note: str = "") -> NlpInfo:
+    """What :func:`build_blank` builds, known without building it (so the fingerprint of the
+    blank backend costs nothing: :class:`DeferredBlank`)."""
+    component, lemmas, lemma_version = _blank_lemmas(language)
+    return NlpInfo(
+        f"blank:{language}+sentencizer+{lemmas}",
+        spacy.__version__,
+        ["sentencizer", component, "cda_lower_lemma"],
+        list(BLANK_DISABLES),
+        requested=requested,
+        note=note,
+        backend="blank",
+        version=lemma_version,
+    )
+
+
+def _language_class(language: str) -> type[Language]:
     try:
-        nlp = spacy.blank(language)
+        return spacy.util.get_lang_class(language)
     except ImportError as exc:
         raise CdaError(
             f"spaCy has no language '{language}'",
             hint="set 'language' in cda.yaml to an ISO code such as nl",
         ) from exc
+
+
+def build_blank(language: str, vocab: Vocab | None = None) -> Language:
+    """The blank pipeline of :func:`load_blank` (on ``vocab``: spaCy's own vocabulary of the
+    language, as ``spacy.blank`` makes it, when None)."""
+    _language_class(language)
+    nlp = spacy.blank(language, vocab=True if vocab is None else vocab)
     nlp.add_pipe("sentencizer")
-    if language in SUPPORTED_LANGUAGES:
+    component, _, _ = _blank_lemmas(language)
+    if component == "cda_simplemma":
         nlp.add_pipe("cda_simplemma", config={"language": language})
-        lemmas, lemma_version = "simplemma", f"simplemma {_package_version('simplemma')}"
     else:
         nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
-        lemmas = "lookup-lemmatizer"
-        lemma_version = f"spacy-lookups-data {_package_version('spacy-lookups-data')}"
     nlp.add_pipe("cda_lower_lemma")
     try:
         nlp.initialize()
@@ -259,18 +297,49 @@ def load_blank(language: str, *, requested: str = "", note: str = "") -> tuple[L
             f"no lemma lookup tables for '{language}' ({exc})",
             hint="pip install spacy-lookups-data",
         ) from exc
-    name = f"blank:{language}+sentencizer+{lemmas}"
-    info = NlpInfo(
-        name,
-        spacy.__version__,
-        list(nlp.pipe_names),
-        list(BLANK_DISABLES),
-        requested=requested,
-        note=note,
-        backend="blank",
-        version=lemma_version,
-    )
-    return nlp, info
+    return nlp
+
+
+class DeferredBlank:
+    """The blank pipeline, built on first use: its ``lang`` and ``vocab`` now, everything else
+    (``pipe``, ``tokenizer`` ...) from the pipeline built on that same vocabulary when first
+    asked for.
+
+    Why: building it costs ~0.7 s (the tokenizer's ~4,700 exceptions) and ~0.5 s more for
+    simplemma's dictionary at the first lemma, while docs rebuilt from ``tokens.parquet``
+    (:func:`token_docs`) and terms read from the terms cache need only the vocabulary (its
+    lexical flags: ``is_alpha``, ``is_stop``). So ``cda suggest`` with nothing new to
+    lemmatise never builds it. The vocabulary is the one ``spacy.blank`` makes (the
+    language's defaults), so every doc is the same as on the built pipeline.
+    """
+
+    def __init__(self, language: str) -> None:
+        defaults = _language_class(language).Defaults
+        self.lang = language
+        self.vocab = create_vocab(language, defaults)
+        self._nlp: Language | None = None
+        self._hooks: list[Callable[[Language], object]] = []
+
+    @property
+    def built(self) -> bool:
+        return self._nlp is not None
+
+    def when_built(self, hook: Callable[[Language], object]) -> None:
+        """Run ``hook`` on the pipeline once it is built (now, if it is)."""
+        if self._nlp is not None:
+            hook(self._nlp)
+        else:
+            self._hooks.append(hook)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in ("_nlp", "_hooks", "lang", "vocab"):
+            raise AttributeError(name)
+        if self._nlp is None:
+            self._nlp = build_blank(self.lang, self.vocab)
+            log.debug("built the blank '%s' pipeline (asked for %s)", self.lang, name)
+            for hook in self._hooks:
+                hook(self._nlp)
+        return getattr(self._nlp, name)
 
 
 def load_lookup(language: str) -> Language:
@@ -331,16 +400,29 @@ class Backend:
     terms: TermDocs = field(repr=False)
 
     def cached_terms(self, cache_dir: Path) -> TermDocs:
-        """``terms`` through a cache when they cost a Frog start-up; else ``terms`` itself."""
-        if self.info.backend != "frog":
-            return self.terms
+        """``terms`` through a cache keyed by the backend's fingerprint and each term's text.
+
+        Why for every backend: with Frog a term costs a Frog start-up; with the blank
+        pipeline the first term loads simplemma's dictionary (~0.5 s), which a rerun of
+        ``cda suggest`` on docs rebuilt from ``tokens.parquet`` would pay for nothing else.
+        A cached doc is the backend's own doc of that text (words, spaces, lemmas, tags), so
+        the lemmas are exactly the backend's. A spaCy pipeline tokenises a term with a
+        placeholder (``[PERSOON_1]``) by the special cases of this run's corpus
+        (:func:`keep_placeholders`): such terms are lemmatised afresh, never cached.
+        """
         key = fingerprint(self.info)  # the prefix keeps terms apart from the corpus
+        live = self.info.backend != "frog"  # Frog tokenises placeholders itself
 
         def lemmatise(terms: list[str]) -> list[Doc]:
+            fresh = {t for t in terms if live and PLACEHOLDER.search(t)}
+            stored = [t for t in terms if t not in fresh]
             docs, _ = parse_cached(
-                terms, self.nlp, cache_dir=cache_dir, key=key, parse=self.terms, prefix="terms"
+                stored, self.nlp, cache_dir=cache_dir, key=key, parse=self.terms, prefix="terms"
             )
-            return docs
+            found = dict(zip(stored, docs, strict=True))
+            if fresh:
+                found.update(zip(sorted(fresh), self.terms(sorted(fresh)), strict=True))
+            return [found[t] for t in terms]
 
         return lemmatise
 
@@ -349,11 +431,13 @@ def _spacy_backend(nlp: Language, info: NlpInfo, batch_size: int) -> Backend:
     return Backend(nlp, info, lambda texts: nlp.pipe(texts, batch_size=batch_size), pipe_terms(nlp))
 
 
-def load_backend(settings: NlpConfig, language: str) -> Backend:
+def load_backend(settings: NlpConfig, language: str, *, deferred: bool = False) -> Backend:
     """The best available backend that ``nlp.backend`` allows, and why it is the one.
 
     ``CDA_NLP_BACKEND`` (spacy, frog or blank) narrows ``auto`` for a whole machine or test
-    run (the test suite pins blank, so only Frog's own tests pay Frog's start-up)."""
+    run (the test suite pins blank, so only Frog's own tests pay Frog's start-up).
+    ``deferred``: the blank backend's pipeline is a :class:`DeferredBlank`, built only if
+    something is tokenised (for callers that may need only its vocabulary)."""
     choice = settings.backend
     forced = os.environ.get(ENV_BACKEND, "").strip()
     if choice == "auto" and forced:
@@ -403,6 +487,9 @@ def load_backend(settings: NlpConfig, language: str) -> Backend:
         if language == "nl":
             notes.append(frog.MISSING)
             log.warning("%s", frog.MISSING)
+    if deferred:
+        info = blank_info(language, requested=requested, note="; ".join(notes))
+        return _spacy_backend(DeferredBlank(language), info, settings.batch_size)
     nlp, info = load_blank(language, requested=requested, note="; ".join(notes))
     return _spacy_backend(nlp, info, settings.batch_size)
 
@@ -573,9 +660,12 @@ def segment_docs(ws: Workspace, config: StudyConfig, *, from_tokens: bool = Fals
     (suggest's keywords, TF-IDF and embeddings), the docs are rebuilt from the nlp stage's
     ``tokens.parquet`` (words, spaces, lemmas: no tags, entities or parse) when it is
     current (:func:`token_docs`), so the parse cache is not read; else they come from it.
+    There the blank backend's pipeline is a :class:`DeferredBlank`: built only if a text or
+    a term the terms cache lacks must be tokenised.
     """
     segments = read_table(ws.segments, SEGMENTS)
-    backend = load_backend(config.nlp, config.language)
+    # from tokens: a blank pipeline is built only if a text or term must be tokenised
+    backend = load_backend(config.nlp, config.language, deferred=from_tokens)
     nlp, info = backend.nlp, backend.info
     texts = segments["text"].tolist()
     keep_placeholders(nlp, texts)

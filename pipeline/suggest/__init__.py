@@ -140,6 +140,14 @@ def lemma_text(doc: Doc, stop: frozenset[str]) -> str:
     return " ".join(t.lemma_ for t in doc if t.is_alpha and not t.is_stop and t.lemma_ not in stop)
 
 
+def lemma_texts(docs: list[Doc], nlp: Language) -> list[str]:
+    """Every segment's content lemmas as one string (:func:`lemma_text`), what TF-IDF reads.
+    Computed once per run and handed to each TF-IDF fit (codes, exclusion notes, the learned
+    models' features): each pass over the docs costs as much as the fit itself."""
+    stop = spoken_stopwords(nlp.lang)
+    return [lemma_text(doc, stop) for doc in docs]
+
+
 def tfidf_similarity(segment_texts: list[str], code_texts: list[str]) -> np.ndarray:
     """Cosine similarity of TF-IDF vectors fitted on segments and code texts together."""
     return _tfidf(segment_texts, code_texts)[0]
@@ -164,11 +172,17 @@ class Similarities:
 
 
 def _lexical(
-    docs: list[Doc], book: Codebook, nlp: Language, examples, terms: TermDocs
+    docs: list[Doc],
+    book: Codebook,
+    nlp: Language,
+    examples,
+    terms: TermDocs,
+    lemmas: list[str] | None = None,
 ) -> Similarities:
-    """TF-IDF on lemmas; code texts and examples are lemmatised as the segments were."""
+    """TF-IDF on lemmas; code texts and examples are lemmatised as the segments were
+    (``lemmas``: the segments' :func:`lemma_texts`, when the caller has them)."""
     stop = spoken_stopwords(nlp.lang)
-    segment_texts = [lemma_text(doc, stop) for doc in docs]
+    segment_texts = lemma_texts(docs, nlp) if lemmas is None else lemmas
     code_docs = terms([code_text(c) for c in book.codes])
     sims, rows = _tfidf(segment_texts, [lemma_text(d, stop) for d in code_docs])
     ex_docs = terms([ex for _, ex in examples]) if examples else []
@@ -205,8 +219,10 @@ def similarities(
     *,
     cache=None,
     terms: TermDocs | None = None,
+    lemmas: list[str] | None = None,
 ) -> Similarities:
-    """Similarities of every segment to every code (and example) with ``backend``.
+    """Similarities of every segment to every code (and example) with ``backend``
+    (``lemmas``: the segments' :func:`lemma_texts`, computed here if not given).
 
     ``combined`` is the cosine of the concatenated, weighted blocks (e5 ⊕ TF-IDF,
     :func:`pipeline.language.embeddings.combine`), computed as ``w_e5² · cos_e5 +
@@ -215,11 +231,11 @@ def similarities(
     examples = [(i, ex) for i, c in enumerate(book.codes) for ex in c.examples]
     terms = terms or pipe_terms(nlp)
     if backend.name == "tfidf":
-        return _lexical(docs, book, nlp, examples, terms)
+        return _lexical(docs, book, nlp, examples, terms, lemmas)
     neural = _neural(docs, book, encoder_for(backend), examples, cache)
     if backend.name != "combined":
         return neural
-    lexical = _lexical(docs, book, nlp, examples, terms)
+    lexical = _lexical(docs, book, nlp, examples, terms, lemmas)
     w_e5, w_tfidf = balanced_weights([neural.segments, lexical.segments])
     return Similarities(
         w_e5**2 * neural.codes + w_tfidf**2 * lexical.codes,
@@ -238,6 +254,7 @@ def exclusion_similarity(
     *,
     cache=None,
     terms: TermDocs | None = None,
+    lemmas: list[str] | None = None,
 ) -> np.ndarray:
     """segment × code: the segment's similarity to the code's ``exclude`` note (-inf for codes
     without one). Where a segment is closer to what the analyst ruled out than to the code,
@@ -265,7 +282,7 @@ def exclusion_similarity(
             ]
         }
     )
-    against = similarities(docs, notes, nlp, backend, cache=cache, terms=terms).codes
+    against = similarities(docs, notes, nlp, backend, cache=cache, terms=terms, lemmas=lemmas).codes
     for k, (i, _) in enumerate(ruled):
         penalty[:, i] = against[:, k]
     return penalty
@@ -297,6 +314,7 @@ class ZeroShot:
     scores: np.ndarray  # segment × code
     thresholds: np.ndarray  # per code
     source: str
+    lemmas: list[str] | None = None  # the segments' lemma_texts (TF-IDF backends)
 
 
 def zero_shot_scores(
@@ -314,11 +332,14 @@ def zero_shot_scores(
     if config.similarity == "none" or not book.codes:
         return None
     backend = resolve(config.similarity, role="suggest", model=config.embedding_model)
-    sims = similarities(docs, book, nlp, backend, cache=cache, terms=terms)
-    against = exclusion_similarity(docs, book, nlp, backend, cache=cache, terms=terms)
+    lemmas = lemma_texts(docs, nlp) if backend.name in ("tfidf", "combined") else None
+    sims = similarities(docs, book, nlp, backend, cache=cache, terms=terms, lemmas=lemmas)
+    against = exclusion_similarity(
+        docs, book, nlp, backend, cache=cache, terms=terms, lemmas=lemmas
+    )
     scores = sims.codes - np.clip(against - sims.codes, 0, None)
     thresholds = code_thresholds(scores, config.min_similarity)
-    return ZeroShot(sims, scores, thresholds, f"similarity:{backend.name}")
+    return ZeroShot(sims, scores, thresholds, f"similarity:{backend.name}", lemmas)
 
 
 def similarity_rows(
@@ -376,11 +397,12 @@ def segment_features(
     *,
     cache=None,
     evidence: pd.DataFrame | None = None,
+    lemmas: list[str] | None = None,
 ):
     """The learned models' features: the suggestion embedding of each segment (TF-IDF rows
     over lemmas, centred e5 passages, or both weighted as ``combined`` weighs them) and, per
     code and source, the keyword/pattern score (``evidence``: segment × column, 0 where none
-    matched)."""
+    matched); ``lemmas``: the segments' :func:`lemma_texts`, if the caller has them."""
     from scipy import sparse
 
     blocks = []
@@ -390,8 +412,8 @@ def segment_features(
         )
         blocks.append(sparse.csr_matrix(centred(passages, passages.mean(axis=0))))
     if backend.name in ("tfidf", "combined"):
-        stop = spoken_stopwords(nlp.lang)
-        blocks.append(tfidf_vectoriser().fit_transform([lemma_text(d, stop) for d in docs]))
+        texts = lemma_texts(docs, nlp) if lemmas is None else lemmas
+        blocks.append(tfidf_vectoriser().fit_transform(texts))
     weights = balanced_weights(blocks) if len(blocks) > 1 else [1.0]
     parts = [w * b for w, b in zip(weights, blocks, strict=True)]
     if evidence is not None and len(evidence.columns):
@@ -446,7 +468,9 @@ def suggest_all(
         # weigh like a keyword hit (0.5-1); measured +0.02 macro F1 at a quarter coded
         for j, c in enumerate(book.codes):
             evidence[f"similarity/{c.id}"] = SIMILARITY_WEIGHT * zero.sims.codes[:, j]
-        features = segment_features(docs, nlp, backend, cache=cache, evidence=evidence)
+        features = segment_features(
+            docs, nlp, backend, cache=cache, evidence=evidence, lemmas=zero.lemmas
+        )
         learned = fit_codes(
             features,
             ids,
