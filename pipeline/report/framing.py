@@ -36,6 +36,7 @@ from pipeline.core.transcript import in_turn_order
 from pipeline.language.corpus import (
     content_mask,
     keyness_of,
+    keyness_on,
     log_likelihood,
     log_ratio,
     words_per_segment,
@@ -102,10 +103,14 @@ def key_lemmas(talk: Talk, members: set[str], *, top: int = 8) -> list[dict]:
     inside = talk.inside(members)
     if not inside.any() or inside.all():
         return []
-    labelled = talk.content.assign(
-        theme=np.where(talk.content["segment_id"].isin(members), "in", "out")
+    theme = talk.content["segment_id"].isin(members).to_numpy()
+    if not theme.any() or theme.all():  # no content words on one side: nothing is key
+        return []
+    content = talk.content
+    table = keyness_on(
+        content["lemma"], content["speaker"], theme, ~theme, min_freq=2, min_speakers=2
     )
-    return _key_rows(labelled, "in", by="theme", top=top)
+    return _shown(table, top)
 
 
 def _key_rows(
@@ -115,6 +120,11 @@ def _key_rows(
         table = keyness_of(content, target, reference=reference, by=by, min_freq=2, min_speakers=2)
     except CdaError:  # no content words on one side: nothing is key
         return []
+    return _shown(table, top)
+
+
+def _shown(table: pd.DataFrame, top: int) -> list[dict]:
+    """The ``top`` rows of a keyness table as the report shows them."""
     return [
         {
             "lemma": r.lemma,
@@ -184,17 +194,22 @@ def group_markers(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[
     seg = talk.participants.assign(inside=talk.inside(members))
     found = markers.merge(seg[["segment_id", "group", "speaker", "inside"]], on="segment_id")
     categories = sorted(found["category"].unique())
+    # matches, matches inside the theme and their speakers per (group, category), in one
+    # groupby each rather than a filter per group and category
+    keys = ["group", "category"]
+    total = found.groupby(keys).size().to_dict()
+    within = found[found["inside"].to_numpy(dtype=bool)]
+    count = within.groupby(keys).size().to_dict()
+    speakers = within.groupby(keys)["speaker"].nunique().to_dict()
     rows = []
     for group, part in seg.groupby("group", sort=True):
         words_in = int(part.loc[part["inside"], "words"].sum())
         if not words_in:
             continue
         words_out = int(part.loc[~part["inside"], "words"].sum())
-        mine = found[found["group"] == group]
         for category in categories:
-            hits = mine[mine["category"] == category]
-            n_in = int(hits["inside"].sum())
-            n_out = len(hits) - n_in
+            n_in = int(count.get((group, category), 0))
+            n_out = int(total.get((group, category), 0)) - n_in
             rows.append(
                 {
                     "group": group,
@@ -202,7 +217,7 @@ def group_markers(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[
                     "count": n_in,
                     "words": words_in,
                     "per_1000": 1000 * n_in / words_in,
-                    "speakers": int(hits.loc[hits["inside"], "speaker"].nunique()),
+                    "speakers": int(speakers.get((group, category), 0)),
                     "per_1000_rest": 1000 * n_out / words_out if words_out else float("nan"),
                 }
             )
@@ -240,14 +255,19 @@ def group_actors(
 # contrasts ----------------------------------------------------------------------------------
 
 
-def _per_speaker(counts: pd.Series, sizes: pd.Series) -> np.ndarray:
+def _per_speaker(counts: dict[str, int], sizes: pd.Series) -> np.ndarray:
     """Each speaker's rate per 1,000 (``sizes``: the speaker's words; speakers with none out)."""
     sizes = sizes[sizes > 0]
-    return (1000 * counts.reindex(sizes.index, fill_value=0) / sizes).to_numpy(float)
+    hits = np.array([counts.get(speaker, 0) for speaker in sizes.index], dtype=np.int64)
+    return np.asarray(1000 * hits / sizes.to_numpy(), dtype=float)
 
 
 def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
-    """One marker category or lemma, group a against group b, with the speaker-level test."""
+    """One marker category or lemma, group a against group b, with the speaker-level test.
+
+    ``a`` and ``b``: per group, ``count`` and ``size`` (the item's uses and the group's words),
+    ``by_speaker`` (uses per speaker who used it) and ``sizes`` (words per speaker).
+    """
     rates_a = _per_speaker(a["by_speaker"], a["sizes"])
     rates_b = _per_speaker(b["by_speaker"], b["sizes"])
     return {
@@ -259,14 +279,27 @@ def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
         "size_b": b["size"],
         "per_1000_a": 1000 * a["count"] / a["size"],
         "per_1000_b": 1000 * b["count"] / b["size"],
-        "users_a": int((a["by_speaker"] > 0).sum()),
-        "users_b": int((b["by_speaker"] > 0).sum()),
+        "users_a": sum(n > 0 for n in a["by_speaker"].values()),
+        "users_b": sum(n > 0 for n in b["by_speaker"].values()),
         "speakers_a": len(rates_a),
         "speakers_b": len(rates_b),
         "log_ratio": log_ratio(a["count"], b["count"], a["size"], b["size"]),
         "g2": log_likelihood(a["count"], b["count"], a["size"], b["size"]),
         "cliffs_delta": cliffs_delta(rates_a, rates_b),
         "p_value": permutation_test(rates_a, rates_b, seed=seed),
+    }
+
+
+def _uses(hits: pd.DataFrame, column: str) -> dict[tuple[str, str], tuple[int, dict[str, int]]]:
+    """Uses of each item (``column``: category or lemma) per group, and per speaker, in one
+    groupby each instead of filtering the hits once per item and group:
+    {(item, group): (uses, {speaker: uses})}."""
+    per_speaker: dict[tuple[str, str], dict[str, int]] = {}
+    for (item, group, speaker), n in hits.groupby([column, "group", "speaker"]).size().items():
+        per_speaker.setdefault((item, group), {})[speaker] = int(n)
+    return {
+        (item, group): (int(n), per_speaker.get((item, group), {}))
+        for (item, group), n in hits.groupby([column, "group"]).size().items()
     }
 
 
@@ -302,14 +335,16 @@ def contrasts(
 
     word_sizes = by_group(seg.groupby(["group", "speaker"])["words"].sum())
     content_sizes = by_group(content.groupby(["group", "speaker"]).size())
+    marker_uses = _uses(found, "category")
+    categories = sorted(found["category"].dropna().unique())
 
-    def side(hits: pd.DataFrame, group: str, sizes: dict[str, pd.Series]) -> dict:
-        mine = hits[hits["group"] == group]
+    def side(uses: dict, item: str, group: str, sizes: dict[str, pd.Series]) -> dict:
+        count, by_speaker = uses.get((item, group), (0, {}))
         group_sizes = sizes.get(group, pd.Series(dtype=float))
         return {
-            "count": len(mine),
+            "count": count,
             "size": int(group_sizes.sum()),
-            "by_speaker": mine.groupby("speaker").size(),
+            "by_speaker": by_speaker,
             "sizes": group_sizes,
         }
 
@@ -318,15 +353,22 @@ def contrasts(
         pair = {"group_a": a, "group_b": b}
         marker_rows = [
             _contrast_row(
-                "marker", category, side(hits, a, word_sizes), side(hits, b, word_sizes), seed=seed
+                "marker",
+                category,
+                side(marker_uses, category, a, word_sizes),
+                side(marker_uses, category, b, word_sizes),
+                seed=seed,
             )
-            for category, hits in found.groupby("category", sort=True)
+            for category in categories
         ]
         word_rows = []
         if a in content_sizes and b in content_sizes:
             lemmas = _contrast_lemmas(content, a, b, top_words)
-            for lemma, hits in content[content["lemma"].isin(lemmas)].groupby("lemma"):
-                a_side, b_side = side(hits, a, content_sizes), side(hits, b, content_sizes)
+            chosen = content[content["lemma"].isin(lemmas)]
+            word_uses = _uses(chosen, "lemma")
+            for lemma in sorted(chosen["lemma"].dropna().unique()):
+                a_side = side(word_uses, lemma, a, content_sizes)
+                b_side = side(word_uses, lemma, b, content_sizes)
                 word_rows.append(_contrast_row("word", lemma, a_side, b_side, seed=seed))
         for block in (marker_rows, word_rows):
             block = [r for r in block if r["count_a"] or r["count_b"]]  # neither group used it

@@ -28,6 +28,7 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import csv_text, read_table, write_bytes
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import AGREEMENT, AGREEMENT_PAIRS, FRAMING, GRAMMAR, THEMES
+from pipeline.language.corpus import words_per_segment
 from pipeline.language.grammar import clauses
 from pipeline.report import figures as figs
 from pipeline.report.framing import (
@@ -149,11 +150,16 @@ class ThemeResult:
     groups: list[str]
 
 
-def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
+def compute_themes(
+    inputs: ThemeInputs, config: StudyConfig, *, words: pd.Series | None = None
+) -> ThemeResult:
     """The theme section from its inputs and the study's settings: a pure function, no I/O.
 
     Every random step (the sampled permutation tests of comparisons and contrasts) is seeded
     by ``report.seed``, so a finding does not move when another stage is re-seeded.
+    ``words``: words per segment of the inputs' tokens
+    (:func:`~pipeline.language.corpus.words_per_segment`) if the caller counted them already;
+    they are counted once either way.
     """
     settings = config.report
     book, segments, tokens = inputs.book, inputs.segments, inputs.tokens
@@ -172,10 +178,13 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         table=plain_strings(assigned.table, tuple(PAIR)),
         unresolved=plain_strings(assigned.unresolved, tuple(PAIR)),
     )
+    words = words if words is not None else words_per_segment(tokens)
     table = prevalence(
-        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
+        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved, words=words
     )
-    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=settings.seed)
+    comparison = compare_groups(
+        segments, assigned.table, book, tokens=tokens, seed=settings.seed, words=words
+    )
     absent, uncovered = absent_themes(
         table, book, thin_segments=settings.thin_segments, thin_speakers=settings.thin_speakers
     )
@@ -184,7 +193,9 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         inputs.agreement.set_index("code") if human and inputs.agreement is not None else None
     )
     themes, framing_rows, grammar = [], [], []
-    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
+    talk = Talk.of(
+        participant_segments(segments, tokens, words=words), tokens, language=config.language
+    )
     # the rules that write clauses.parquet, on the same tokens: recountable from that file
     findings, status = clauses(tokens, language=config.language)
     findings = plain_strings(findings, ("segment_id", "feature", "kind", "actor_kind"))
