@@ -5,10 +5,10 @@ The reference is the computation as first written, kept here from its definition
 per-theme filters on the tables as read (pandas' Arrow-backed strings, no object copies),
 every permutation test drawing its relabellings anew, centrality from scikit-learn's
 ``TfidfVectorizer``, keyness on the frame filtered per comparison (and the theme's key lemmas
-on the content labelled in/out), markers per group filtered per category, and the contrasts
-with a filter, a groupby and a reindex per item and group. Everything the report shows is
-compared: the context, themes.json, themes.csv, framing.csv, grammar.csv, the figures' tables
-and PNGs, and the HTML.
+on the content labelled in/out), markers per group filtered per category, actors by a named
+aggregation per group, and the contrasts with a filter, a groupby and a reindex per item and
+group. Everything the report shows is compared: the context, themes.json, themes.csv,
+framing.csv, grammar.csv, the figures' tables and PNGs, and the HTML.
 """
 
 from __future__ import annotations
@@ -166,6 +166,23 @@ def reference_group_markers(talk, markers, members) -> list[dict]:
     return rows
 
 
+def reference_group_actors(talk, markers, members, *, top=6) -> dict[str, list[dict]]:
+    """framing.group_actors as written: a named aggregation per group."""
+    seg = talk.participants[talk.inside(members)][["segment_id", "group", "speaker"]]
+    found = markers[markers["category"] == "actor"].merge(seg, on="segment_id")
+    out = {}
+    for group, part in found.groupby("group", sort=True):
+        counts = part.groupby("lemma").agg(
+            mentions=("lemma", "size"), speakers=("speaker", "nunique")
+        )
+        counts = counts.sort_values(["mentions", "speakers"], ascending=False, kind="stable")
+        out[group] = [
+            {"actor": lemma, "mentions": int(r.mentions), "speakers": int(r.speakers)}
+            for lemma, r in counts.head(top).iterrows()
+        ]
+    return out
+
+
 def _reference_per_speaker(counts: pd.Series, sizes: pd.Series) -> np.ndarray:
     sizes = sizes[sizes > 0]
     return (1000 * counts.reindex(sizes.index, fill_value=0) / sizes).to_numpy(float)
@@ -282,6 +299,7 @@ def reference(monkeypatch, inputs, config) -> dict:
         patch.setattr(framing, "keyness_of", reference_keyness_of)
         patch.setattr(section, "key_lemmas", reference_key_lemmas)
         patch.setattr(section, "group_markers", reference_group_markers)
+        patch.setattr(section, "group_actors", reference_group_actors)
         patch.setattr(section, "contrasts", reference_contrasts)
         return rendered(inputs, config)
 

@@ -239,11 +239,15 @@ def group_actors(
     """Per group: the actors mentioned inside the theme, with mentions and speakers."""
     seg = talk.participants[talk.inside(members)][["segment_id", "group", "speaker"]]
     found = markers[markers["category"] == "actor"].merge(seg, on="segment_id")
+    if found.empty:
+        return {}
+    # mentions and speakers of every (group, actor) in one groupby, not one per group
+    by = found.groupby(["group", "lemma"], sort=True)
+    table = pd.DataFrame({"mentions": by.size(), "speakers": by["speaker"].nunique()})
+    parts = {g: part.droplevel(0) for g, part in table.groupby(level=0, sort=True)}
     out = {}
-    for group, part in found.groupby("group", sort=True):
-        counts = part.groupby("lemma").agg(
-            mentions=("lemma", "size"), speakers=("speaker", "nunique")
-        )
+    for group in found.groupby("group", sort=True).size().index:
+        counts = parts.get(group, table.iloc[:0].droplevel(0))
         counts = counts.sort_values(["mentions", "speakers"], ascending=False, kind="stable")
         out[group] = [
             {"actor": lemma, "mentions": int(r.mentions), "speakers": int(r.speakers)}
@@ -255,21 +259,27 @@ def group_actors(
 # contrasts ----------------------------------------------------------------------------------
 
 
-def _per_speaker(counts: dict[str, int], sizes: pd.Series) -> np.ndarray:
-    """Each speaker's rate per 1,000 (``sizes``: the speaker's words; speakers with none out)."""
+def _per_speaker(counts: dict[str, int], speakers: list[str], sizes: np.ndarray) -> np.ndarray:
+    """Each speaker's rate per 1,000: ``speakers`` and ``sizes`` are the speakers with words
+    and their words (:func:`_talkers`), ``counts`` the uses per speaker."""
+    hits = np.array([counts.get(speaker, 0) for speaker in speakers], dtype=np.int64)
+    return np.asarray(1000 * hits / sizes, dtype=float)
+
+
+def _talkers(sizes: pd.Series) -> tuple[list[str], np.ndarray]:
+    """The speakers with words (others have no rate) and their words, once per group."""
     sizes = sizes[sizes > 0]
-    hits = np.array([counts.get(speaker, 0) for speaker in sizes.index], dtype=np.int64)
-    return np.asarray(1000 * hits / sizes.to_numpy(), dtype=float)
+    return sizes.index.tolist(), sizes.to_numpy()
 
 
 def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
     """One marker category or lemma, group a against group b, with the speaker-level test.
 
     ``a`` and ``b``: per group, ``count`` and ``size`` (the item's uses and the group's words),
-    ``by_speaker`` (uses per speaker who used it) and ``sizes`` (words per speaker).
+    ``by_speaker`` (uses per speaker who used it) and ``talkers`` (:func:`_talkers`).
     """
-    rates_a = _per_speaker(a["by_speaker"], a["sizes"])
-    rates_b = _per_speaker(b["by_speaker"], b["sizes"])
+    rates_a = _per_speaker(a["by_speaker"], *a["talkers"])
+    rates_b = _per_speaker(b["by_speaker"], *b["talkers"])
     return {
         "kind": kind,
         "item": item,
@@ -338,15 +348,17 @@ def contrasts(
     marker_uses = _uses(found, "category")
     categories = sorted(found["category"].dropna().unique())
 
-    def side(uses: dict, item: str, group: str, sizes: dict[str, pd.Series]) -> dict:
+    def basis(sizes: dict[str, pd.Series]) -> dict[str, tuple[int, tuple]]:
+        """Per group: its words (or content words) and its speakers with any, once."""
+        return {g: (int(part.sum()), _talkers(part)) for g, part in sizes.items()}
+
+    per_word, per_content = basis(word_sizes), basis(content_sizes)
+    nobody = (0, _talkers(pd.Series(dtype=float)))
+
+    def side(uses: dict, item: str, group: str, basis: dict) -> dict:
         count, by_speaker = uses.get((item, group), (0, {}))
-        group_sizes = sizes.get(group, pd.Series(dtype=float))
-        return {
-            "count": count,
-            "size": int(group_sizes.sum()),
-            "by_speaker": by_speaker,
-            "sizes": group_sizes,
-        }
+        size, talkers = basis.get(group, nobody)
+        return {"count": count, "size": size, "by_speaker": by_speaker, "talkers": talkers}
 
     rows = []
     for a, b in itertools.combinations(groups, 2):
@@ -355,8 +367,8 @@ def contrasts(
             _contrast_row(
                 "marker",
                 category,
-                side(marker_uses, category, a, word_sizes),
-                side(marker_uses, category, b, word_sizes),
+                side(marker_uses, category, a, per_word),
+                side(marker_uses, category, b, per_word),
                 seed=seed,
             )
             for category in categories
@@ -367,8 +379,8 @@ def contrasts(
             chosen = content[content["lemma"].isin(lemmas)]
             word_uses = _uses(chosen, "lemma")
             for lemma in sorted(chosen["lemma"].dropna().unique()):
-                a_side = side(word_uses, lemma, a, content_sizes)
-                b_side = side(word_uses, lemma, b, content_sizes)
+                a_side = side(word_uses, lemma, a, per_content)
+                b_side = side(word_uses, lemma, b, per_content)
                 word_rows.append(_contrast_row("word", lemma, a_side, b_side, seed=seed))
         for block in (marker_rows, word_rows):
             block = [r for r in block if r["count_a"] or r["count_b"]]  # neither group used it
