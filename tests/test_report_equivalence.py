@@ -6,9 +6,10 @@ per-theme filters on the tables as read (pandas' Arrow-backed strings, no object
 every permutation test drawing its relabellings anew, centrality from scikit-learn's
 ``TfidfVectorizer``, keyness on the frame filtered per comparison (and the theme's key lemmas
 on the content labelled in/out), markers per group filtered per category, actors by a named
-aggregation per group, and the contrasts with a filter, a groupby and a reindex per item and
-group. Everything the report shows is compared: the context, themes.json, themes.csv,
-framing.csv, grammar.csv, the figures' tables and PNGs, and the HTML.
+aggregation per group, first mentions sorting the segments per theme, and the contrasts with
+a filter, a groupby and a reindex per item and group. Everything the report shows is
+compared: the context, themes.json, themes.csv, framing.csv, grammar.csv, the figures' tables
+and PNGs, and the HTML.
 """
 
 from __future__ import annotations
@@ -183,6 +184,34 @@ def reference_group_actors(talk, markers, members, *, top=6) -> dict[str, list[d
     return out
 
 
+def reference_first_mentions(segments, members, *, ordered=None) -> list[dict]:
+    """framing.first_mentions as written: the segments sorted for every theme, then every
+    recording filtered (``ordered``, the sort done once, is not used)."""
+    from pipeline.core.citation import clock
+    from pipeline.core.transcript import in_turn_order
+
+    rows = []
+    ordered = in_turn_order(segments, first=("recording_id",))
+    for recording, turns in ordered.groupby("recording_id", sort=True):
+        hits = turns[turns["segment_id"].isin(members)]
+        if hits.empty:
+            continue
+        first = hits.iloc[0]
+        later = hits.iloc[1:]
+        taken_up = later[(later["role"] != "facilitator") & (later["speaker"] != first["speaker"])]
+        rows.append(
+            {
+                "recording_id": recording,
+                "segment_id": first["segment_id"],
+                "speaker": first["speaker"],
+                "role": first["role"],
+                "time": clock(first["start"]),
+                "taken_up_by": int(taken_up["speaker"].nunique()),
+            }
+        )
+    return rows
+
+
 def _reference_per_speaker(counts: pd.Series, sizes: pd.Series) -> np.ndarray:
     sizes = sizes[sizes > 0]
     return (1000 * counts.reindex(sizes.index, fill_value=0) / sizes).to_numpy(float)
@@ -300,6 +329,7 @@ def reference(monkeypatch, inputs, config) -> dict:
         patch.setattr(section, "key_lemmas", reference_key_lemmas)
         patch.setattr(section, "group_markers", reference_group_markers)
         patch.setattr(section, "group_actors", reference_group_actors)
+        patch.setattr(section, "first_mentions", reference_first_mentions)
         patch.setattr(section, "contrasts", reference_contrasts)
         return rendered(inputs, config)
 

@@ -162,14 +162,21 @@ def marker_rates(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[d
     return rows
 
 
-def first_mentions(segments: pd.DataFrame, members: set[str]) -> list[dict]:
-    """Per recording: who raised the theme first, when, and how many participants took it up."""
+def first_mentions(
+    segments: pd.DataFrame, members: set[str], *, ordered: pd.DataFrame | None = None
+) -> list[dict]:
+    """Per recording: who raised the theme first, when, and how many participants took it up.
+
+    ``ordered``: the segments in turn order per recording
+    (``in_turn_order(segments, first=("recording_id",))``), when the caller sorted them once
+    for every theme.
+    """
     rows = []
-    ordered = in_turn_order(segments, first=("recording_id",))
-    for recording, turns in ordered.groupby("recording_id", sort=True):
-        hits = turns[turns["segment_id"].isin(members)]
-        if hits.empty:
-            continue
+    if ordered is None:
+        ordered = in_turn_order(segments, first=("recording_id",))
+    # the theme's turns first, then per recording (only recordings with any, as before)
+    theme = ordered[ordered["segment_id"].isin(members)]
+    for recording, hits in theme.groupby("recording_id", sort=True):
         first = hits.iloc[0]
         later = hits.iloc[1:]
         taken_up = later[(later["role"] != "facilitator") & (later["speaker"] != first["speaker"])]

@@ -28,6 +28,7 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import csv_text, read_table, write_bytes
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import AGREEMENT, AGREEMENT_PAIRS, FRAMING, GRAMMAR, THEMES
+from pipeline.core.transcript import in_turn_order
 from pipeline.language.corpus import words_per_segment
 from pipeline.language.grammar import clauses
 from pipeline.report import figures as figs
@@ -204,10 +205,11 @@ def compute_themes(
         if inputs.markers is not None
         else None
     )
+    ordered = in_turn_order(segments, first=("recording_id",))  # once, for first mentions
     for code in book.codes:
         entry, rows = theme_entry(
             code, table, comparison, assigned, segments, talk, found,
-            quotes=settings.quotes, seed=settings.seed,
+            quotes=settings.quotes, seed=settings.seed, ordered=ordered,
         )  # fmt: skip
         entry["alpha"] = _agreement(agreement, code.id)
         members = theme_segments(assigned.table, code.id)
@@ -270,10 +272,12 @@ def theme_entry(
     *,
     quotes: bool,
     seed: int,
+    ordered: pd.DataFrame | None = None,
 ) -> tuple[dict, list[dict]]:
     """One theme's numbers and framing evidence, and its framing.csv rows.
 
-    ``talk`` is the participants' talk prepared once per report (:class:`Talk`).
+    ``talk`` is the participants' talk prepared once per report (:class:`Talk`); ``ordered``
+    the segments in turn order per recording, sorted once (:func:`first_mentions`).
     """
     members = theme_segments(assigned.table, code.id)
     rows = table[table["theme"] == code.id]
@@ -301,7 +305,7 @@ def theme_entry(
             "actors": group_actors(talk, found, members) if found is not None else {},
             "contrasts": _summary(contrast),
         },
-        "first_mentions": first_mentions(segments, members),
+        "first_mentions": first_mentions(segments, members, ordered=ordered),
         "representatives": representatives(
             segments, assigned.table, code.id, content=talk.content, quotes=quotes
         ),
