@@ -180,30 +180,59 @@ def keyness_of(
     in_ref = toks[by] == reference if reference is not None else ~in_target
     if not in_ref.any():
         raise CdaError(f"no content words where {by} = '{reference}'", hint="check the name")
-    tgt, ref = toks[in_target], toks[in_ref]
-    c, d = len(tgt), len(ref)
-    freq_t = tgt["lemma"].value_counts()
-    freq_r = ref["lemma"].value_counts()
-    sizes = tgt.groupby("speaker").size()
+    return keyness_on(
+        toks["lemma"],
+        toks["speaker"],
+        in_target.to_numpy(dtype=bool),
+        in_ref.to_numpy(dtype=bool),
+        min_freq=min_freq,
+        min_speakers=min_speakers,
+    )
+
+
+def keyness_on(
+    lemmas: pd.Series,
+    speakers_of: pd.Series,
+    in_target: np.ndarray,
+    in_ref: np.ndarray,
+    *,
+    min_freq: int = 5,
+    min_speakers: int = 2,
+) -> pd.DataFrame:
+    """:func:`keyness_of` with the target and reference given as masks over the content
+    tokens' ``lemmas`` and ``speakers_of`` (each side must hold a token).
+
+    For a caller that compares a theme with the rest many times over one corpus: only the
+    two columns are counted, the frame is neither labelled nor filtered per comparison.
+    """
+    tgt_lemma, tgt_speaker = lemmas[in_target], speakers_of[in_target]
+    c, d = int(in_target.sum()), int(in_ref.sum())
+    freq_t = tgt_lemma.value_counts()
+    freq_r = lemmas[in_ref].value_counts()
+    sizes = tgt_speaker.groupby(tgt_speaker).size()
     candidates = freq_t[freq_t >= min_freq]
     # lemma × speaker counts in one go: DP, breadth and top share for all candidates at once
     # (per-lemma pandas lookups made a theme report of 5,000 segments take ~40 s)
+    at_row = candidates.index.get_indexer(tgt_lemma)
+    at_col = sizes.index.get_indexer(tgt_speaker)
+    counted = (at_row >= 0) & (at_col >= 0)  # a missing speaker is in no column, as in groupby
+    width = len(sizes)
     matrix = (
-        tgt[tgt["lemma"].isin(candidates.index)]
-        .groupby(["lemma", "speaker"])
-        .size()
-        .unstack(fill_value=0)
-        .reindex(index=candidates.index, columns=sizes.index, fill_value=0)
-        .to_numpy(float)
+        np.bincount(at_row[counted] * width + at_col[counted], minlength=len(candidates) * width)
+        .reshape(len(candidates), width)
+        .astype(float)
     )
     speakers = (matrix > 0).sum(axis=1)
     dps = dispersions(matrix, sizes.to_numpy(float))
     top_shares = matrix.max(axis=1, initial=0) / np.maximum(matrix.sum(axis=1), 1)
+    in_reference = freq_r.reindex(candidates.index, fill_value=0).tolist()
     rows = []
-    for i, (lemma, a) in enumerate(candidates.items()):
+    for i, (lemma, a) in enumerate(
+        zip(candidates.index.tolist(), candidates.tolist(), strict=True)
+    ):
         if speakers[i] < min_speakers:
             continue
-        b = int(freq_r.get(lemma, 0))
+        b = int(in_reference[i])
         rows.append(
             {
                 "lemma": lemma,

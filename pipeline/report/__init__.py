@@ -74,9 +74,14 @@ def overlap_summary(part: pd.DataFrame) -> tuple[int | None, float | None, int]:
     return int((known > 0).sum()), round(float(known.sum()), 3), len(known)
 
 
-def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
-    """Per recording: turns, people, words (as everywhere in the report) and overlap."""
-    words = words_per_segment(tokens)
+def recordings_table(
+    segments: pd.DataFrame, tokens: pd.DataFrame, *, words: pd.Series | None = None
+) -> list[dict]:
+    """Per recording: turns, people, words (as everywhere in the report) and overlap.
+
+    ``words``: :func:`words_per_segment` of ``tokens``, if counted already.
+    """
+    words = words if words is not None else words_per_segment(tokens)
     seg = segments.assign(words=segments["segment_id"].map(words).fillna(0).astype(int))
     rows = []
     for (rid, group), part in seg.groupby(["recording_id", "group"], sort=True):
@@ -99,16 +104,20 @@ def recordings_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]
     return rows
 
 
-def speakers_table(segments: pd.DataFrame, tokens: pd.DataFrame) -> list[dict]:
+def speakers_table(
+    segments: pd.DataFrame, tokens: pd.DataFrame, *, words: pd.Series | None = None
+) -> list[dict]:
     """Turns, speaking time and words per speaker, and their share of the group's talk.
 
     The share is of time when every participant turn is timed, else of words (see
     :func:`pipeline.report.themes.measure`), so an untimed transcript is not "0 % of the time".
+    ``words``: :func:`words_per_segment` of ``tokens``, if counted already.
     """
     unit = measure(segments)
+    words = words if words is not None else words_per_segment(tokens)
     seg = segments.assign(
         seconds=speaking_time(segments),
-        words=segments["segment_id"].map(words_per_segment(tokens)).fillna(0).astype(int),
+        words=segments["segment_id"].map(words).fillna(0).astype(int),
     )
     group_total = seg.groupby("group")[unit].sum()
     rows = []
@@ -417,7 +426,15 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
     round_no, segments, tokens = inputs.round_no, inputs.segments, inputs.tokens
     quotes = config.report.quotes
     topic_rows, groups = topics_table(inputs.topics, inputs.doc_topics, segments, quotes=quotes)
-    themes = compute_themes(inputs.themes, config) if inputs.themes is not None else None
+    # the one count of words behind every table: once for the report, not once per table
+    words = words_per_segment(tokens)
+    themes = (
+        compute_themes(
+            inputs.themes, config, words=words if inputs.themes.tokens is tokens else None
+        )
+        if inputs.themes is not None
+        else None
+    )
     # every section a stage behind make reads, in pipeline order (from the stage registry)
     settings = {
         name: values for stage in STAGES for name, values in stage_settings(config, stage).items()
@@ -430,8 +447,8 @@ def compute_report(inputs: ReportInputs, config: StudyConfig) -> ReportResult:
         "round": round_no,
         "quotes": quotes,
         "groups": groups,
-        "recordings": recordings_table(segments, tokens),
-        "speakers": speakers_table(segments, tokens),
+        "recordings": recordings_table(segments, tokens, words=words),
+        "speakers": speakers_table(segments, tokens, words=words),
         "overlap": overlap_tables(segments),
         "share_of": SHARE_OF[measure(segments)],
         "topics": topic_rows,

@@ -36,6 +36,7 @@ from pipeline.core.transcript import in_turn_order
 from pipeline.language.corpus import (
     content_mask,
     keyness_of,
+    keyness_on,
     log_likelihood,
     log_ratio,
     words_per_segment,
@@ -102,10 +103,14 @@ def key_lemmas(talk: Talk, members: set[str], *, top: int = 8) -> list[dict]:
     inside = talk.inside(members)
     if not inside.any() or inside.all():
         return []
-    labelled = talk.content.assign(
-        theme=np.where(talk.content["segment_id"].isin(members), "in", "out")
+    theme = talk.content["segment_id"].isin(members).to_numpy()
+    if not theme.any() or theme.all():  # no content words on one side: nothing is key
+        return []
+    content = talk.content
+    table = keyness_on(
+        content["lemma"], content["speaker"], theme, ~theme, min_freq=2, min_speakers=2
     )
-    return _key_rows(labelled, "in", by="theme", top=top)
+    return _shown(table, top)
 
 
 def _key_rows(
@@ -115,6 +120,11 @@ def _key_rows(
         table = keyness_of(content, target, reference=reference, by=by, min_freq=2, min_speakers=2)
     except CdaError:  # no content words on one side: nothing is key
         return []
+    return _shown(table, top)
+
+
+def _shown(table: pd.DataFrame, top: int) -> list[dict]:
+    """The ``top`` rows of a keyness table as the report shows them."""
     return [
         {
             "lemma": r.lemma,
@@ -152,14 +162,21 @@ def marker_rates(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[d
     return rows
 
 
-def first_mentions(segments: pd.DataFrame, members: set[str]) -> list[dict]:
-    """Per recording: who raised the theme first, when, and how many participants took it up."""
+def first_mentions(
+    segments: pd.DataFrame, members: set[str], *, ordered: pd.DataFrame | None = None
+) -> list[dict]:
+    """Per recording: who raised the theme first, when, and how many participants took it up.
+
+    ``ordered``: the segments in turn order per recording
+    (``in_turn_order(segments, first=("recording_id",))``), when the caller sorted them once
+    for every theme.
+    """
     rows = []
-    ordered = in_turn_order(segments, first=("recording_id",))
-    for recording, turns in ordered.groupby("recording_id", sort=True):
-        hits = turns[turns["segment_id"].isin(members)]
-        if hits.empty:
-            continue
+    if ordered is None:
+        ordered = in_turn_order(segments, first=("recording_id",))
+    # the theme's turns first, then per recording (only recordings with any, as before)
+    theme = ordered[ordered["segment_id"].isin(members)]
+    for recording, hits in theme.groupby("recording_id", sort=True):
         first = hits.iloc[0]
         later = hits.iloc[1:]
         taken_up = later[(later["role"] != "facilitator") & (later["speaker"] != first["speaker"])]
@@ -184,17 +201,22 @@ def group_markers(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[
     seg = talk.participants.assign(inside=talk.inside(members))
     found = markers.merge(seg[["segment_id", "group", "speaker", "inside"]], on="segment_id")
     categories = sorted(found["category"].unique())
+    # matches, matches inside the theme and their speakers per (group, category), in one
+    # groupby each rather than a filter per group and category
+    keys = ["group", "category"]
+    total = found.groupby(keys).size().to_dict()
+    within = found[found["inside"].to_numpy(dtype=bool)]
+    count = within.groupby(keys).size().to_dict()
+    speakers = within.groupby(keys)["speaker"].nunique().to_dict()
     rows = []
     for group, part in seg.groupby("group", sort=True):
         words_in = int(part.loc[part["inside"], "words"].sum())
         if not words_in:
             continue
         words_out = int(part.loc[~part["inside"], "words"].sum())
-        mine = found[found["group"] == group]
         for category in categories:
-            hits = mine[mine["category"] == category]
-            n_in = int(hits["inside"].sum())
-            n_out = len(hits) - n_in
+            n_in = int(count.get((group, category), 0))
+            n_out = int(total.get((group, category), 0)) - n_in
             rows.append(
                 {
                     "group": group,
@@ -202,7 +224,7 @@ def group_markers(talk: Talk, markers: pd.DataFrame, members: set[str]) -> list[
                     "count": n_in,
                     "words": words_in,
                     "per_1000": 1000 * n_in / words_in,
-                    "speakers": int(hits.loc[hits["inside"], "speaker"].nunique()),
+                    "speakers": int(speakers.get((group, category), 0)),
                     "per_1000_rest": 1000 * n_out / words_out if words_out else float("nan"),
                 }
             )
@@ -224,11 +246,15 @@ def group_actors(
     """Per group: the actors mentioned inside the theme, with mentions and speakers."""
     seg = talk.participants[talk.inside(members)][["segment_id", "group", "speaker"]]
     found = markers[markers["category"] == "actor"].merge(seg, on="segment_id")
+    if found.empty:
+        return {}
+    # mentions and speakers of every (group, actor) in one groupby, not one per group
+    by = found.groupby(["group", "lemma"], sort=True)
+    table = pd.DataFrame({"mentions": by.size(), "speakers": by["speaker"].nunique()})
+    parts = {g: part.droplevel(0) for g, part in table.groupby(level=0, sort=True)}
     out = {}
-    for group, part in found.groupby("group", sort=True):
-        counts = part.groupby("lemma").agg(
-            mentions=("lemma", "size"), speakers=("speaker", "nunique")
-        )
+    for group in found.groupby("group", sort=True).size().index:
+        counts = parts.get(group, table.iloc[:0].droplevel(0))
         counts = counts.sort_values(["mentions", "speakers"], ascending=False, kind="stable")
         out[group] = [
             {"actor": lemma, "mentions": int(r.mentions), "speakers": int(r.speakers)}
@@ -240,16 +266,27 @@ def group_actors(
 # contrasts ----------------------------------------------------------------------------------
 
 
-def _per_speaker(counts: pd.Series, sizes: pd.Series) -> np.ndarray:
-    """Each speaker's rate per 1,000 (``sizes``: the speaker's words; speakers with none out)."""
+def _per_speaker(counts: dict[str, int], speakers: list[str], sizes: np.ndarray) -> np.ndarray:
+    """Each speaker's rate per 1,000: ``speakers`` and ``sizes`` are the speakers with words
+    and their words (:func:`_talkers`), ``counts`` the uses per speaker."""
+    hits = np.array([counts.get(speaker, 0) for speaker in speakers], dtype=np.int64)
+    return np.asarray(1000 * hits / sizes, dtype=float)
+
+
+def _talkers(sizes: pd.Series) -> tuple[list[str], np.ndarray]:
+    """The speakers with words (others have no rate) and their words, once per group."""
     sizes = sizes[sizes > 0]
-    return (1000 * counts.reindex(sizes.index, fill_value=0) / sizes).to_numpy(float)
+    return sizes.index.tolist(), sizes.to_numpy()
 
 
 def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
-    """One marker category or lemma, group a against group b, with the speaker-level test."""
-    rates_a = _per_speaker(a["by_speaker"], a["sizes"])
-    rates_b = _per_speaker(b["by_speaker"], b["sizes"])
+    """One marker category or lemma, group a against group b, with the speaker-level test.
+
+    ``a`` and ``b``: per group, ``count`` and ``size`` (the item's uses and the group's words),
+    ``by_speaker`` (uses per speaker who used it) and ``talkers`` (:func:`_talkers`).
+    """
+    rates_a = _per_speaker(a["by_speaker"], *a["talkers"])
+    rates_b = _per_speaker(b["by_speaker"], *b["talkers"])
     return {
         "kind": kind,
         "item": item,
@@ -259,14 +296,27 @@ def _contrast_row(kind: str, item: str, a: dict, b: dict, *, seed: int) -> dict:
         "size_b": b["size"],
         "per_1000_a": 1000 * a["count"] / a["size"],
         "per_1000_b": 1000 * b["count"] / b["size"],
-        "users_a": int((a["by_speaker"] > 0).sum()),
-        "users_b": int((b["by_speaker"] > 0).sum()),
+        "users_a": sum(n > 0 for n in a["by_speaker"].values()),
+        "users_b": sum(n > 0 for n in b["by_speaker"].values()),
         "speakers_a": len(rates_a),
         "speakers_b": len(rates_b),
         "log_ratio": log_ratio(a["count"], b["count"], a["size"], b["size"]),
         "g2": log_likelihood(a["count"], b["count"], a["size"], b["size"]),
         "cliffs_delta": cliffs_delta(rates_a, rates_b),
         "p_value": permutation_test(rates_a, rates_b, seed=seed),
+    }
+
+
+def _uses(hits: pd.DataFrame, column: str) -> dict[tuple[str, str], tuple[int, dict[str, int]]]:
+    """Uses of each item (``column``: category or lemma) per group, and per speaker, in one
+    groupby each instead of filtering the hits once per item and group:
+    {(item, group): (uses, {speaker: uses})}."""
+    per_speaker: dict[tuple[str, str], dict[str, int]] = {}
+    for (item, group, speaker), n in hits.groupby([column, "group", "speaker"]).size().items():
+        per_speaker.setdefault((item, group), {})[speaker] = int(n)
+    return {
+        (item, group): (int(n), per_speaker.get((item, group), {}))
+        for (item, group), n in hits.groupby([column, "group"]).size().items()
     }
 
 
@@ -302,31 +352,42 @@ def contrasts(
 
     word_sizes = by_group(seg.groupby(["group", "speaker"])["words"].sum())
     content_sizes = by_group(content.groupby(["group", "speaker"]).size())
+    marker_uses = _uses(found, "category")
+    categories = sorted(found["category"].dropna().unique())
 
-    def side(hits: pd.DataFrame, group: str, sizes: dict[str, pd.Series]) -> dict:
-        mine = hits[hits["group"] == group]
-        group_sizes = sizes.get(group, pd.Series(dtype=float))
-        return {
-            "count": len(mine),
-            "size": int(group_sizes.sum()),
-            "by_speaker": mine.groupby("speaker").size(),
-            "sizes": group_sizes,
-        }
+    def basis(sizes: dict[str, pd.Series]) -> dict[str, tuple[int, tuple]]:
+        """Per group: its words (or content words) and its speakers with any, once."""
+        return {g: (int(part.sum()), _talkers(part)) for g, part in sizes.items()}
+
+    per_word, per_content = basis(word_sizes), basis(content_sizes)
+    nobody = (0, _talkers(pd.Series(dtype=float)))
+
+    def side(uses: dict, item: str, group: str, basis: dict) -> dict:
+        count, by_speaker = uses.get((item, group), (0, {}))
+        size, talkers = basis.get(group, nobody)
+        return {"count": count, "size": size, "by_speaker": by_speaker, "talkers": talkers}
 
     rows = []
     for a, b in itertools.combinations(groups, 2):
         pair = {"group_a": a, "group_b": b}
         marker_rows = [
             _contrast_row(
-                "marker", category, side(hits, a, word_sizes), side(hits, b, word_sizes), seed=seed
+                "marker",
+                category,
+                side(marker_uses, category, a, per_word),
+                side(marker_uses, category, b, per_word),
+                seed=seed,
             )
-            for category, hits in found.groupby("category", sort=True)
+            for category in categories
         ]
         word_rows = []
         if a in content_sizes and b in content_sizes:
             lemmas = _contrast_lemmas(content, a, b, top_words)
-            for lemma, hits in content[content["lemma"].isin(lemmas)].groupby("lemma"):
-                a_side, b_side = side(hits, a, content_sizes), side(hits, b, content_sizes)
+            chosen = content[content["lemma"].isin(lemmas)]
+            word_uses = _uses(chosen, "lemma")
+            for lemma in sorted(chosen["lemma"].dropna().unique()):
+                a_side = side(word_uses, lemma, a, per_content)
+                b_side = side(word_uses, lemma, b, per_content)
                 word_rows.append(_contrast_row("word", lemma, a_side, b_side, seed=seed))
         for block in (marker_rows, word_rows):
             block = [r for r in block if r["count_a"] or r["count_b"]]  # neither group used it

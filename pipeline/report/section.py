@@ -28,6 +28,8 @@ from pipeline.core.errors import CdaError
 from pipeline.core.io import csv_text, read_table, write_bytes
 from pipeline.core.paths import Workspace
 from pipeline.core.schemas import AGREEMENT, AGREEMENT_PAIRS, FRAMING, GRAMMAR, THEMES
+from pipeline.core.transcript import in_turn_order
+from pipeline.language.corpus import words_per_segment
 from pipeline.language.grammar import clauses
 from pipeline.report import figures as figs
 from pipeline.report.framing import (
@@ -149,11 +151,16 @@ class ThemeResult:
     groups: list[str]
 
 
-def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
+def compute_themes(
+    inputs: ThemeInputs, config: StudyConfig, *, words: pd.Series | None = None
+) -> ThemeResult:
     """The theme section from its inputs and the study's settings: a pure function, no I/O.
 
     Every random step (the sampled permutation tests of comparisons and contrasts) is seeded
     by ``report.seed``, so a finding does not move when another stage is re-seeded.
+    ``words``: words per segment of the inputs' tokens
+    (:func:`~pipeline.language.corpus.words_per_segment`) if the caller counted them already;
+    they are counted once either way.
     """
     settings = config.report
     book, segments, tokens = inputs.book, inputs.segments, inputs.tokens
@@ -172,10 +179,13 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         table=plain_strings(assigned.table, tuple(PAIR)),
         unresolved=plain_strings(assigned.unresolved, tuple(PAIR)),
     )
+    words = words if words is not None else words_per_segment(tokens)
     table = prevalence(
-        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved
+        segments, assigned.table, book, tokens=tokens, unresolved=assigned.unresolved, words=words
     )
-    comparison = compare_groups(segments, assigned.table, book, tokens=tokens, seed=settings.seed)
+    comparison = compare_groups(
+        segments, assigned.table, book, tokens=tokens, seed=settings.seed, words=words
+    )
     absent, uncovered = absent_themes(
         table, book, thin_segments=settings.thin_segments, thin_speakers=settings.thin_speakers
     )
@@ -184,7 +194,9 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         inputs.agreement.set_index("code") if human and inputs.agreement is not None else None
     )
     themes, framing_rows, grammar = [], [], []
-    talk = Talk.of(participant_segments(segments, tokens), tokens, language=config.language)
+    talk = Talk.of(
+        participant_segments(segments, tokens, words=words), tokens, language=config.language
+    )
     # the rules that write clauses.parquet, on the same tokens: recountable from that file
     findings, status = clauses(tokens, language=config.language)
     findings = plain_strings(findings, ("segment_id", "feature", "kind", "actor_kind"))
@@ -193,10 +205,11 @@ def compute_themes(inputs: ThemeInputs, config: StudyConfig) -> ThemeResult:
         if inputs.markers is not None
         else None
     )
+    ordered = in_turn_order(segments, first=("recording_id",))  # once, for first mentions
     for code in book.codes:
         entry, rows = theme_entry(
             code, table, comparison, assigned, segments, talk, found,
-            quotes=settings.quotes, seed=settings.seed,
+            quotes=settings.quotes, seed=settings.seed, ordered=ordered,
         )  # fmt: skip
         entry["alpha"] = _agreement(agreement, code.id)
         members = theme_segments(assigned.table, code.id)
@@ -259,10 +272,12 @@ def theme_entry(
     *,
     quotes: bool,
     seed: int,
+    ordered: pd.DataFrame | None = None,
 ) -> tuple[dict, list[dict]]:
     """One theme's numbers and framing evidence, and its framing.csv rows.
 
-    ``talk`` is the participants' talk prepared once per report (:class:`Talk`).
+    ``talk`` is the participants' talk prepared once per report (:class:`Talk`); ``ordered``
+    the segments in turn order per recording, sorted once (:func:`first_mentions`).
     """
     members = theme_segments(assigned.table, code.id)
     rows = table[table["theme"] == code.id]
@@ -290,7 +305,7 @@ def theme_entry(
             "actors": group_actors(talk, found, members) if found is not None else {},
             "contrasts": _summary(contrast),
         },
-        "first_mentions": first_mentions(segments, members),
+        "first_mentions": first_mentions(segments, members, ordered=ordered),
         "representatives": representatives(
             segments, assigned.table, code.id, content=talk.content, quotes=quotes
         ),

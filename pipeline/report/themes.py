@@ -77,13 +77,21 @@ def from_suggestions(suggestions: pd.DataFrame, book: Codebook) -> Assignments:
 
 
 def participant_segments(
-    segments: pd.DataFrame, tokens: pd.DataFrame | None = None
+    segments: pd.DataFrame,
+    tokens: pd.DataFrame | None = None,
+    *,
+    words: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Participant turns with ``seconds`` (empty when untimed) and, given tokens, ``words``."""
+    """Participant turns with ``seconds`` (empty when untimed) and, given tokens, ``words``.
+
+    ``words``: :func:`~pipeline.language.corpus.words_per_segment` of ``tokens`` when the
+    caller has counted them already (the report counts once, not once per table).
+    """
     seg = segments[segments["role"] != "facilitator"]
     seg = seg.assign(seconds=(seg["end"] - seg["start"]).clip(lower=0))
     if tokens is not None:
-        seg = seg.assign(words=seg["segment_id"].map(words_per_segment(tokens)).fillna(0))
+        counts = words if words is not None else words_per_segment(tokens)
+        seg = seg.assign(words=seg["segment_id"].map(counts).fillna(0))
     return seg
 
 
@@ -108,10 +116,14 @@ def prevalence(
     *,
     tokens: pd.DataFrame,
     unresolved: pd.DataFrame | None = None,
+    words: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """themes.csv: per theme and group, segments, speakers, seconds, words and share."""
+    """themes.csv: per theme and group, segments, speakers, seconds, words and share.
+
+    ``words``: the tokens' words per segment, if counted already (:func:`participant_segments`).
+    """
     unit = measure(segments)
-    seg = participant_segments(segments, tokens)
+    seg = participant_segments(segments, tokens, words=words)
     totals = seg.groupby("group")[unit].sum()
     merged = assigned.merge(seg, on="segment_id")
     open_ = (
@@ -182,6 +194,7 @@ def compare_groups(
     *,
     tokens: pd.DataFrame,
     seed: int = 0,
+    words: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Each theme, each pair of groups: mean speaker share, permutation p, Cliff's delta.
 
@@ -189,7 +202,7 @@ def compare_groups(
     raised the theme has nothing to compare: its p and delta are empty (shown "n/a"), never
     the p = 1 that all-zero shares would give. One group: no rows.
     """
-    seg, unit = participant_segments(segments, tokens), measure(segments)
+    seg, unit = participant_segments(segments, tokens, words=words), measure(segments)
     groups = sorted(seg["group"].unique())
     rows = []
     for code in book.ids:
