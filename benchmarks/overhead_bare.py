@@ -59,6 +59,18 @@ def _spacy_rows(ids: list[str], texts: list[str], spec: dict):
     return rows, sents
 
 
+def _json_stream(text: str) -> list:
+    """Frog's ``--JSONout``: one JSON array per sentence, back to back (not one document)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return found
+        item, at = decoder.raw_decode(text, at)
+        found.append(item)
+
+
 def _frog_rows(ids: list[str], texts: list[str], spec: dict):
     import subprocess
     import tempfile
@@ -82,7 +94,7 @@ def _frog_rows(ids: list[str], texts: list[str], spec: dict):
             if not spec["parser"]:
                 command.append("--skip=p")
             subprocess.run(command, check=True, capture_output=True, cwd=tmp)
-            data = json.loads(target.read_text(encoding="utf-8"))
+            data = _json_stream(target.read_text(encoding="utf-8"))
         # Frog's paragraphs are not mapped back to turns here: the rows carry the batch's
         # first id, enough to write the same number of token rows
         sid = part[0][0]

@@ -127,3 +127,14 @@ def test_topics_spec_is_the_stage_s_documents_and_components(tmp_path):
     assert spec["clusterer_params"]["n_clusters"] == default_topic_count(len(units))
     assert spec["reducer_params"]["n_components"] == config.topics.n_components
     assert spec["embedding"] == "tfidf" and "vectors" not in spec
+
+
+def test_bare_frog_reads_one_json_array_per_sentence() -> None:
+    """Frog's --JSONout is JSON arrays back to back, not one document (json.loads refuses
+    it with "Extra data"): the bare comparator reads every sentence."""
+    from benchmarks.overhead_bare import _json_stream
+
+    text = '[{"text": "Ja", "lemma": "ja"}]\n[{"text": "Nee", "lemma": "nee"}, {"text": "."}]\n'
+    sentences = _json_stream(text)
+    assert [[w["text"] for w in s] for s in sentences] == [["Ja"], ["Nee", "."]]
+    assert _json_stream("  \n") == []
