@@ -66,7 +66,7 @@ def summary(results) -> list[tuple]:
 
 
 def record_path(ws):
-    return pushed.Records(RoundProjects(ws, 1)).path
+    return pushed.Records.of_round(RoundProjects(ws, 1)).path
 
 
 def segment_task(server, pid: int, segment: str) -> dict:
@@ -273,7 +273,7 @@ def test_the_record_hashes_data_whatever_the_key_order_and_keeps_other_coders(tm
     assert pushed.digest({"a": 1}) != pushed.digest({"a": 2})
     assert pushed.digest({"start": 1.0}) != pushed.digest({"start": None})
     ws = make_ws(tmp_path / "ws", n=2)
-    records = pushed.Records(RoundProjects(ws, 1))
+    records = pushed.Records.of_round(RoundProjects(ws, 1))
     assert records.get("A") is None
     tasks = {"s1": ("h1", frozenset({"keyword@abc"})), "s2": ("h2", frozenset())}
     a = pushed.Record(3, "http://x", 2, 1, "2026-01-01T00:00:00.000001Z", tasks)

@@ -88,17 +88,15 @@ class Record:
 
 @dataclass(frozen=True)
 class Records:
-    """The push records of one round (coder → :class:`Record`) or of the transcript projects
-    (recording → :class:`Record`, ``projects`` is then the file itself), in one JSON file."""
+    """Push records in one JSON file: per coder for a coding round (:meth:`of_round`), per
+    recording for the transcript projects."""
 
-    projects: RoundProjects | Path
+    path: Path
 
-    @property
-    def path(self) -> Path:
-        if isinstance(self.projects, Path):
-            return self.projects
-        ws, n = self.projects.ws, self.projects.round_no
-        return ws.ls_state(n).with_name(f"round-{n}.pushed.json")
+    @classmethod
+    def of_round(cls, projects: RoundProjects) -> Records:
+        ws, n = projects.ws, projects.round_no
+        return cls(ws.ls_state(n).with_name(f"round-{n}.pushed.json"))
 
     def _read(self) -> dict:
         if not self.path.is_file():
@@ -112,26 +110,27 @@ class Records:
             return {}
         return data
 
-    def get(self, coder: str) -> Record | None:
-        """The coder's record; None if there is none or it is damaged (a full export then)."""
-        entry = self._read().get(coder)
+    def get(self, key: str) -> Record | None:
+        """The record of a coder (or recording); None if there is none or it is damaged (a
+        full export then)."""
+        entry = self._read().get(key)
         if entry is None:
             return None
         try:
             return Record.from_json(entry)
         except (KeyError, TypeError, ValueError, AttributeError):
-            log.info("the push record of coder %s is damaged: ignored", coder[:40])
+            log.info("the push record of %s is damaged: ignored", key[:40])
             return None
 
-    def put(self, coder: str, record: Record | None) -> None:
-        """Write (or, with None, remove) the coder's record atomically; others stay as they are."""
+    def put(self, key: str, record: Record | None) -> None:
+        """Write (or, with None, remove) one record atomically; others stay as they are."""
         state = self._read()
         if record is None:
-            if coder not in state:
+            if key not in state:
                 return
-            del state[coder]
+            del state[key]
         else:
-            state[coder] = record.as_json()
+            state[key] = record.as_json()
         write_text(self.path, json.dumps(state, indent=1, sort_keys=True) + "\n")
 
 

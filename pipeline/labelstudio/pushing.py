@@ -175,7 +175,7 @@ def _ensure_storage(client: Client, project_id: int, folder: Path) -> None:
 
 def _push_project(client: Client, coder: str, project, job: RoundPush) -> PushResult:
     result = PushResult(coder=coder, project_id=project.id, order=job.order)
-    records = pushed.Records(job.projects)
+    records = pushed.Records.of_round(job.projects)
     quick = _from_record(client, project, job, records.get(coder), result)
     if quick is None:
         fresh, seen, before = _from_export(client, project, job, result)
