@@ -16,7 +16,11 @@ from frog_fixture import frog_tokens
 from pipeline.core.io import read_table, write_table
 from pipeline.core.schemas import TOKENS
 from pipeline.language import grammar
-from pipeline.language.grammar import Tok, _feats, _str, clauses
+from pipeline.language.grammar import Tok, _feats, clauses
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def reference_sentences(tokens: pd.DataFrame):

@@ -243,13 +243,9 @@ def _feats(morph: object) -> dict[str, str]:
     return dict(part.split("=", 1) for part in morph.split("|") if "=" in part)
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _texts(column: pd.Series) -> list[str]:
-    """The column's values as row iteration gives them, through :func:`_str`: text as is,
-    anything else (missing, a number) "". Converted in one go: iterating Arrow-backed
+    """The column's values as text: a string as is, anything else (missing, a number) "".
+    Converted in one go: iterating Arrow-backed
     strings one by one cost seconds on a few hundred thousand tokens."""
     return [v if isinstance(v, str) else "" for v in column.to_numpy(dtype=object, na_value=None)]
 
@@ -270,17 +266,15 @@ def _sentences(tokens: pd.DataFrame):
     codes = keys.groupby(["segment_id", "sentence_index"], sort=False).ngroup().to_numpy()
     order = np.argsort(codes, kind="stable")  # group by group, sorted rows within each
     ordered, keys, codes = ordered.iloc[order], keys.iloc[order], codes[order]
-    text, lemma = _texts(ordered["text"]), _texts(ordered["lemma"])
-    morphs: dict[str, dict[str, str]] = {}
-    for value in set(_texts(ordered["morph"])):
-        morphs[value] = _feats(value)
+    text, lemma, morph = _texts(ordered["text"]), _texts(ordered["lemma"]), _texts(ordered["morph"])
+    morphs = {value: _feats(value) for value in set(morph)}  # each analysis parsed once
     columns = zip(
         ordered["token_index"].tolist(),
         text,
         [lem.lower() or txt.lower() for lem, txt in zip(lemma, text, strict=True)],
         _texts(ordered["pos"]),
         _texts(ordered["tag"]),
-        _texts(ordered["morph"]),
+        morph,
         ordered["head"].to_numpy(dtype=object, na_value=None).tolist(),
         _texts(ordered["dep"]),
         _texts(ordered["ent_type"]),
